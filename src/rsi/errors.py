@@ -1,0 +1,24 @@
+"""Errors that rsi shows to a user: each names the problem and the fix."""
+
+
+class RsiError(Exception):
+    """Base class: the message is shown to the user as it stands, without a traceback."""
+
+
+class ProblemError(RsiError):
+    """A problem folder cannot be used (missing file, missing function, bad problem.toml)."""
+
+
+class ProgramError(RsiError):
+    """A program's source is malformed for rsi (e.g. unbalanced EVOLVE-BLOCK markers)."""
+
+
+class RunError(RsiError):
+    """A run folder cannot be created, read or resumed."""
+
+
+class ProposalFailed(Exception):
+    """A proposer could not make a child (no applicable site, bad LLM answer...).
+
+    Not a user error: the loop records it as an 'invalid' attempt with this reason.
+    """

@@ -1,0 +1,185 @@
+"""rsi's command line: parse, call the API, print. No logic lives here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import RsiError
+
+RUN_HELP = """\
+Improve the program in PROBLEM_DIR (initial.py + evaluate.py [+ problem.toml]).
+
+examples:
+  rsi run examples/binpack --budget 500 --seed 1 --out runs/bp1
+  rsi run examples/binpack --time 300 --workers 2
+  rsi run --resume runs/bp1                 # continue after Ctrl-C, kill -9 or `rsi stop`
+  rsi run --resume runs/bp1 --budget 2000   # ... with a larger evaluation budget
+
+Flags override [run] in problem.toml. --budget counts evaluations over the whole run; --time
+limits this invocation's wall time."""
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .program import unified_diff
+    from .report.progress import ProgressDisplay
+    from .run import Overrides, Run
+
+    overrides = Overrides(budget=args.budget, time=args.time, seed=args.seed, workers=args.workers)
+    if args.resume:
+        if args.problem_dir:
+            raise RsiError("give either PROBLEM_DIR or --resume RUN_DIR, not both")
+        run = Run.resume(args.resume, overrides)
+    else:
+        if not args.problem_dir:
+            raise RsiError("give a problem folder (e.g. `rsi run examples/binpack`) or --resume RUN_DIR")
+        run = Run.create(args.problem_dir, args.out, overrides, args.improver)
+    print(f"run folder: {run.run_dir}", file=sys.stderr)
+    with ProgressDisplay() as progress:
+        summary = run.execute(progress)
+    seed, best = summary.seed, summary.best
+    print(f"\nstopped: {summary.stop_reason} after {summary.evaluations} evaluations")
+    if best is None:
+        print("no valid candidate")
+        return 1
+    print(f"best: candidate {best.id}, score {best.score:.6g} (seed {seed.score:.6g})")
+    if best.id != seed.id:
+        print("\n" + unified_diff(seed.source or "", best.source or "", "initial.py -> best.py"))
+    best = run.store.get(best.id)
+    seed = run.store.get(seed.id)
+    line = run.settings.report.holdout_line
+    for label, cand in (("seed", seed), ("best", best)):
+        if cand.holdout and "error" not in cand.holdout:
+            text = line.format(**cand.holdout) if line else ", ".join(f"{k}={v:.4g}" for k, v in sorted(cand.holdout.items()))
+            print(f"held-out ({label}): {text}")
+        elif cand.id in run.holdout_errors:
+            print(f"held-out ({label}): failed: {run.holdout_errors[cand.id]}")
+    if summary.stop_reason == "interrupted":
+        print(f"\ncontinue with: rsi run --resume {run.run_dir}")
+    print(f"best program: {run.run_dir / 'best.py'}")
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from .report.text import summary
+    from .storage import Store
+
+    print(summary(Store.open(Path(args.run_dir)), top=args.top))
+    return 0
+
+
+def _cmd_best(args: argparse.Namespace) -> int:
+    from .storage import Store
+
+    best = Store.open(Path(args.run_dir)).best()
+    if best is None:
+        raise RsiError(f"{args.run_dir}: no valid candidate yet")
+    sys.stdout.write(best.source or "")
+    return 0
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from .program import unified_diff
+    from .storage import Store
+
+    store = Store.open(Path(args.run_dir))
+    cand = store.get(args.id)
+    against = store.get(args.against) if args.against else (store.get(cand.parent_id) if cand.parent_id else None)
+    if cand.source is None:
+        raise RsiError(f"candidate {cand.id} has no source ({cand.status}: {cand.error})")
+    if against is None:
+        print(f"candidate {cand.id} is the seed; nothing to diff against")
+        return 0
+    print(f"# candidate {cand.id} ({cand.status}, score {cand.score}) against {against.id} (score {against.score})")
+    print(f"# {cand.operator}: {cand.rationale}")
+    sys.stdout.write(unified_diff(against.source or "", cand.source, f"candidate-{cand.id}.py"))
+    return 0
+
+
+def _cmd_lineage(args: argparse.Namespace) -> int:
+    from .report.text import candidate_line, lineage
+    from .storage import Store
+
+    for cand in lineage(Store.open(Path(args.run_dir)), args.id):
+        print(candidate_line(cand))
+    return 0
+
+
+def _cmd_stop(args: argparse.Namespace) -> int:
+    from .run import STOP_FILE
+    from .storage import Store
+
+    run_dir = Path(args.run_dir)
+    Store.open(run_dir).close()  # validates the folder
+    (run_dir / STOP_FILE).write_text("stop requested from the command line\n")
+    print(f"asked {run_dir} to stop; it stops within 2 seconds and stays resumable")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rsi", description="rsi: a recursive self-improvement engine.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    raw = argparse.RawDescriptionHelpFormatter
+
+    p = sub.add_parser("run", help="improve a problem's program", description=RUN_HELP, formatter_class=raw)
+    p.add_argument("problem_dir", nargs="?", help="problem folder (initial.py, evaluate.py, problem.toml)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an earlier run")
+    p.add_argument("--budget", type=int, help="evaluations for the whole run")
+    p.add_argument("--time", type=float, metavar="SECONDS", help="wall-time limit for this invocation")
+    p.add_argument("--seed", type=int, help="master seed (same seed + 1 worker: same candidates and scores)")
+    p.add_argument("--workers", type=int, metavar="K", help="evaluation worker processes")
+    p.add_argument("--out", metavar="RUN_DIR", help="run folder to create (default runs/<problem>-<time>)")
+    p.add_argument("--improver", metavar="FILE", help="search policy module (default: rsi's seed improver)")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("show", help="summary, best score over time, top candidates",
+                       description="Summarise a run.\n\nexample:\n  rsi show runs/bp1", formatter_class=raw)
+    p.add_argument("run_dir")
+    p.add_argument("--top", type=int, default=10, help="how many top candidates to list")
+    p.set_defaults(func=_cmd_show)
+
+    p = sub.add_parser("best", help="print the best program",
+                       description="Print the best valid program's source.\n\nexample:\n  rsi best runs/bp1 > best.py",
+                       formatter_class=raw)
+    p.add_argument("run_dir")
+    p.set_defaults(func=_cmd_best)
+
+    p = sub.add_parser("diff", help="a candidate's diff to its parent",
+                       description="Show what a candidate changed.\n\nexamples:\n  rsi diff runs/bp1 42\n"
+                                   "  rsi diff runs/bp1 42 --against 1   # against the seed",
+                       formatter_class=raw)
+    p.add_argument("run_dir")
+    p.add_argument("id", type=int)
+    p.add_argument("--against", type=int, help="compare with this candidate instead of the parent")
+    p.set_defaults(func=_cmd_diff)
+
+    p = sub.add_parser("lineage", help="a candidate's ancestors",
+                       description="List a candidate's ancestors, from the seed down.\n\nexample:\n  rsi lineage runs/bp1 42",
+                       formatter_class=raw)
+    p.add_argument("run_dir")
+    p.add_argument("id", type=int)
+    p.set_defaults(func=_cmd_lineage)
+
+    p = sub.add_parser("stop", help="ask a running loop to stop (it stays resumable)",
+                       description="Stop a running loop from another terminal within 2 seconds.\n\n"
+                                   "example:\n  rsi stop runs/bp1   # same as: touch runs/bp1/STOP",
+                       formatter_class=raw)
+    p.add_argument("run_dir")
+    p.set_defaults(func=_cmd_stop)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except RsiError as exc:
+        print(f"rsi: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

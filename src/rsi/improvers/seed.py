@@ -1,0 +1,93 @@
+"""The seed improver: rsi's default search policy, and the starting point of self-improvement.
+
+Read top to bottom; every decision the search makes is here.
+
+- Islands take turns, so each evolves its own lineage; the archive migrates bests between them.
+- Parent: mostly a tournament among the island's elites (exploit), sometimes any elite of the
+  island's MAP-Elites grid (explore), sometimes the global best. The longer the search stagnates,
+  the more it explores.
+- Inspirations: a few other elites (other cells of the same island, plus the global best), which
+  the proposer may use for crossover or to copy code from.
+- Operator (and proposer): chosen by a credit bandit, where credit is improvement per try, so
+  operators that pay are used more and the mix adapts as the search moves on.
+"""
+
+from __future__ import annotations
+
+from rsi.improvers import ImproverContext, Outcome, Step
+from rsi.proposers.bandit import CreditBandit
+
+DEFAULTS = {
+    "exploit": 0.75,  # share of parents picked by tournament among the island's elites
+    "global_best": 0.10,  # share of parents that are the global best
+    "tournament": 3,
+    "inspirations": 2,
+    "bandit_floor": 0.2,
+    "bandit_decay": 0.995,
+    "stagnation": 150,  # evaluations without a new best before exploring more
+}
+
+
+def _setting(ctx: ImproverContext, key: str):
+    return ctx.settings.get(key, DEFAULTS[key])
+
+
+def _arms(ctx: ImproverContext) -> list[str]:
+    return [f"{proposer}:{op}" for proposer, ops in sorted(ctx.operators.items()) for op in ops]
+
+
+def _bandit(ctx: ImproverContext) -> CreditBandit:
+    return CreditBandit.from_json(ctx.state["bandit"])
+
+
+def start(ctx: ImproverContext) -> None:
+    if "bandit" not in ctx.state:
+        bandit = CreditBandit(_arms(ctx), floor=_setting(ctx, "bandit_floor"), decay=_setting(ctx, "bandit_decay"))
+        ctx.state["bandit"] = bandit.to_json()
+    ctx.state.setdefault("turn", 0)
+    ctx.state.setdefault("since_best", 0)
+
+
+def _pick_parent(ctx: ImproverContext, island: int):
+    elites = ctx.archive.elites(island) or ctx.archive.elites()
+    rng = ctx.rng
+    stagnating = ctx.state["since_best"] > _setting(ctx, "stagnation")
+    exploit = _setting(ctx, "exploit") * (0.5 if stagnating else 1.0)
+    draw = rng.random()
+    if draw < _setting(ctx, "global_best"):
+        return ctx.archive.best()
+    if draw < _setting(ctx, "global_best") + exploit:
+        contenders = [rng.choice(elites) for _ in range(_setting(ctx, "tournament"))]
+        return max(contenders, key=lambda e: (e.score, -e.id))
+    return rng.choice(elites)
+
+
+def next_step(ctx: ImproverContext) -> Step:
+    island = ctx.state["turn"] % ctx.archive.n_islands
+    ctx.state["turn"] += 1
+    parent = _pick_parent(ctx, island)
+
+    others = [e for e in ctx.archive.elites(island) if e.id != parent.id]
+    wanted = min(_setting(ctx, "inspirations"), len(others))
+    inspirations = [e.id for e in ctx.rng.sample(others, wanted)]
+    best = ctx.archive.best()
+    if best is not None and best.id != parent.id and best.id not in inspirations:
+        inspirations.append(best.id)
+
+    arm = _bandit(ctx).choose(ctx.rng)
+    proposer, operator = arm.split(":", 1)
+    return Step(parent=parent.id, inspirations=inspirations, island=island, proposer=proposer, operator=operator)
+
+
+def observe(ctx: ImproverContext, step: Step, outcome: Outcome) -> None:
+    credit = 0.0
+    if outcome.improved_parent:
+        credit = 1.0
+    if outcome.new_best:
+        credit = 3.0
+        ctx.state["since_best"] = 0
+    elif outcome.status in ("ok", "error", "timeout"):
+        ctx.state["since_best"] += 1
+    bandit = _bandit(ctx)
+    bandit.update(f"{step.proposer}:{step.operator}", credit)
+    ctx.state["bandit"] = bandit.to_json()

@@ -1,0 +1,87 @@
+"""Online bin packing, OR-Library-like items: sizes uniform on 20..100, bin capacity 150.
+
+The program defines ``priority(item, bins)``. Items arrive one at a time; ``bins`` holds the
+remaining capacity of every open bin the item fits in, followed by one empty bin (always last).
+The item goes to the bin with the highest priority (the first one on ties); choosing the empty
+bin opens a new bin. Score: minus the mean percentage of bins used above the lower bound
+ceil(total size / capacity), over fixed instances.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+import uuid
+
+import numpy as np
+
+CAPACITY = 150.0
+INSTANCES = 5
+ITEMS = 250
+
+
+def _make_instances() -> list[np.ndarray]:
+    rng = np.random.default_rng(1501)
+    return [rng.integers(20, 101, ITEMS).astype(float) for _ in range(INSTANCES)]
+
+
+DATA = _make_instances()
+
+
+def _load(program_path, function: str):
+    """Import the candidate under a fresh module name and return its ``function``."""
+    random.seed(0)
+    np.random.seed(0)
+    spec = importlib.util.spec_from_file_location(f"candidate_{uuid.uuid4().hex}", program_path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import a Python module from {program_path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fn = getattr(module, function, None)
+    if not callable(fn):
+        raise AttributeError(f"the program must define a function {function}()")
+    return fn
+
+
+def _pack(priority, items: np.ndarray) -> int:
+    remaining = np.empty(len(items))
+    used = 0
+    for item in items:
+        fits = np.flatnonzero(remaining[:used] >= item)
+        bins = np.append(remaining[fits], CAPACITY)
+        scores = np.asarray(priority(float(item), bins.copy()), dtype=float)
+        if scores.shape == ():
+            scores = np.full(bins.shape, float(scores))
+        if scores.shape != bins.shape:
+            raise ValueError(f"priority returned shape {scores.shape}, expected {bins.shape}")
+        if np.isnan(scores).any():
+            raise ValueError("priority returned NaN")
+        choice = int(np.argmax(scores))
+        if choice == len(fits):
+            remaining[used] = CAPACITY - item
+            used += 1
+        else:
+            remaining[fits[choice]] -= item
+    return used
+
+
+def score(priority) -> dict[str, float]:
+    """Metrics for a priority function (trusted code: the packing is simulated here)."""
+    used, bound, excess = 0, 0, []
+    with np.errstate(all="ignore"):
+        for items in DATA:
+            bins = _pack(priority, items)
+            lower = int(np.ceil(items.sum() / CAPACITY))
+            used, bound = used + bins, bound + lower
+            excess.append(100.0 * (bins - lower) / lower)
+    mean_excess = float(np.mean(excess))
+    return {
+        "combined_score": -mean_excess,
+        "excess_pct": mean_excess,
+        "bins_used": float(used),
+        "lower_bound": float(bound),
+    }
+
+
+def evaluate(program_path) -> dict[str, float]:
+    return score(_load(program_path, "priority"))

@@ -1,0 +1,79 @@
+"""Plain-text views of a run: summary, best-score chart, top candidates, lineage."""
+
+from __future__ import annotations
+
+from ..storage import Candidate, Store
+
+
+def score_chart(history: list[tuple[int, float, float]], total: int, width: int = 60, height: int = 12) -> str:
+    """Best score so far against evaluations, as a step chart of characters."""
+    if not history:
+        return "(no valid candidate yet)"
+    lo = min(s for _, _, s in history)
+    hi = max(s for _, _, s in history)
+    span = hi - lo or 1.0
+    total = max(total, history[-1][0], 1)
+    columns: list[float] = []
+    k = 0
+    current = history[0][2]
+    for x in range(width):
+        evals = (x + 1) * total / width
+        while k < len(history) and history[k][0] <= evals:
+            current = history[k][2]
+            k += 1
+        columns.append(current)
+    rows = []
+    for r in range(height, -1, -1):
+        level = lo + span * r / height
+        label = f"{level:>12.5g} |" if r in (0, height // 2, height) else " " * 12 + " |"
+        rows.append(label + "".join("█" if v >= level - 1e-12 else " " for v in columns))
+    rows.append(" " * 13 + "+" + "-" * width)
+    rows.append(" " * 14 + f"0{'evaluations':^{width - 10}}{total}")
+    return "\n".join(rows)
+
+
+def _short(text: str | None, n: int = 70) -> str:
+    text = (text or "").replace("\n", " ")
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def candidate_line(c: Candidate) -> str:
+    score = f"{c.score:.6g}" if c.score is not None else "-"
+    return f"{c.id:>6}  {score:>12}  {c.status:<9} {c.operator or c.proposer:<18} {_short(c.rationale, 60)}"
+
+
+def summary(store: Store, top: int = 10) -> str:
+    meta = store.meta()
+    counts = store.counts()
+    evaluated = sum(counts.get(s, 0) for s in ("ok", "error", "timeout"))
+    seed = store.get(1)
+    best = store.best()
+    lines = [
+        f"run        {store.path.parent}",
+        f"problem    {meta.get('problem_dir')}",
+        f"improver   {meta.get('improver_path')}",
+        f"candidates {sum(counts.values())} proposed, {evaluated} evaluated: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
+        f"seed       score {seed.score}",
+    ]
+    if best is not None:
+        lines.append(f"best       #{best.id} score {best.score:.6g} (seed {seed.score:.6g})")
+        if best.holdout:
+            lines.append("held-out   " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(best.holdout.items())))
+    lines += ["", "best score over evaluations:", score_chart(store.score_history(), evaluated), ""]
+    lines.append(f"{'id':>6}  {'score':>12}  {'status':<9} {'operator':<18} rationale")
+    lines += [candidate_line(c) for c in store.top(top)]
+    return "\n".join(lines)
+
+
+def lineage(store: Store, cid: int) -> list[Candidate]:
+    """The candidate and its ancestors, oldest first."""
+    chain = []
+    current: int | None = cid
+    seen = set()
+    while current is not None and current not in seen:
+        seen.add(current)
+        cand = store.get(current)
+        chain.append(cand)
+        current = cand.parent_id
+    return list(reversed(chain))

@@ -1,0 +1,58 @@
+"""Problem and run settings: ``problem.toml`` validated by pydantic.
+
+Every key does something; an unknown key is an error that names it (a setting that silently does
+nothing is worse than none).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunSettings(_Strict):
+    budget: int = Field(1000, ge=1, description="evaluations before the run stops")
+    time: float | None = Field(None, gt=0, description="wall seconds before the run stops")
+    workers: int = Field(1, ge=1, le=256, description="evaluation worker processes")
+    seed: int = Field(0, description="master seed: proposals and per-task evaluation seeds")
+    max_attempts_factor: int = Field(
+        20, ge=1, description="stop after budget x this many proposals (guards against endless duplicates)"
+    )
+
+
+class EvaluatorSettings(_Strict):
+    timeout: float = Field(30.0, gt=0, description="wall seconds per evaluation")
+    cpu_seconds: float | None = Field(None, gt=0, description="CPU seconds per evaluation (default 2x timeout)")
+    memory_mb: int = Field(2048, ge=64, description="address-space cap per evaluation")
+    output_bytes: int = Field(64_000, ge=0, description="captured stdout/stderr kept per stream")
+    holdout_every_best: bool = Field(False, description="also run evaluate_holdout on every new best")
+
+
+class ArchiveSettings(_Strict):
+    features: list[str] = Field(
+        default_factory=lambda: ["code_size", "behavior"],
+        description="MAP-Elites descriptors: 'code_size' or the name of a metric the evaluator returns",
+    )
+    bins: int = Field(6, ge=1, le=64, description="cells per feature")
+    islands: int = Field(4, ge=1, le=64)
+    migration_interval: int = Field(100, ge=1, description="evaluations between migrations")
+
+
+class ReportSettings(_Strict):
+    holdout_line: str | None = Field(
+        None,
+        description="format string over held-out metrics printed at the end, e.g. "
+        "'test excess {excess:.2f}% (Best Fit 3.98%)'",
+    )
+
+
+class ProblemSettings(_Strict):
+    run: RunSettings = Field(default_factory=RunSettings)
+    evaluator: EvaluatorSettings = Field(default_factory=EvaluatorSettings)
+    archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
+    improver: dict = Field(default_factory=dict, description="free settings passed to the improver")
+    meta: dict = Field(default_factory=dict, description="suite metadata (split, kind, reference score)")

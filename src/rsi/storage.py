@@ -1,0 +1,296 @@
+"""The run store: one SQLite database per run (WAL), and the only code that writes it.
+
+Every change is committed as it happens, together with the loop state it leads to, so a run killed
+at any moment (kill -9 included) resumes with no evaluated candidate lost. Every event is also
+appended to the hash-chained audit trail in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import RunError
+from .oversight import audit
+
+DB_NAME = "rsi.db"
+FORMAT = "rsi-run"
+FORMAT_VERSION = "1"
+
+FINAL_STATUSES = ("ok", "error", "timeout", "invalid", "duplicate", "rejected")
+EVALUATED_STATUSES = ("ok", "error", "timeout")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS candidates (
+    id INTEGER PRIMARY KEY,
+    parent_id INTEGER REFERENCES candidates(id),
+    inspiration_ids TEXT NOT NULL DEFAULT '[]',
+    island INTEGER NOT NULL DEFAULT 0,
+    proposer TEXT NOT NULL,
+    operator TEXT,
+    rationale TEXT,
+    source TEXT,
+    diff TEXT,
+    fingerprint TEXT,
+    status TEXT NOT NULL,
+    error TEXT,
+    score REAL,
+    metrics TEXT,
+    holdout TEXT,
+    features TEXT,
+    duplicate_of INTEGER,
+    eval_seed INTEGER,
+    stdout TEXT,
+    stderr TEXT,
+    proposed_at REAL NOT NULL,
+    evaluated_at REAL,
+    wall_seconds REAL,
+    cpu_seconds REAL
+);
+CREATE INDEX IF NOT EXISTS candidates_status ON candidates(status);
+CREATE INDEX IF NOT EXISTS candidates_fingerprint ON candidates(fingerprint);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass
+class Candidate:
+    id: int
+    parent_id: int | None
+    inspiration_ids: list[int]
+    island: int
+    proposer: str
+    operator: str | None
+    rationale: str | None
+    source: str | None
+    diff: str | None
+    fingerprint: str | None
+    status: str
+    error: str | None
+    score: float | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    holdout: dict[str, float] | None = None
+    features: dict[str, float] | None = None
+    duplicate_of: int | None = None
+    eval_seed: int | None = None
+    stdout: str | None = None
+    stderr: str | None = None
+    proposed_at: float = 0.0
+    evaluated_at: float | None = None
+    wall_seconds: float | None = None
+    cpu_seconds: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok" and self.score is not None
+
+
+_JSON_COLUMNS = {"inspiration_ids", "metrics", "holdout", "features"}
+
+
+def _row_to_candidate(row: sqlite3.Row) -> Candidate:
+    values = dict(row)
+    for key in _JSON_COLUMNS:
+        if values[key] is not None:
+            values[key] = json.loads(values[key])
+    if values["metrics"] is None:
+        values["metrics"] = {}
+    return Candidate(**values)
+
+
+def _encode(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: (json.dumps(v) if k in _JSON_COLUMNS and v is not None else v) for k, v in fields.items()}
+
+
+class Store:
+    """A run's database. Open with :meth:`create` or :meth:`open`."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection):
+        self.path = path
+        self.conn = conn
+
+    # --- opening -------------------------------------------------------------------------
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    @classmethod
+    def create(cls, run_dir: Path, meta: dict[str, Any]) -> "Store":
+        run_dir = Path(run_dir)
+        db = run_dir / DB_NAME
+        if db.exists():
+            raise RunError(f"{run_dir}: already holds a run; continue it with `rsi run --resume {run_dir}` or pass another --out")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        conn = cls._connect(db)
+        store = cls(db, conn)
+        with store.transaction():
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            audit.ensure_schema(conn)
+            rows = {"format": FORMAT, "format_version": FORMAT_VERSION, "created_at": str(time.time())}
+            rows.update({k: json.dumps(v) for k, v in meta.items()})
+            conn.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", rows.items())
+        return store
+
+    @classmethod
+    def open(cls, run_dir: Path) -> "Store":
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise RunError(f"{run_dir}: no such run folder; pass the --out folder of an earlier `rsi run`")
+        db = run_dir / DB_NAME
+        if not db.is_file():
+            raise RunError(f"{run_dir}: not an rsi run folder (no {DB_NAME}); pass the folder an `rsi run` created")
+        try:
+            conn = cls._connect(db)
+            fmt = conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise RunError(f"{db}: unreadable ({exc}); it is not an rsi run database or it is damaged") from None
+        if fmt is None or fmt[0] != FORMAT:
+            raise RunError(f"{db}: not an rsi run database (no rsi format marker); pass a folder made by `rsi run`")
+        version = conn.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()
+        if version is None or version[0] != FORMAT_VERSION:
+            raise RunError(f"{db}: run format {version and version[0]} is not supported by this rsi (wants {FORMAT_VERSION})")
+        return cls(db, conn)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # --- meta and loop state -------------------------------------------------------------
+    def meta(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in self.conn.execute("SELECT key, value FROM meta"):
+            try:
+                out[key] = json.loads(value)
+            except json.JSONDecodeError:
+                out[key] = value
+        return out
+
+    def load_state(self) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT value FROM state WHERE key='loop'").fetchone()
+        return json.loads(row[0]) if row else None
+
+    def _save_state(self, state: dict[str, Any] | None) -> None:
+        if state is not None:
+            self.conn.execute(
+                "INSERT INTO state(key, value) VALUES ('loop', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (json.dumps(state),),
+            )
+
+    # --- writing -------------------------------------------------------------------------
+    def log(self, kind: str, payload: dict[str, Any], actor: str = "rsi") -> None:
+        """Append one audit event in its own transaction."""
+        with self.transaction():
+            audit.append(self.conn, kind, payload, actor=actor)
+
+    def insert_candidate(
+        self,
+        fields: dict[str, Any],
+        state: dict[str, Any] | None = None,
+        events: list[tuple[str, dict[str, Any]]] = (),
+    ) -> int:
+        fields = {"proposed_at": time.time(), **fields}
+        encoded = _encode(fields)
+        columns = ", ".join(encoded)
+        marks = ", ".join("?" for _ in encoded)
+        with self.transaction():
+            cursor = self.conn.execute(f"INSERT INTO candidates({columns}) VALUES ({marks})", list(encoded.values()))
+            cid = int(cursor.lastrowid)
+            self._save_state(state)
+            for kind, payload in events:
+                audit.append(self.conn, kind, {"id": cid, **payload})
+        return cid
+
+    def update_candidate(
+        self,
+        cid: int,
+        fields: dict[str, Any],
+        state: dict[str, Any] | None = None,
+        events: list[tuple[str, dict[str, Any]]] = (),
+    ) -> None:
+        encoded = _encode(fields)
+        assignments = ", ".join(f"{k}=?" for k in encoded)
+        with self.transaction():
+            self.conn.execute(f"UPDATE candidates SET {assignments} WHERE id=?", [*encoded.values(), cid])
+            self._save_state(state)
+            for kind, payload in events:
+                audit.append(self.conn, kind, {"id": cid, **payload})
+
+    # --- reading -------------------------------------------------------------------------
+    def get(self, cid: int) -> Candidate:
+        row = self.conn.execute("SELECT * FROM candidates WHERE id=?", (cid,)).fetchone()
+        if row is None:
+            last = self.conn.execute("SELECT MAX(id) FROM candidates").fetchone()[0]
+            raise RunError(f"no candidate {cid} in {self.path.parent} (ids run from 1 to {last or 0})")
+        return _row_to_candidate(row)
+
+    def candidates(self, statuses: tuple[str, ...] | None = None) -> list[Candidate]:
+        if statuses:
+            marks = ",".join("?" for _ in statuses)
+            rows = self.conn.execute(f"SELECT * FROM candidates WHERE status IN ({marks}) ORDER BY id", statuses)
+        else:
+            rows = self.conn.execute("SELECT * FROM candidates ORDER BY id")
+        return [_row_to_candidate(r) for r in rows]
+
+    def best(self) -> Candidate | None:
+        """The best valid candidate. Failed candidates never rank, whatever the sign of scores."""
+        row = self.conn.execute(
+            "SELECT * FROM candidates WHERE status='ok' AND score IS NOT NULL ORDER BY score DESC, id ASC LIMIT 1"
+        ).fetchone()
+        return _row_to_candidate(row) if row else None
+
+    def top(self, n: int) -> list[Candidate]:
+        rows = self.conn.execute(
+            "SELECT * FROM candidates WHERE status='ok' AND score IS NOT NULL ORDER BY score DESC, id ASC LIMIT ?", (n,)
+        )
+        return [_row_to_candidate(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        return {s: n for s, n in self.conn.execute("SELECT status, COUNT(*) FROM candidates GROUP BY status")}
+
+    def fingerprints(self) -> dict[str, int]:
+        """Fingerprint -> first candidate id that had it (every proposed child, whatever its status)."""
+        out: dict[str, int] = {}
+        for fp, cid in self.conn.execute(
+            "SELECT fingerprint, id FROM candidates WHERE fingerprint IS NOT NULL AND status != 'duplicate' ORDER BY id"
+        ):
+            out.setdefault(fp, cid)
+        return out
+
+    def score_history(self) -> list[tuple[int, float, float]]:
+        """(evaluation number, wall time since start, best score so far) at every improvement."""
+        history: list[tuple[int, float, float]] = []
+        best = None
+        n = 0
+        start = None
+        for status, score, at in self.conn.execute(
+            "SELECT status, score, COALESCE(evaluated_at, proposed_at) FROM candidates "
+            "WHERE status IN ('ok','error','timeout') ORDER BY evaluated_at, id"
+        ):
+            n += 1
+            start = at if start is None else start
+            if status == "ok" and score is not None and (best is None or score > best):
+                best = score
+                history.append((n, at - start, score))
+        return history

@@ -300,3 +300,21 @@ def test_default_timestamp_is_utc_iso():
     audit.append(conn, "run.started", {})
     ts = audit.events(conn)[0].ts
     assert ts.endswith("Z") and ts[10] == "T"
+
+
+def test_works_with_row_factory_and_explicit_transactions(tmp_path):
+    conn = sqlite3.connect(tmp_path / "run.db", isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("BEGIN")
+    audit.ensure_schema(conn)
+    conn.execute("COMMIT")
+    for i in range(3):
+        conn.execute("BEGIN")
+        audit.append(conn, "candidate.proposed", {"id": i})
+        conn.execute("COMMIT")
+    conn.execute("BEGIN")
+    audit.append(conn, "candidate.proposed", {"id": 99})
+    conn.execute("ROLLBACK")
+    report = audit.verify(conn)
+    assert report.ok and report.events == 3
+    assert [e.payload["id"] for e in audit.events(conn)] == [0, 1, 2]

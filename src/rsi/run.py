@@ -162,6 +162,7 @@ class Run:
             run.ctx.evaluations = state["evaluations"]
         else:
             run.improver.start(run.ctx)
+        run.ctx.population = [(c.id, c.score) for c in store.candidates(("ok",))]
         run.next_id = (store.conn.execute("SELECT MAX(id) FROM candidates").fetchone()[0] or 0) + 1
         store.log("run.resumed", {"overrides": {k: v for k, v in vars(overrides or Overrides()).items() if v is not None},
                                   "evaluations": run.ctx.evaluations})
@@ -407,6 +408,7 @@ class Run:
             fields["features"] = dict(zip(self.archive.features, features))
             islands = range(self.archive.n_islands) if cid == SEED_ID else [step.island]
             placed = [self.archive.add(cid, island, score, features) for island in islands]
+            self.ctx.population.append((cid, score))
             if any(placed):
                 events.append(("candidate.archived", {"island": step.island, "cell": list(self.archive.cell_of(features))}))
             if outcome.new_best and cid != SEED_ID and self.settings.evaluator.holdout_every_best and self.problem.has_holdout:

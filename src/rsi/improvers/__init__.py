@@ -62,6 +62,7 @@ class ImproverContext:
     settings: dict[str, Any]
     budget: int
     evaluations: int = 0
+    population: list[tuple[int, float]] = field(default_factory=list)  # every valid (id, score), oldest first
 
 
 class Improver:

@@ -170,14 +170,21 @@ def signal_name(signum: int) -> str:
 
 
 class Worker:
+    """The zygote. Between tasks it keeps one *spare*: a child forked in advance and blocked on
+    a pipe, so that the fork (about a millisecond with numpy loaded, more to get the child
+    running) is paid while the previous candidate runs, not on the critical path."""
+
     def __init__(self, req: int, resp: int) -> None:
         self.req = req
         self.resp = resp
+        self.pid = os.getpid()
         self.scratch = ""
         self.limits = None
         self.functions: dict[str, object] = {}
         self.libc = None
-        self.pid = os.getpid()
+        self.numpy = None
+        self.spare: tuple[int, int, int] | None = None  # (pid, control write end, result read end)
+        self.held: set[int] = set()  # fds of the running task, which a new spare must close
 
     # --- start-up
 
@@ -222,6 +229,7 @@ class Worker:
         try:
             import numpy
 
+            numpy.random.seed(0)  # the first call costs ~25 ms: pay it once, here
             self.numpy = numpy
         except ImportError:
             self.numpy = None
@@ -241,77 +249,129 @@ class Worker:
         gc.freeze()  # keep the zygote's objects out of the children's collections (fewer COW faults)
 
     def serve(self) -> None:
-        while True:
-            msg = recv(self.req)
-            if msg is None:
-                return
-            if msg["op"] == "run":
-                reply = self.run(msg)
-                if reply is None:  # the pool went away mid-task
+        try:
+            self._fork_spare()
+            while True:
+                msg = recv(self.req)
+                if msg is None:
                     return
-                send(self.resp, reply)
-            # a "cancel" that arrives when idle is for a task already answered: ignore it
+                if msg["op"] == "run" and not self.run(msg):
+                    return  # the pool went away mid-task
+                # a "cancel" that arrives when idle is for a task already answered: ignore it
+        finally:
+            self._drop_spare()
+
+    # --- the spare child
+
+    def _fork_spare(self) -> None:
+        ctl_r, ctl_w = os.pipe()
+        res_r, res_w = os.pipe()
+        private = [self.req, self.resp, ctl_w, res_r, *self.held]
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # ------------------------------------------------ the evaluation child
+            try:
+                self._child(ctl_r, res_w, private)
+            finally:
+                os._exit(70)
+        os.close(ctl_r)
+        os.close(res_w)
+        try:
+            os.setpgid(pid, pid)  # the child does it too: whichever runs first
+        except OSError:
+            pass
+        self.spare = (pid, ctl_w, res_r)
+
+    def _drop_spare(self) -> None:
+        if self.spare is not None:
+            pid, ctl_w, res_r = self.spare
+            self.spare = None
+            os.close(ctl_w)
+            os.close(res_r)
+            kill_group(pid)
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+    def _dispatch(self, task: dict) -> tuple[int, int]:
+        """Hand ``task`` to the spare; (pid, result fd) of the child now running it."""
+        for attempt in (1, 2):
+            pid, ctl_w, res_r = self.spare
+            try:
+                send(ctl_w, task)
+            except BrokenPipeError:  # the spare died while waiting (killed from outside)
+                if attempt == 2:
+                    raise
+                self._drop_spare()
+                self._fork_spare()
+                continue
+            os.close(ctl_w)
+            self.spare = None
+            return pid, res_r
+        raise AssertionError("unreachable")
 
     # --- one task
 
-    def run(self, msg: dict) -> dict | None:
+    def run(self, msg: dict) -> bool:
+        """Evaluate one candidate and answer the pool; False if the pool has gone."""
         cid, kind = msg["id"], msg["kind"]
         reply = {"op": "result", "id": cid, "status": "error", "metrics": {}, "error": None,
                  "stdout": "", "stderr": "", "wall": 0.0, "cpu": 0.0}
-        fn = self.functions.get(kind)
-        if fn is None:
+        if kind not in self.functions:
             name = "evaluate_holdout" if kind == "holdout" else f"an evaluation of kind {kind!r}"
             reply["error"] = f"the evaluator has no {name}(program_path)"
-            return reply
+            send(self.resp, reply)
+            return True
         task_dir = os.path.join(self.scratch, f"{cid}-{kind}")
         remove_tree(task_dir)
         os.mkdir(task_dir, 0o700)
         try:
-            return self._run_in_child(msg, fn, task_dir, reply)
+            try:
+                with open(os.path.join(task_dir, "program.py"), "w", encoding="utf-8") as f:
+                    f.write(msg["source"])
+            except UnicodeEncodeError as exc:
+                reply["error"] = f"program source is not valid UTF-8: {exc}"
+            else:
+                if self._run_in_child(msg, task_dir, reply) is None:
+                    return False
+            send(self.resp, reply)  # before the clean-up: unlinking files can take milliseconds
+            return True
         finally:
             remove_tree(task_dir)
 
-    def _run_in_child(self, msg: dict, fn, task_dir: str, reply: dict) -> dict | None:
-        limits = self.limits
-        program = os.path.join(task_dir, "program.py")
-        try:
-            with open(program, "w", encoding="utf-8") as f:
-                f.write(msg["source"])
-        except UnicodeEncodeError as exc:
-            reply["error"] = f"program source is not valid UTF-8: {exc}"
-            return reply
+    def _run_in_child(self, msg: dict, task_dir: str, reply: dict) -> dict | None:
+        # The worker keeps its own descriptors on the output files: what it reads back cannot be
+        # redirected by the candidate (say, by replacing stdout.txt with a symlink).
         flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC
         out = os.open(os.path.join(task_dir, "stdout.txt"), flags, 0o600)
         err = os.open(os.path.join(task_dir, "stderr.txt"), flags, 0o600)
-        rfd, wfd = os.pipe()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        start = time.monotonic()
-        pid = os.fork()
-        if pid == 0:  # ------------------------------------------------ the evaluation child
-            try:
-                self._child(fn, program, task_dir, msg["seed"], out, err, rfd, wfd)
-            finally:
-                os._exit(70)
-        os.close(wfd)
+        self.held.update((out, err))
+        res_r = None
         try:
+            start = time.monotonic()
+            pid, res_r = self._dispatch({"dir": task_dir, "kind": msg["kind"], "seed": msg["seed"]})
+            self.held.add(res_r)
             send(self.resp, {"op": "started", "id": msg["id"], "pid": pid})
-            outcome, status, usage, data = self._wait(pid, rfd, msg["id"], start)
+            self._fork_spare()  # the next candidate's child, forked while this one runs
+            outcome, status, usage, data = self._wait(pid, res_r, msg["id"], start)
             reply["wall"] = time.monotonic() - start
             reply["cpu"] = usage.ru_utime + usage.ru_stime if usage else 0.0
-            reply["stdout"] = read_capped(out, limits.output_bytes)
-            reply["stderr"] = read_capped(err, limits.output_bytes)
+            reply["stdout"] = read_capped(out, self.limits.output_bytes)
+            reply["stderr"] = read_capped(err, self.limits.output_bytes)
         finally:
-            os.close(rfd)
-            os.close(out)
-            os.close(err)
+            for fd in (out, err, res_r):
+                if fd is not None:
+                    os.close(fd)
+                    self.held.discard(fd)
         if outcome == "shutdown":
             return None
         self._judge(reply, outcome, status, data)
         return reply
 
     def _wait(self, pid: int, rfd: int, cid: int, start: float):
-        """Wait for the child: its result, its exit, the wall time, or a cancel from the pool.
+        """Wait for the child: its exit, the wall time, or a cancel from the pool.
 
         Returns (outcome, wait status, rusage, result bytes); the child and everything it
         started are dead and reaped when this returns.
@@ -319,7 +379,7 @@ class Worker:
         try:
             pidfd = os.pidfd_open(pid)
         except (AttributeError, OSError):
-            pidfd = None
+            pidfd = None  # old kernel: poll wait4 every 10 ms
         poller = select.poll()
         poller.register(rfd, select.POLLIN)
         poller.register(self.req, select.POLLIN)
@@ -334,8 +394,8 @@ class Worker:
                 if remaining <= 0:
                     outcome = "timeout"
                     break
-                wait_ms = math.ceil(remaining * 1000) if pidfd is not None else min(10, math.ceil(remaining * 1000))
-                for fd, _ in poller.poll(wait_ms):
+                wait_ms = math.ceil(remaining * 1000)
+                for fd, _ in poller.poll(wait_ms if pidfd is not None else min(10, wait_ms)):
                     if fd == rfd:
                         if not self._read_result(rfd, data):
                             poller.unregister(rfd)
@@ -375,18 +435,19 @@ class Worker:
         """Kill and reap everything the task left behind: its process group, and any process
         that escaped the group (orphans are reparented to this worker, a child subreaper)."""
         kill_group(pgid)
+        spare = self.spare[0] if self.spare else None
         for _ in range(10_000):
-            pids = children(self.pid)
+            pids = [p for p in children(self.pid) if p != spare]
             if not pids:
                 return
-            for pid in pids:
+            for p in pids:
                 try:
-                    os.kill(pid, signal.SIGKILL)
+                    os.kill(p, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            for pid in pids:
+            for p in pids:
                 try:
-                    os.waitpid(pid, 0)
+                    os.waitpid(p, 0)
                 except ChildProcessError:
                     pass
 
@@ -402,7 +463,7 @@ class Worker:
             except (ValueError, RecursionError):
                 payload = None
         if isinstance(payload, dict) and ("metrics" in payload or "error" in payload):
-            if "metrics" in payload:
+            if "metrics" in payload:  # checked again here: the child ran untrusted code
                 metrics, error = check_metrics(payload["metrics"])
             else:
                 metrics, error = None, str(payload["error"])[-(TRACEBACK_CHARS + 200) :]
@@ -429,27 +490,34 @@ class Worker:
 
     # --- in the child
 
-    def _child(self, fn, program: str, task_dir: str, seed: int, out: int, err: int,
-               rfd: int, wfd: int) -> None:
-        os.setsid()
+    def _child(self, ctl_r: int, res_w: int, private: list[int]) -> None:
+        """A spare: wait for a task, then run it. Never returns (the caller ``_exit``s)."""
+        # Own process group, so that the worker can kill the candidate and all it starts. Not
+        # setsid(): with autogroup scheduling a new session costs milliseconds.
+        os.setpgid(0, 0)
         if self.libc is not None:
             self.libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             if os.getppid() != self.pid:  # the worker died before the prctl
                 os._exit(71)
-        for fd in (self.req, self.resp, rfd):  # the pool's pipes are not for candidates
+        for fd in private:  # the pool's pipes and other tasks' files are not for candidates
             os.close(fd)
-        os.dup2(out, 1)
-        os.dup2(err, 2)
-        os.close(out)
-        os.close(err)
+        task = recv(ctl_r)
+        if task is None:  # the worker no longer needs this spare
+            os._exit(0)
+        os.close(ctl_r)
+        task_dir, limits = task["dir"], self.limits
+        for fd, name in ((1, "stdout.txt"), (2, "stderr.txt")):
+            f = os.open(os.path.join(task_dir, name), os.O_WRONLY)
+            os.dup2(f, fd)
+            os.close(f)
         os.chdir(task_dir)
-        limits = self.limits
         try:
             self.enter_sandbox(task_dir, limits)
-            self.random.seed(seed)
+            self.random.seed(task["seed"])
             if self.numpy is not None:
-                self.numpy.random.seed(seed % 2**32)
-            payload = _evaluate(fn, program, limits.memory_mb)
+                self.numpy.random.seed(task["seed"] % 2**32)
+            fn = self.functions[task["kind"]]
+            payload = _evaluate(fn, os.path.join(task_dir, "program.py"), limits.memory_mb)
             data = json.dumps(payload).encode()
         except BaseException as exc:  # noqa: BLE001 - setup failure or an unencodable result
             data = json.dumps({"error": f"evaluation failed: {type(exc).__name__}: {exc}"}).encode()
@@ -458,7 +526,7 @@ class Worker:
                 stream.flush()
             except BaseException:  # noqa: BLE001 - e.g. "File too large" after a flood
                 pass
-        write_all(wfd, data)
+        write_all(res_w, data)
         os._exit(0)
 
 

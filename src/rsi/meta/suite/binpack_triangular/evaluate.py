@@ -16,8 +16,8 @@ import uuid
 import numpy as np
 
 CAPACITY = 120.0
-INSTANCES = 5
-ITEMS = 250
+INSTANCES = 4
+ITEMS = 400
 
 
 def _make_instances() -> list[np.ndarray]:
@@ -48,7 +48,9 @@ def _pack(priority, items: np.ndarray) -> int:
     used = 0
     for item in items:
         fits = np.flatnonzero(remaining[:used] >= item)
-        bins = np.append(remaining[fits], CAPACITY)
+        bins = np.empty(len(fits) + 1)
+        bins[:-1] = remaining[fits]
+        bins[-1] = CAPACITY
         scores = np.asarray(priority(float(item), bins.copy()), dtype=float)
         if scores.shape == ():
             scores = np.full(bins.shape, float(scores))

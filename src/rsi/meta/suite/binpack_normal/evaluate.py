@@ -1,4 +1,4 @@
-"""Online bin packing, small items: sizes uniform on 5..40, bin capacity 100.
+"""Online bin packing, normal items: sizes Normal(35, 10), rounded, kept in 5..95, capacity 100.
 
 The program defines ``priority(item, bins)``. Items arrive one at a time; ``bins`` holds the
 remaining capacity of every open bin the item fits in, followed by one empty bin (always last).
@@ -16,13 +16,13 @@ import uuid
 import numpy as np
 
 CAPACITY = 100.0
-INSTANCES = 5
-ITEMS = 250
+INSTANCES = 4
+ITEMS = 400
 
 
 def _make_instances() -> list[np.ndarray]:
     rng = np.random.default_rng(1502)
-    return [rng.integers(5, 41, ITEMS).astype(float) for _ in range(INSTANCES)]
+    return [np.clip(np.round(rng.normal(35, 10, ITEMS)), 5, 95) for _ in range(INSTANCES)]
 
 
 DATA = _make_instances()
@@ -48,7 +48,9 @@ def _pack(priority, items: np.ndarray) -> int:
     used = 0
     for item in items:
         fits = np.flatnonzero(remaining[:used] >= item)
-        bins = np.append(remaining[fits], CAPACITY)
+        bins = np.empty(len(fits) + 1)
+        bins[:-1] = remaining[fits]
+        bins[-1] = CAPACITY
         scores = np.asarray(priority(float(item), bins.copy()), dtype=float)
         if scores.shape == ():
             scores = np.full(bins.shape, float(scores))

@@ -1,0 +1,135 @@
+"""Bin packing benchmark: held-out excess reached after fixed evaluation budgets.
+
+Side by side, in one run: rsi's seed improver, random search over the same operators (no archive,
+no credit) and plain hill climbing; several seeds each; then rsi trained on OR-like instances and
+scored on OR3. Prints median and spread of the FunSearch test-set excess at each budget.
+
+    .venv/bin/python benchmarks/binpack.py                      # the README table
+    .venv/bin/python benchmarks/binpack.py --budgets 200,500 --seeds 2   # a quick look
+
+Test sets are used here for reporting only: selection inside each run sees generated instances.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from rsi.program import fingerprint  # noqa: E402
+from rsi.storage import Store  # noqa: E402
+
+METHODS = {
+    "rsi (seed improver)": None,
+    "random search": ROOT / "benchmarks/improvers/random_search.py",
+    "hill climbing": ROOT / "benchmarks/improvers/hill_climb.py",
+}
+PUBLISHED = {"weibull5k_excess_pct": (3.98, 0.68), "or3_excess_pct": (5.37, 3.11)}
+
+
+def _load_holdout(problem: Path):
+    spec = importlib.util.spec_from_file_location(f"holdout_{problem.name}", problem / "evaluate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.evaluate_holdout
+
+
+def _run(problem: Path, improver: Path | None, seed: int, budget: int, out: Path) -> float:
+    cmd = [sys.executable, "-m", "rsi.cli", "run", str(problem), "--budget", str(budget), "--seed", str(seed),
+           "--workers", "1", "--out", str(out), "--time", "100000"]
+    if improver:
+        cmd += ["--improver", str(improver)]
+    start = time.monotonic()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"run failed: {' '.join(cmd)}\n{done.stderr[-3000:]}")
+    return time.monotonic() - start
+
+
+def _best_within(store: Store, n: int):
+    """Best valid candidate among the first n evaluations (ids are in evaluation order with 1 worker)."""
+    evaluated = [c for c in store.candidates(("ok", "error", "timeout"))][:n]
+    valid = [c for c in evaluated if c.status == "ok"]
+    return max(valid, key=lambda c: (c.score, -c.id))
+
+
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):5.2f}  [{min(values):.2f}..{max(values):.2f}]"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--budgets", default="500,1000,2000", help="comma-separated evaluation budgets")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (one worker each)")
+    parser.add_argument("--methods", default=",".join(METHODS), help="subset of: " + ", ".join(METHODS))
+    parser.add_argument("--or-budget", type=int, default=2000, help="budget of the OR-trained rsi runs (0: skip)")
+    args = parser.parse_args()
+    budgets = sorted(int(b) for b in args.budgets.split(","))
+    methods = [m for m in METHODS if m in args.methods.split(",")]
+    seeds = list(range(1, args.seeds + 1))
+    weibull, orlike = ROOT / "examples/binpack", ROOT / "examples/binpack_or"
+    holdout = {weibull: _load_holdout(weibull), orlike: _load_holdout(orlike)}
+    cache: dict[str, dict] = {}
+
+    def held_out(problem: Path, source: str) -> dict:
+        key = fingerprint(source)
+        if key not in cache:
+            with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
+                handle.write(source)
+            cache[key] = holdout[problem](handle.name)
+            Path(handle.name).unlink()
+        return cache[key]
+
+    jobs = [(weibull, m, s, budgets[-1]) for m in methods for s in seeds]
+    if args.or_budget:
+        jobs += [(orlike, "rsi (seed improver)", s, args.or_budget) for s in seeds]
+    work = Path(tempfile.mkdtemp(prefix="rsi-bench-"))
+    start = time.monotonic()
+    print(f"{len(jobs)} runs, {args.jobs} at a time, in {work}", file=sys.stderr)
+
+    def job(item):
+        problem, method, seed, budget = item
+        out = work / f"{problem.name}-{method.split()[0]}-{seed}"
+        seconds = _run(problem, METHODS[method], seed, budget, out)
+        print(f"  done {problem.name} {method} seed {seed} in {seconds:.0f}s", file=sys.stderr)
+        return item, out, seconds
+
+    with ThreadPoolExecutor(args.jobs) as pool:
+        finished = list(pool.map(job, jobs))
+    total = time.monotonic() - start
+
+    print(f"\nWeibull 5k test excess % (FunSearch test set; Best Fit 3.98, FunSearch 0.68), {len(seeds)} seeds: "
+          "median [min..max]")
+    print(f"{'method':<22}" + "".join(f"{f'{b} evals':>26}" for b in budgets) + f"{'per-seed at ' + str(budgets[-1]):>28}")
+    for method in methods:
+        row, last = f"{method:<22}", []
+        for b in budgets:
+            values = []
+            for (problem, m, seed, _), out, _ in finished:
+                if problem == weibull and m == method:
+                    values.append(held_out(weibull, _best_within(Store.open(out), b).source)["weibull5k_excess_pct"])
+            row += f"{_spread(values):>26}"
+            last = values
+        print(row + "   " + " ".join(f"{v:.2f}" for v in last))
+    or_runs = [(seed, out) for (problem, _, seed, _), out, _ in finished if problem == orlike]
+    if or_runs:
+        values = [held_out(orlike, Store.open(out).best().source)["or3_excess_pct"] for _, out in or_runs]
+        print(f"\nOR3 test excess % after {args.or_budget} evals, trained on OR-like instances "
+              f"(Best Fit 5.37, FunSearch 3.11): {_spread(values)}   per seed " + " ".join(f"{v:.2f}" for v in values))
+    seconds = [s for _, _, s in finished]
+    print(f"\nwall time {total / 60:.1f} min for {len(jobs)} runs ({args.jobs} in parallel); "
+          f"median run {statistics.median(seconds):.0f}s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,352 @@
+"""A pool of warm evaluation workers: submit candidates, collect their results.
+
+Each worker (``rsi.sandbox.worker``) is a fresh interpreter that imports the evaluator once and
+forks one child per candidate, so a candidate costs a fork, not an interpreter start. Workers run
+in their own session: a Ctrl-C in the terminal reaches only the main process, which is expected
+to call ``cancel_all`` / ``close``. If the main process dies, the workers see their request pipe
+close, kill their running evaluation and exit.
+
+    with EvaluatorPool(problem / "evaluate.py", workers=4, limits=Limits(), scratch_root=tmp) as pool:
+        pool.submit(EvalTask(candidate_id=1, source=src, seed=0))
+        results = pool.collect(timeout=1.0)
+
+Not thread-safe: one thread drives a pool.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..errors import ProblemError
+from .types import EvalResult, EvalTask, Limits
+from .worker import HEADER, MAX_MESSAGE, THREAD_VARS, kill_group, recv, send, signal_name
+
+START_TIMEOUT = 300.0  # seconds a worker may take to import the evaluator
+CANCEL_TIMEOUT = 5.0  # seconds a worker may take to answer a cancel before it is killed
+WATCHDOG_SLACK = 30.0  # a task in flight this long past its wall limit means a stuck worker
+
+
+@dataclasses.dataclass(eq=False)
+class _Worker:
+    index: int
+    proc: subprocess.Popen
+    req: int  # write end: requests to the worker
+    resp: int  # read end: replies from the worker
+    buf: bytearray = dataclasses.field(default_factory=bytearray)
+    task: EvalTask | None = None
+    sent_at: float = 0.0
+    child_pid: int | None = None  # the running evaluation child (its process group id)
+    cancelled: bool = False
+    dead: bool = False
+
+
+class EvaluatorPool:
+    """``workers`` warm processes, each evaluating one candidate at a time in a forked child."""
+
+    def __init__(
+        self,
+        evaluator_path: Path,
+        workers: int,
+        limits: Limits,
+        scratch_root: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self.evaluator_path = Path(evaluator_path).resolve()
+        if not self.evaluator_path.is_file():
+            raise ProblemError(f"evaluator {self.evaluator_path} not found")
+        self.limits = limits
+        self.scratch_root = Path(scratch_root).resolve()
+        self.scratch_root.mkdir(parents=True, exist_ok=True)
+        self._env = self._make_env(env)
+        self._workers: list[_Worker] = []
+        self._done: list[EvalResult] = []  # finished results not yet collected
+        self._closed = False
+        self.has_holdout = False  # whether the evaluator defines evaluate_holdout
+        self.zygote_mb = 0.0  # address space a worker uses before any candidate (counts in memory_mb)
+        try:
+            started = [self._spawn(i) for i in range(workers)]
+            self._workers = started
+            for w in started:  # all import in parallel; wait for each in turn
+                self._handshake(w)
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def workers(self) -> int:
+        return len(self._workers)
+
+    @property
+    def in_flight(self) -> int:
+        return sum(1 for w in self._workers if w.task is not None)
+
+    def submit(self, task: EvalTask) -> None:
+        """Start evaluating ``task`` on an idle worker; RuntimeError if none is idle."""
+        if self._closed:
+            raise RuntimeError("the evaluator pool is closed")
+        if task.kind not in ("train", "holdout"):
+            raise ValueError(f"unknown evaluation kind {task.kind!r}")
+        worker = next((w for w in self._workers if w.task is None), None)
+        if worker is None:
+            raise RuntimeError(f"no idle worker: {self.in_flight} of {self.workers} busy")
+        msg = {"op": "run", "id": task.candidate_id, "kind": task.kind, "seed": task.seed,
+               "source": task.source}
+        try:
+            send(worker.req, msg)
+        except OSError:  # the worker died while idle: replace it and try once more
+            self._replace(worker)
+            worker = self._workers[worker.index]
+            send(worker.req, msg)
+        worker.task, worker.sent_at, worker.child_pid, worker.cancelled = task, time.monotonic(), None, False
+
+    def collect(self, timeout: float) -> list[EvalResult]:
+        """Finished results; waits up to ``timeout`` seconds for at least one."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        self._pump(0.0)
+        if not self._done and self.in_flight == 0:
+            return []  # nothing will arrive
+        while True:
+            self._pump(0.0 if self._done else max(0.0, deadline - time.monotonic()))
+            if self._done or time.monotonic() >= deadline:
+                done, self._done = self._done, []
+                return done
+
+    def cancel_all(self) -> None:
+        """Kill every running evaluation now; their results are dropped."""
+        busy = [w for w in self._workers if w.task is not None]
+        for w in busy:
+            w.cancelled = True
+            try:
+                send(w.req, {"op": "cancel", "id": w.task.candidate_id})
+            except OSError:
+                pass  # a dead worker: _pump sees EOF and replaces it
+        deadline = time.monotonic() + CANCEL_TIMEOUT
+        while any(w.task is not None for w in busy) and time.monotonic() < deadline:
+            self._pump(deadline - time.monotonic())
+        for w in busy:
+            if w.task is not None:  # unresponsive: kill it, a fresh one takes its place
+                self._kill_worker(w)
+                self._on_worker_exit(w)
+
+    def close(self) -> None:
+        """Kill running evaluations and stop the workers. Idempotent. Leaves scratch_root's
+        files in place (``w<i>/worker.log`` holds what the evaluator printed on import)."""
+        if self._closed:
+            return
+        self._closed = True
+        for w in self._workers:
+            if w.task is not None and w.child_pid is not None:
+                kill_group(w.child_pid)
+            _close_fd(w.req)  # EOF: the worker kills its child, if any, and exits
+        deadline = time.monotonic() + 2.0
+        for w in self._workers:
+            try:
+                w.proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self._kill_worker(w)
+            _close_fd(w.resp)
+            w.task = None
+        self._workers = []
+
+    def __enter__(self) -> EvaluatorPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ workers
+
+    def _make_env(self, extra: dict[str, str] | None) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({name: "1" for name in THREAD_VARS})
+        env.update(extra or {})
+        src = str(Path(__file__).resolve().parents[2])  # the folder holding the rsi package
+        paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        env["PYTHONPATH"] = os.pathsep.join(paths + ([src] if src not in paths else []))
+        return env
+
+    def _spawn(self, index: int) -> _Worker:
+        folder = self.scratch_root / f"w{index}"
+        folder.mkdir(exist_ok=True)
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        try:
+            with open(folder / "worker.log", "ab") as log:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "rsi.sandbox.worker", "--req", str(req_r),
+                     "--resp", str(resp_w)],
+                    pass_fds=(req_r, resp_w),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=self.evaluator_path.parent,
+                    env=self._env,
+                    start_new_session=True,
+                )
+        except BaseException:
+            for fd in (req_r, req_w, resp_r, resp_w):
+                _close_fd(fd)
+            raise
+        os.close(req_r)
+        os.close(resp_w)
+        worker = _Worker(index, proc, req_w, resp_r)
+        send(req_w, {"op": "init", "evaluator": str(self.evaluator_path),
+                     "scratch": str(folder), "limits": dataclasses.asdict(self.limits)})
+        return worker
+
+    def _handshake(self, w: _Worker) -> None:
+        """Wait for the worker's "ready"; ProblemError with the evaluator's traceback if not."""
+        ready, _, _ = select.select([w.resp], [], [], START_TIMEOUT)
+        msg = recv(w.resp) if ready else None
+        if msg is not None and msg.get("op") == "ready":
+            self.has_holdout = msg["holdout"]
+            self.zygote_mb = msg["zygote_mb"]
+            if self.zygote_mb >= self.limits.memory_mb:
+                raise ProblemError(
+                    f"after importing {self.evaluator_path.name} a worker already uses "
+                    f"{self.zygote_mb:.0f} MB of address space, at or above memory_mb="
+                    f"{self.limits.memory_mb}: raise the memory limit"
+                )
+            return
+        if msg is not None and msg.get("op") == "init_error":
+            raise ProblemError(f"cannot use evaluator {self.evaluator_path}:\n{msg['error']}")
+        if not ready:
+            self._kill_worker(w)
+            raise ProblemError(
+                f"importing evaluator {self.evaluator_path} took more than {START_TIMEOUT:g}s"
+            )
+        self._kill_worker(w)
+        log = self.scratch_root / f"w{w.index}" / "worker.log"
+        tail = log.read_text(errors="replace")[-4000:] if log.exists() else ""
+        raise ProblemError(
+            f"evaluation worker for {self.evaluator_path} exited during start-up:\n{tail}"
+        )
+
+    def _replace(self, w: _Worker) -> None:
+        """Stand a fresh worker in the place of ``w`` (which is dead or killed)."""
+        self._kill_worker(w)
+        _close_fd(w.req)
+        _close_fd(w.resp)
+        fresh = self._spawn(w.index)
+        self._workers[w.index] = fresh
+        try:
+            self._handshake(fresh)
+        except BaseException:
+            self._kill_worker(fresh)
+            fresh.dead = True
+            raise
+
+    def _kill_worker(self, w: _Worker) -> None:
+        if w.child_pid is not None and w.task is not None:
+            kill_group(w.child_pid)
+        try:
+            os.killpg(w.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            w.proc.wait(5.0)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def _on_worker_exit(self, w: _Worker) -> None:
+        """A worker is gone: fail its task (unless cancelled) and replace it."""
+        if w.dead:
+            return
+        w.dead = True
+        self._kill_worker(w)
+        if w.task is not None and not w.cancelled:
+            code = w.proc.returncode
+            how = signal_name(-code) if code is not None and code < 0 else f"exit code {code}"
+            self._done.append(EvalResult(
+                candidate_id=w.task.candidate_id, kind=w.task.kind, status="error",
+                error=f"evaluation worker died ({how}) during the evaluation; it was restarted",
+                wall_seconds=time.monotonic() - w.sent_at,
+            ))
+        w.task = None
+        if not self._closed:
+            self._replace(w)
+
+    # ------------------------------------------------------------------ messages
+
+    def _pump(self, timeout: float) -> None:
+        """Read whatever the workers have sent within ``timeout`` seconds and act on it."""
+        timeout = min(timeout, self._watchdog())
+        by_fd = {w.resp: w for w in self._workers if not w.dead}
+        if not by_fd:
+            return
+        poller = select.poll()
+        for fd in by_fd:
+            poller.register(fd, select.POLLIN)
+        for fd, _ in poller.poll(max(0, int(timeout * 1000 + 0.999))):
+            w = by_fd[fd]
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                self._on_worker_exit(w)
+                continue
+            w.buf += chunk
+            for msg in self._messages(w):
+                self._handle(w, msg)
+
+    def _watchdog(self) -> float:
+        """Kill workers stuck far past their task's wall limit; seconds until the next check."""
+        now, wait = time.monotonic(), 3600.0
+        limit = self.limits.wall_seconds + WATCHDOG_SLACK
+        for w in list(self._workers):
+            if w.task is not None and not w.dead:
+                late = now - w.sent_at - limit
+                if late >= 0:
+                    self._on_worker_exit(w)
+                else:
+                    wait = min(wait, -late)
+        return wait
+
+    @staticmethod
+    def _messages(w: _Worker):
+        while len(w.buf) >= HEADER.size:
+            (size,) = HEADER.unpack_from(w.buf)
+            if size > MAX_MESSAGE:
+                raise RuntimeError(f"evaluation worker {w.index} sent a {size}-byte message")
+            end = HEADER.size + size
+            if len(w.buf) < end:
+                return
+            body = bytes(w.buf[HEADER.size:end])
+            del w.buf[:end]
+            yield json.loads(body)
+
+    def _handle(self, w: _Worker, msg: dict) -> None:
+        op = msg.get("op")
+        if w.task is None or msg.get("id") != w.task.candidate_id:
+            return  # stale (an answer to a task already given up)
+        if op == "started":
+            w.child_pid = msg["pid"]
+        elif op == "result":
+            task, cancelled = w.task, w.cancelled
+            w.task, w.child_pid, w.cancelled = None, None, False
+            if not cancelled:
+                self._done.append(EvalResult(
+                    candidate_id=task.candidate_id, kind=task.kind, status=msg["status"],
+                    metrics=msg["metrics"], error=msg["error"], stdout=msg["stdout"],
+                    stderr=msg["stderr"], wall_seconds=msg["wall"], cpu_seconds=msg["cpu"],
+                ))
+
+
+def _close_fd(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+__all__ = ["EvaluatorPool"]

@@ -1,0 +1,75 @@
+"""Shared fixtures: small real problem folders written into tmp_path."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+TARGET_INITIAL = '''\
+"""Fit a curve: f(x) should approach 2.5 * x * x - x + 3."""
+import numpy as np
+
+# EVOLVE-BLOCK-START
+def f(x):
+    y = 1.0 * x + 0.5
+    return y
+# EVOLVE-BLOCK-END
+'''
+
+TARGET_EVALUATE = '''\
+import importlib.util
+import numpy as np
+
+XS = np.linspace(-2.0, 2.0, 41)
+
+
+def _load(path):
+    spec = importlib.util.spec_from_file_location("candidate", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def evaluate(program_path):
+    f = _load(program_path).f
+    ys = np.asarray([f(float(x)) for x in XS], dtype=float)
+    error = float(np.mean((ys - (2.5 * XS * XS - XS + 3.0)) ** 2))
+    if not np.isfinite(error):
+        raise ValueError("f returned non-finite values")
+    return {"combined_score": -error, "behavior": float(np.clip(ys.mean() / 10.0, 0, 1))}
+
+
+def evaluate_holdout(program_path):
+    f = _load(program_path).f
+    xs = np.linspace(2.0, 3.0, 11)
+    error = float(np.mean((np.asarray([f(float(x)) for x in xs]) - (2.5 * xs * xs - xs + 3.0)) ** 2))
+    return {"combined_score": -error, "extrapolation_mse": error}
+'''
+
+
+def write_problem(folder: Path, initial: str = TARGET_INITIAL, evaluate: str = TARGET_EVALUATE,
+                  toml: str | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    if initial is not None:
+        (folder / "initial.py").write_text(textwrap.dedent(initial))
+    if evaluate is not None:
+        (folder / "evaluate.py").write_text(textwrap.dedent(evaluate))
+    if toml is not None:
+        (folder / "problem.toml").write_text(textwrap.dedent(toml))
+    return folder
+
+
+@pytest.fixture
+def target_problem(tmp_path: Path) -> Path:
+    return write_problem(tmp_path / "target", toml="""\
+        [run]
+        budget = 40
+        workers = 1
+        [evaluator]
+        timeout = 10
+        [archive]
+        islands = 2
+        migration_interval = 10
+        """)

@@ -27,11 +27,11 @@ Score (as in FunSearch): for instances i with ``bins_used_i`` bins and lower bou
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 import math
 import sys
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,16 +103,16 @@ def test_sets(path: Path = TEST_SETS_PATH) -> dict[str, list[Instance]]:
 def load_priority(program_path: str | Path) -> Priority:
     """Import the program under a fresh module name and return its ``priority`` function."""
     path = Path(program_path)
-    name = f"rsi_binpack_candidate_{next(_counter)}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ValueError(f"cannot import {path} as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # some constructs (dataclasses, typing) look themselves up here
+    # Compiled from the text read now, never from a __pycache__ file, which is keyed by mtime
+    # and size and could hand back a stale program when a path is rewritten quickly.
+    code = compile(path.read_text(), str(path), "exec")
+    module = types.ModuleType(f"rsi_binpack_candidate_{next(_counter)}")
+    module.__file__ = str(path)
+    sys.modules[module.__name__] = module  # dataclasses and typing look their module up here
     try:
-        spec.loader.exec_module(module)
+        exec(code, module.__dict__)
     finally:
-        sys.modules.pop(name, None)
+        sys.modules.pop(module.__name__, None)
     priority = getattr(module, "priority", None)
     if priority is None:
         raise ValueError(f"{path} defines no function `priority(item, bins)`")
@@ -144,15 +144,15 @@ def pack(priority: Priority, items: np.ndarray, capacity: float) -> Packing:
         view = rem[: n_open + 1]
         fits = (view >= item).nonzero()[0]
         bins = view[fits]  # fancy indexing: a copy the heuristic cannot use to edit our state
+        least = bins[bins.argmin()]
         try:
             scores = priority(item, bins)
         except Exception as error:
             error.add_note(f"raised by priority() on item {i} (size {item:g}) with {bins.size} bins")
             raise
-        k = _choice(scores, bins.size, i)
-        if bins[k] == bins[bins.argmin()]:
+        b = int(fits[_choice(scores, bins.size, i)])
+        if rem[b] == least:
             tightest += 1
-        b = int(fits[k])
         rem[b] -= item
         assignment[i] = b
         if b == n_open:

@@ -208,7 +208,9 @@ class EvaluatorPool:
 
     def _handshake(self, w: _Worker) -> None:
         """Wait for the worker's "ready"; ProblemError with the evaluator's traceback if not."""
-        ready, _, _ = select.select([w.resp], [], [], START_TIMEOUT)
+        poller = select.poll()
+        poller.register(w.resp, select.POLLIN)
+        ready = bool(poller.poll(int(START_TIMEOUT * 1000)))
         msg = recv(w.resp) if ready else None
         if msg is not None and msg.get("op") == "ready":
             self.has_holdout = msg["holdout"]

@@ -1,11 +1,13 @@
 """The evaluation worker: a warm zygote that forks one child per candidate.
 
 ``EvaluatorPool`` starts it as ``python -m rsi.sandbox.worker --req FD --resp FD``. The worker
-imports the evaluator (and numpy) once, then for every task: writes the program to a scratch
-folder, forks, and waits. The child puts itself in its own process group, enters the sandbox
-(``limits.enter_sandbox``), calls the evaluator, checks what it returned and sends it back over
-a pipe. The worker kills the child at the wall time, kills whatever it left running, reads back
-its captured output and answers the pool.
+imports the evaluator (and numpy) once, then for every task: writes the program to
+``<scratch>/<candidate_id>-<kind>/program.py`` and hands the task to a child forked in advance.
+The child, in its own process group, enters the sandbox (``limits.enter_sandbox``), seeds
+``random`` and numpy, calls the evaluator, checks what it returned and sends it back over a pipe.
+The worker kills the child at the wall time, kills whatever it left running (its process group,
+and any escapee: the worker is a child subreaper), reads back its captured output, answers the
+pool, and removes the task folder.
 
 Protocol, on two dedicated pipes (stdout is left to evaluators that print): each message is a
 4-byte big-endian length and a UTF-8 JSON object with an ``op``.
@@ -32,6 +34,7 @@ import struct
 import sys
 import time
 import traceback
+from typing import NamedTuple
 
 HEADER = struct.Struct(">I")
 MAX_MESSAGE = 256 * 1024 * 1024  # a sanity bound on one protocol message
@@ -169,10 +172,22 @@ def signal_name(signum: int) -> str:
 # ---------------------------------------------------------------- the worker
 
 
+class Spare(NamedTuple):
+    """A child forked in advance, blocked until it is given a task, and the worker's ends."""
+
+    pid: int
+    ctl: int  # write end: the task goes here
+    result: int  # read end: the child's result comes back here
+    out: int  # the child's stdout and stderr: unnamed files (O_TMPFILE) in the scratch folder,
+    err: int  # bounded by RLIMIT_FSIZE, which no candidate can swap for a symlink
+
+
 class Worker:
     """The zygote. Between tasks it keeps one *spare*: a child forked in advance and blocked on
     a pipe, so that the fork (about a millisecond with numpy loaded, more to get the child
-    running) is paid while the previous candidate runs, not on the critical path."""
+    running) is paid while the previous candidate runs, not on the critical path. Likewise the
+    clean-up of a task (unlinking its folder, closing its output files) is deferred until the
+    next candidate runs or the worker is idle."""
 
     def __init__(self, req: int, resp: int) -> None:
         self.req = req
@@ -183,8 +198,9 @@ class Worker:
         self.functions: dict[str, object] = {}
         self.libc = None
         self.numpy = None
-        self.spare: tuple[int, int, int] | None = None  # (pid, control write end, result read end)
-        self.held: set[int] = set()  # fds of the running task, which a new spare must close
+        self.spare: Spare | None = None
+        self.private: set[int] = set()  # the worker's ends of every child's fds: no child keeps them
+        self.trash: list[int | str] = []  # fds to close and task folders to remove
 
     # --- start-up
 
@@ -198,6 +214,9 @@ class Worker:
         self.limits = Limits(**init["limits"])
         self.scratch = init["scratch"]
         os.makedirs(self.scratch, exist_ok=True)
+        for entry in os.listdir(self.scratch):  # task folders left by a worker that was killed
+            if entry.endswith(("-train", "-holdout")):
+                remove_tree(os.path.join(self.scratch, entry))
         prepare_worker(self.scratch, self.limits)
         try:
             module = load_module(init["evaluator"])
@@ -249,9 +268,13 @@ class Worker:
         gc.freeze()  # keep the zygote's objects out of the children's collections (fewer COW faults)
 
     def serve(self) -> None:
+        idle = select.poll()
+        idle.register(self.req, select.POLLIN)
         try:
             self._fork_spare()
             while True:
+                if self.trash and not idle.poll(20):  # idle for 20 ms: clean up now
+                    self._clean()
                 msg = recv(self.req)
                 if msg is None:
                     return
@@ -260,19 +283,33 @@ class Worker:
                 # a "cancel" that arrives when idle is for a task already answered: ignore it
         finally:
             self._drop_spare()
+            self._clean()
+
+    def _clean(self) -> None:
+        trash, self.trash = self.trash, []
+        for item in trash:
+            if isinstance(item, str):
+                remove_tree(item)
+            else:
+                self._close(item)
+
+    def _close(self, fd: int) -> None:
+        os.close(fd)
+        self.private.discard(fd)
 
     # --- the spare child
 
     def _fork_spare(self) -> None:
         ctl_r, ctl_w = os.pipe()
         res_r, res_w = os.pipe()
-        private = [self.req, self.resp, ctl_w, res_r, *self.held]
+        out, err = output_file(self.scratch), output_file(self.scratch)
+        private = [self.req, self.resp, ctl_w, res_r, *self.private]
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:  # ------------------------------------------------ the evaluation child
             try:
-                self._child(ctl_r, res_w, private)
+                self._child(ctl_r, res_w, out, err, private)
             finally:
                 os._exit(70)
         os.close(ctl_r)
@@ -281,35 +318,35 @@ class Worker:
             os.setpgid(pid, pid)  # the child does it too: whichever runs first
         except OSError:
             pass
-        self.spare = (pid, ctl_w, res_r)
+        self.spare = Spare(pid, ctl_w, res_r, out, err)
+        self.private.update((ctl_w, res_r, out, err))
 
     def _drop_spare(self) -> None:
-        if self.spare is not None:
-            pid, ctl_w, res_r = self.spare
-            self.spare = None
-            os.close(ctl_w)
-            os.close(res_r)
-            kill_group(pid)
+        spare, self.spare = self.spare, None
+        if spare is not None:
+            for fd in (spare.ctl, spare.result, spare.out, spare.err):
+                self._close(fd)
+            kill_group(spare.pid)
             try:
-                os.waitpid(pid, 0)
+                os.waitpid(spare.pid, 0)
             except ChildProcessError:
                 pass
 
-    def _dispatch(self, task: dict) -> tuple[int, int]:
-        """Hand ``task`` to the spare; (pid, result fd) of the child now running it."""
+    def _dispatch(self, task: dict) -> Spare:
+        """Hand ``task`` to the spare, which becomes the child running it."""
         for attempt in (1, 2):
-            pid, ctl_w, res_r = self.spare
+            spare = self.spare
             try:
-                send(ctl_w, task)
+                send(spare.ctl, task)
             except BrokenPipeError:  # the spare died while waiting (killed from outside)
                 if attempt == 2:
                     raise
                 self._drop_spare()
                 self._fork_spare()
                 continue
-            os.close(ctl_w)
+            self._close(spare.ctl)
             self.spare = None
-            return pid, res_r
+            return spare
         raise AssertionError("unreachable")
 
     # --- one task
@@ -325,6 +362,8 @@ class Worker:
             send(self.resp, reply)
             return True
         task_dir = os.path.join(self.scratch, f"{cid}-{kind}")
+        if task_dir in self.trash:
+            self._clean()  # the same candidate again, before its folder was removed
         remove_tree(task_dir)
         os.mkdir(task_dir, 0o700)
         try:
@@ -336,35 +375,26 @@ class Worker:
             else:
                 if self._run_in_child(msg, task_dir, reply) is None:
                     return False
-            send(self.resp, reply)  # before the clean-up: unlinking files can take milliseconds
+            send(self.resp, reply)
             return True
         finally:
-            remove_tree(task_dir)
+            self.trash.append(task_dir)  # removed while the next candidate runs, or when idle
 
     def _run_in_child(self, msg: dict, task_dir: str, reply: dict) -> dict | None:
-        # The worker keeps its own descriptors on the output files: what it reads back cannot be
-        # redirected by the candidate (say, by replacing stdout.txt with a symlink).
-        flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC
-        out = os.open(os.path.join(task_dir, "stdout.txt"), flags, 0o600)
-        err = os.open(os.path.join(task_dir, "stderr.txt"), flags, 0o600)
-        self.held.update((out, err))
-        res_r = None
+        start = time.monotonic()
+        child = self._dispatch({"dir": task_dir, "kind": msg["kind"], "seed": msg["seed"]})
         try:
-            start = time.monotonic()
-            pid, res_r = self._dispatch({"dir": task_dir, "kind": msg["kind"], "seed": msg["seed"]})
-            self.held.add(res_r)
-            send(self.resp, {"op": "started", "id": msg["id"], "pid": pid})
+            send(self.resp, {"op": "started", "id": msg["id"], "pid": child.pid})
             self._fork_spare()  # the next candidate's child, forked while this one runs
-            outcome, status, usage, data = self._wait(pid, res_r, msg["id"], start)
-            reply["wall"] = time.monotonic() - start
-            reply["cpu"] = usage.ru_utime + usage.ru_stime if usage else 0.0
-            reply["stdout"] = read_capped(out, self.limits.output_bytes)
-            reply["stderr"] = read_capped(err, self.limits.output_bytes)
+            self._clean()  # the last candidate's files, while this one runs
+            outcome, status, usage, data = self._wait(child.pid, child.result, msg["id"], start)
         finally:
-            for fd in (out, err, res_r):
-                if fd is not None:
-                    os.close(fd)
-                    self.held.discard(fd)
+            self._close(child.result)
+            self.trash.extend((child.out, child.err))  # closed later: freeing a big file takes time
+        reply["wall"] = time.monotonic() - start
+        reply["cpu"] = usage.ru_utime + usage.ru_stime if usage else 0.0
+        reply["stdout"] = read_capped(child.out, self.limits.output_bytes)
+        reply["stderr"] = read_capped(child.err, self.limits.output_bytes)
         if outcome == "shutdown":
             return None
         self._judge(reply, outcome, status, data)
@@ -435,7 +465,7 @@ class Worker:
         """Kill and reap everything the task left behind: its process group, and any process
         that escaped the group (orphans are reparented to this worker, a child subreaper)."""
         kill_group(pgid)
-        spare = self.spare[0] if self.spare else None
+        spare = self.spare.pid if self.spare else None
         for _ in range(10_000):
             pids = [p for p in children(self.pid) if p != spare]
             if not pids:
@@ -490,7 +520,7 @@ class Worker:
 
     # --- in the child
 
-    def _child(self, ctl_r: int, res_w: int, private: list[int]) -> None:
+    def _child(self, ctl_r: int, res_w: int, out: int, err: int, private: list[int]) -> None:
         """A spare: wait for a task, then run it. Never returns (the caller ``_exit``s)."""
         # Own process group, so that the worker can kill the candidate and all it starts. Not
         # setsid(): with autogroup scheduling a new session costs milliseconds.
@@ -506,10 +536,10 @@ class Worker:
             os._exit(0)
         os.close(ctl_r)
         task_dir, limits = task["dir"], self.limits
-        for fd, name in ((1, "stdout.txt"), (2, "stderr.txt")):
-            f = os.open(os.path.join(task_dir, name), os.O_WRONLY)
-            os.dup2(f, fd)
-            os.close(f)
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        os.close(out)
+        os.close(err)
         os.chdir(task_dir)
         try:
             self.enter_sandbox(task_dir, limits)
@@ -564,6 +594,18 @@ def load_module(path: str):
     return module
 
 
+def output_file(folder: str) -> int:
+    """An unnamed file in ``folder`` (a named one, unlinked at once, where O_TMPFILE fails)."""
+    try:
+        return os.open(folder, os.O_TMPFILE | os.O_RDWR, 0o600)
+    except (AttributeError, OSError):
+        import tempfile
+
+        fd, path = tempfile.mkstemp(dir=folder)
+        os.unlink(path)
+        return fd
+
+
 def kill_group(pgid: int) -> None:
     """SIGKILL the process group ``pgid``, or the process alone if it never made one."""
     try:
@@ -580,8 +622,12 @@ def children(pid: int) -> list[int]:
     pids: list[int] = []
     try:
         for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                pids.extend(int(p) for p in f.read().split())
+            fd = os.open(f"/proc/{pid}/task/{tid}/children", os.O_RDONLY)
+            try:
+                text = b"".join(iter(lambda: os.read(fd, 1 << 16), b""))
+            finally:
+                os.close(fd)
+            pids.extend(int(p) for p in text.split())
     except FileNotFoundError:  # no CONFIG_PROC_CHILDREN: scan every process's parent
         for entry in os.listdir("/proc"):
             if entry.isdigit():

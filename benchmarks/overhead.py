@@ -7,11 +7,17 @@ Compares, per candidate (write the program, evaluate it, get the metrics back):
   - a fresh interpreter per candidate (`python -c` importing numpy and the evaluator);
   - a plain in-process call, the floor.
 The evaluator reads the program file and returns {"combined_score": 1.0}.
+
+Latency (median, p90) is what one candidate waits; "cpu" is the CPU time all processes spend per
+candidate (this process, the workers, their children), which is what limits throughput when
+every core is busy, and which other load on the machine disturbs less than latency.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,7 +45,27 @@ print(module.evaluate(sys.argv[2])["combined_score"])
 """
 
 
-def time_pool(evaluator: Path, scratch: Path, n: int, warmup: int) -> list[float]:
+def cpu_now() -> float:
+    """CPU seconds of this process and of its reaped children."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
+def measure_pool(evaluator: Path, scratch: Path, n: int, warmup: int) -> tuple[list[float], float]:
+    # CPU: a pool's whole life (its workers are reaped at close), less that of a pool that
+    # only starts and warms up.
+    c0 = cpu_now()
+    run_pool(evaluator, scratch, 0, warmup)
+    c1 = cpu_now()
+    times = run_pool(evaluator, scratch, n, warmup)
+    c2 = cpu_now()
+    return times, ((c2 - c1) - (c1 - c0)) / n
+
+
+def run_pool(evaluator: Path, scratch: Path, n: int, warmup: int) -> list[float]:
     times = []
     with EvaluatorPool(evaluator, 1, Limits(), scratch) as pool:
         for i in range(warmup + n):
@@ -56,11 +82,11 @@ def time_pool(evaluator: Path, scratch: Path, n: int, warmup: int) -> list[float
     return times
 
 
-def time_fresh(evaluator: Path, folder: Path, n: int, warmup: int) -> list[float]:
-    times = []
+def measure_fresh(evaluator: Path, folder: Path, n: int, warmup: int) -> tuple[list[float], float]:
+    times, cpu = [], 0.0
     env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     for i in range(warmup + n):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_now()
         program = folder / f"{i}.py"
         program.write_text(PROGRAM)
         out = subprocess.run([sys.executable, "-c", FRESH, str(evaluator), str(program)],
@@ -69,23 +95,25 @@ def time_fresh(evaluator: Path, folder: Path, n: int, warmup: int) -> list[float
         program.unlink()
         if i >= warmup:
             times.append(time.perf_counter() - t0)
-    return times
+            cpu += cpu_now() - c0
+    return times, cpu / n
 
 
-def time_in_process(evaluator: Path, folder: Path, n: int, warmup: int) -> list[float]:
+def measure_in_process(evaluator: Path, folder: Path, n: int, warmup: int) -> tuple[list[float], float]:
     namespace: dict = {}
     exec(compile(evaluator.read_text(), str(evaluator), "exec"), namespace)
     evaluate = namespace["evaluate"]
-    times = []
+    times, cpu = [], 0.0
     for i in range(warmup + n):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_now()
         program = folder / f"{i}.py"
         program.write_text(PROGRAM)
         evaluate(str(program))["combined_score"]
         program.unlink()
         if i >= warmup:
             times.append(time.perf_counter() - t0)
-    return times
+            cpu += cpu_now() - c0
+    return times, cpu / n
 
 
 def quantiles(times: list[float]) -> tuple[float, float]:
@@ -107,21 +135,22 @@ def main() -> None:
         evaluator.write_text(EVALUATOR)
         rows = [
             ("rsi pool (1 worker, fork per candidate)", args.n,
-             time_pool(evaluator, folder / "scratch", args.n, args.warmup)),
+             *measure_pool(evaluator, folder / "scratch", args.n, args.warmup)),
             ("fresh interpreter per candidate (python -c)", args.n_fresh,
-             time_fresh(evaluator, folder, args.n_fresh, min(args.warmup, 3))),
+             *measure_fresh(evaluator, folder, args.n_fresh, min(args.warmup, 3))),
             ("in-process call (no isolation)", args.n,
-             time_in_process(evaluator, folder, args.n, args.warmup)),
+             *measure_in_process(evaluator, folder, args.n, args.warmup)),
         ]
-    print(f"per-candidate overhead, trivial evaluator; scratch in {args.scratch or tempfile.gettempdir()}")
-    print(f"{'method':<46} {'n':>5} {'median ms':>10} {'p90 ms':>9}")
+    print(f"per-candidate overhead, trivial evaluator; scratch in {args.scratch or tempfile.gettempdir()}"
+          f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"{'method':<46} {'n':>5} {'median ms':>10} {'p90 ms':>9} {'cpu ms':>8}")
     stats = {}
-    for name, n, times in rows:
+    for name, n, times, cpu in rows:
         median, p90 = quantiles(times)
-        stats[name] = median
-        print(f"{name:<46} {n:>5} {median:>10.2f} {p90:>9.2f}")
-    pool_ms, fresh_ms = stats[rows[0][0]], stats[rows[1][0]]
-    print(f"{'fresh / rsi (medians)':<46} {'':>5} {fresh_ms / pool_ms:>9.0f}x")
+        stats[name] = (median, cpu)
+        print(f"{name:<46} {n:>5} {median:>10.2f} {p90:>9.2f} {cpu * 1000:>8.2f}")
+    (pool_ms, pool_cpu), (fresh_ms, fresh_cpu) = stats[rows[0][0]], stats[rows[1][0]]
+    print(f"{'fresh / rsi':<46} {'':>5} {fresh_ms / pool_ms:>9.0f}x {'':>9} {fresh_cpu / pool_cpu:>7.0f}x")
 
 
 if __name__ == "__main__":

@@ -135,6 +135,33 @@ def test_ok_result_keeps_numeric_metrics(pool):
     assert 0 < r.wall_seconds < 1.5 and r.cpu_seconds >= 0
 
 
+def test_task_folder_is_removed_and_pool_pipes_are_not_inherited(pool):
+    r = evaluate(pool, program("""
+        print(os.getcwd())
+        targets = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                targets.append(os.readlink(f"/proc/self/fd/{fd}"))
+            except FileNotFoundError:  # the fd listdir used
+                pass
+        print(targets, file=sys.stderr)
+        return {"combined_score": sum(t.startswith("pipe:") for t in targets)}
+    """), cid=8)
+    assert r.metrics.get("combined_score") == 1, (r.error, r.stderr)  # only its own result pipe
+    folder = Path(r.stdout.strip())
+    assert folder.name == "8-train" and folder.parent.name == "w0"
+    deadline = time.monotonic() + 2
+    while folder.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not folder.exists()
+
+
+def test_output_of_one_task_does_not_leak_into_the_next(pool):
+    outputs = [evaluate(pool, program(f"print({text!r})\nreturn {{'combined_score': 0}}")).stdout
+               for text in ("a long first line", "b", "c")]
+    assert outputs == ["a long first line\n", "b\n", "c\n"]
+
+
 def test_exception_gives_error_with_traceback(pool):
     r = evaluate(pool, program("""
         def deep():
@@ -222,11 +249,13 @@ def test_wall_timeout_kills_the_whole_group(pool, tmp_path):
     assert group_members(int(pid_file.read_text())) == []
 
 
-def test_cpu_limit_is_a_timeout(pool):
-    r = evaluate(pool, program("while True:\n    pass"))
+def test_cpu_limit_is_a_timeout(tmp_path):
+    limits = Limits(wall_seconds=20, cpu_seconds=1)  # a generous wall time: CPU must stop it
+    with EvaluatorPool(write(tmp_path, "evaluate.py", RUNNER), 1, limits, tmp_path / "s") as pool:
+        r = evaluate(pool, program("while True:\n    pass"), timeout=25)
     assert r.status == "timeout"
     assert r.error == "CPU time limit of 1s exceeded"
-    assert r.cpu_seconds >= 0.9 and r.wall_seconds < 2.5
+    assert 0.9 <= r.cpu_seconds < 2.5
 
 
 def test_memory_bomb_is_stopped(pool):

@@ -481,9 +481,10 @@ def _annotation_kind(annotation: cst.Annotation | None, module: cst.Module) -> s
     return UNKNOWN
 
 
-class _Collector(cst.CSTVisitor):
+class _Collector:
+    """Records roles, scopes and sites while ``_walk`` visits each node (parents first)."""
+
     def __init__(self, a: Analysis) -> None:
-        super().__init__()
         self.a = a
         self.stack: list[cst.CSTNode] = []
         self.roles: list[int] = []
@@ -492,32 +493,31 @@ class _Collector(cst.CSTVisitor):
         self.hinted: set[int] = set()
 
     def mark(self, node, role: int) -> None:
-        if node is not None and not isinstance(node, cst.MaybeSentinel):
+        if node is not None and type(node) is not cst.MaybeSentinel:
             self.marks[id(node)] = role
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
+    def on_visit(self, node: cst.CSTNode) -> None:
         parent = self.stack[-1] if self.stack else None
         self.a.parent[id(node)] = parent
         above = self.roles[-1] if self.roles else LOAD
         role = self.marks.pop(id(node), None)
-        if above == SKIP or isinstance(node, _SKIP_TYPES):
+        if above == SKIP or type(node) in _SKIP_TYPES:
             role = SKIP
         elif role is None:
             if above == FIXED:
                 role = FIXED
-            elif above in (STORE, LOCAL) and isinstance(parent, _CONTAINERS):
+            elif above in (STORE, LOCAL) and type(parent) in _CONTAINERS:
                 role = above
             else:
                 role = LOAD
         self.stack.append(node)
         self.roles.append(role)
         self._scan(node, role, parent)
-        return True
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
         self.stack.pop()
         self.roles.pop()
-        if isinstance(original_node, (cst.FunctionDef, cst.ClassDef)):
+        if type(original_node) in (cst.FunctionDef, cst.ClassDef):
             self.scopes.pop()
 
     def _hint(self, target, value) -> None:
@@ -527,7 +527,7 @@ class _Collector(cst.CSTVisitor):
 
     def _scan(self, node: cst.CSTNode, role: int, parent) -> None:  # noqa: C901 - a dispatch
         a, scope = self.a, self.scopes[-1]
-        if isinstance(node, cst.Name):
+        if type(node) is cst.Name:
             a.all_names.add(node.value)
             line = a.pos[node].start.line
             if role in (STORE, AUG):
@@ -539,7 +539,7 @@ class _Collector(cst.CSTVisitor):
             if role in (LOAD, CALLEE, AUG, FIXED):
                 scope.loads.append((line, node.value))
         if role == SKIP:
-            if isinstance(node, cst.Import):
+            if type(node) is cst.Import:
                 for alias in node.names:
                     name = alias.asname.name.value if alias.asname else alias.name.value
                     full = a.code(alias.name)
@@ -549,13 +549,13 @@ class _Collector(cst.CSTVisitor):
                         a.math_alias = name
                     scope.stores.append((a.pos[node].start.line, name))
                     scope.assigns.append((name, MODULE))
-            elif isinstance(node, cst.ImportFrom) and not isinstance(node.names, cst.ImportStar):
+            elif type(node) is cst.ImportFrom and not isinstance(node.names, cst.ImportStar):
                 for alias in node.names:
                     name = a.code(alias.asname.name if alias.asname else alias.name)
                     scope.stores.append((a.pos[node].start.line, name))
                     scope.assigns.append((name, OTHER))
             return
-        if isinstance(node, cst.FunctionDef):
+        if type(node) is cst.FunctionDef:
             scope.stores.append((a.pos[node].start.line, node.name.value))
             scope.assigns.append((node.name.value, OTHER))
             self.mark(node.name, SKIP)
@@ -574,98 +574,98 @@ class _Collector(cst.CSTVisitor):
             self.scopes.append(new)
             a.functions.append((new, self._stmt(node, None, 0)))
             return
-        if isinstance(node, cst.ClassDef):
+        if type(node) is cst.ClassDef:
             scope.stores.append((a.pos[node].start.line, node.name.value))
             scope.assigns.append((node.name.value, OTHER))
             for child in (node.name, *node.bases, *node.keywords):
                 self.mark(child, SKIP)
             self.scopes.append(Scope(node.name.value, "class", node))
             return
-        if isinstance(node, cst.Lambda):
+        if type(node) is cst.Lambda:
             for param in (*node.params.params, *node.params.kwonly_params, *node.params.posonly_params):
                 self.mark(param.name, LOCAL)
                 self.mark(param.default, FIXED)
-        elif isinstance(node, cst.Assign):
+        elif type(node) is cst.Assign:
             for target in node.targets:
                 self.mark(target.target, STORE)
             if len(node.targets) == 1:
                 self._hint(node.targets[0].target, node.value)
-        elif isinstance(node, cst.AnnAssign):
+        elif type(node) is cst.AnnAssign:
             self.mark(node.target, STORE)
             self._hint(node.target, node.value if node.value is not None else UNKNOWN)
-        elif isinstance(node, cst.AugAssign):
+        elif type(node) is cst.AugAssign:
             self.mark(node.target, AUG)
             if self._in_region(node):
                 a.augassigns.append(Site(node, scope, a.pos[node].start.line))
-        elif isinstance(node, cst.For):
+        elif type(node) is cst.For:
             self.mark(node.target, STORE)
             it = node.iter
             ranged = isinstance(it, cst.Call) and isinstance(it.func, cst.Name) and it.func.value == "range"
             self._hint(node.target, SCALAR if ranged else UNKNOWN)
-        elif isinstance(node, (cst.CompFor,)):
+        elif type(node) is cst.CompFor:
             self.mark(node.target, LOCAL)
-        elif isinstance(node, cst.NamedExpr):
+        elif type(node) is cst.NamedExpr:
             self.mark(node.target, STORE)
-        elif isinstance(node, (cst.WithItem, cst.ExceptHandler)):
-            asname = node.asname if isinstance(node, cst.WithItem) else node.name
+        elif type(node) in (cst.WithItem, cst.ExceptHandler):
+            asname = node.asname if type(node) is cst.WithItem else node.name
             if asname is not None:
                 self.mark(asname.name, STORE)
-        elif isinstance(node, cst.Attribute):
+        elif type(node) is cst.Attribute:
             self.mark(node.attr, SKIP)
-        elif isinstance(node, cst.Call):
+        elif type(node) is cst.Call:
             self.mark(node.func, CALLEE)
-        elif isinstance(node, cst.Arg):
+        elif type(node) is cst.Arg:
             if node.keyword is not None:
                 self.mark(node.keyword, SKIP)
                 if node.keyword.value in DENY_KEYWORDS:
                     self.mark(node.value, SKIP)
-        elif isinstance(node, cst.SubscriptElement):
+        elif type(node) is cst.SubscriptElement:
             self.mark(node.slice, FIXED)
-        elif isinstance(node, cst.IndentedBlock) and scope.kind == "function":
+        elif type(node) is cst.IndentedBlock and scope.kind == "function":
             stmts = [self._stmt(s, node, i) for i, s in enumerate(node.body)]
             if stmts and node is scope.body and stmt_kind(stmts[0].node) == "string":
                 stmts[0].docstring = True
             a.blocks.append(Block(node, scope, stmts))
-        if isinstance(node, (cst.If, cst.While, cst.IfExp, cst.Assert)) and self._in_region(node.test):
+        if type(node) in (cst.If, cst.While, cst.IfExp, cst.Assert) and self._in_region(node.test):
             a.tests.append(Site(node.test, scope, a.pos[node.test].start.line))
         self._expression_sites(node, role, parent, scope)
 
     def _expression_sites(self, node, role, parent, scope) -> None:
-        if not isinstance(node, cst.BaseExpression) or role not in (LOAD, FIXED, CALLEE):
+        if not _is_expression(type(node)) or role not in (LOAD, FIXED, CALLEE):
             return
         if not self._in_region(node):
             return
         a = self.a
         site = Site(node, scope, a.pos[node].start.line)
-        negated = isinstance(parent, cst.UnaryOperation) and isinstance(parent.operator, cst.Minus)
-        number = isinstance(node, (cst.Integer, cst.Float))
+        negated = type(parent) is cst.UnaryOperation and type(parent.operator) is cst.Minus
+        number = type(node) in (cst.Integer, cst.Float)
         if role in (LOAD, FIXED):
             if number and not (negated and not node.lpar):
                 a.constants.append(site)
-            elif isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus) \
+            elif type(node) is cst.UnaryOperation and isinstance(node.operator, cst.Minus) \
                     and isinstance(node.expression, (cst.Integer, cst.Float)) and not node.expression.lpar:
                 a.constants.append(site)
-            if isinstance(node, cst.BinaryOperation) and not isinstance(node.operator, cst.MatrixMultiply):
+            if type(node) is cst.BinaryOperation and not isinstance(node.operator, cst.MatrixMultiply):
                 a.binops.append(site)
-            if isinstance(node, cst.Call):
+            if type(node) is cst.Call:
                 a.calls.append(site)
         if role != LOAD:
             return
-        if isinstance(node, cst.Comparison):
+        if type(node) is cst.Comparison:
             a.compares.append(site)
-        elif isinstance(node, cst.BooleanOperation):
+        elif type(node) is cst.BooleanOperation:
             a.boolops.append(site)
             for side in (node.left, node.right):
                 if self._in_region(side):
                     a.tests.append(Site(side, scope, a.pos[side].start.line))
-        elif isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
+        elif type(node) is cst.UnaryOperation and isinstance(node.operator, cst.Not):
             a.nots.append(site)
-        elif isinstance(node, cst.Name) and node.value not in NOT_SWAPPABLE:
+        elif type(node) is cst.Name and node.value not in NOT_SWAPPABLE:
             a.names.append(site)
-        if isinstance(node, _VALUE_TYPES) and not (number and negated):
-            if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, (cst.Not, cst.BitInvert)):
+        if type(node) in _VALUE_TYPES and not (number and negated):
+            if type(node) is cst.UnaryOperation and isinstance(node.operator, (cst.Not, cst.BitInvert)):
                 return
-            if isinstance(node, cst.BinaryOperation) and BINPREC[type(node.operator)] < ARITH:
+            if type(node) is cst.BinaryOperation and BINPREC[type(node.operator)] < ARITH:
                 return
             a.values.append(site)
 
@@ -703,6 +703,45 @@ def _finish(a: Analysis) -> None:
                and s.node.value not in s.scope.local_names]
 
 
+# Leaves that carry no site: skipping them makes the walk several times cheaper.
+_LEAVES = (cst.BaseParenthesizableWhitespace, cst.EmptyLine, cst.TrailingWhitespace, cst.Newline,
+           cst.Comment, cst.LeftParen, cst.RightParen, cst.LeftSquareBracket, cst.RightSquareBracket,
+           cst.LeftCurlyBrace, cst.RightCurlyBrace, cst.Comma, cst.Dot, cst.Colon, cst.Semicolon,
+           cst.AssignEqual, cst.BaseBinaryOp, cst.BaseBooleanOp, cst.BaseCompOp, cst.BaseUnaryOp,
+           cst.BaseAugOp)
+_FIELDS: dict[type, tuple[str, ...]] = {}
+_WALKED: dict[type, bool] = {}
+_EXPRESSION: dict[type, bool] = {}
+
+
+def _is_expression(t: type) -> bool:
+    if t not in _EXPRESSION:
+        _EXPRESSION[t] = issubclass(t, cst.BaseExpression)
+    return _EXPRESSION[t]
+
+
+def _walk(node: cst.CSTNode, collector: _Collector) -> None:
+    """Pre-order walk over the fields of each node (libcst's visitor rebuilds every node).
+
+    Type tests are cached per class: isinstance against libcst's abstract bases is slow.
+    """
+    collector.on_visit(node)
+    names = _FIELDS.get(type(node))
+    if names is None:
+        names = _FIELDS[type(node)] = tuple(f.name for f in dataclasses.fields(node))
+    for name in names:
+        value = getattr(node, name)
+        items = value if type(value) in (tuple, list) else (value,)
+        for item in items:
+            t = type(item)
+            walk = _WALKED.get(t)
+            if walk is None:
+                walk = _WALKED[t] = issubclass(t, cst.CSTNode) and not issubclass(t, _LEAVES)
+            if walk:
+                _walk(item, collector)
+    collector.on_leave(node)
+
+
 # -- parsing with an LRU -------------------------------------------------------------------------
 _CACHE: OrderedDict[str, Analysis] = OrderedDict()
 _CACHE_SIZE = 64
@@ -720,7 +759,7 @@ def analyze(source: str) -> Analysis:
     for match in _NEWLINE.finditer(source):
         starts.append(match.end())
     a = Analysis(source, module, editable_regions(source), pos, starts)
-    module.visit(_Collector(a))
+    _walk(module, _Collector(a))
     _finish(a)
     _CACHE[source] = a
     if len(_CACHE) > _CACHE_SIZE:

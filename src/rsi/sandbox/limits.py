@@ -5,9 +5,11 @@ Two hooks, both called by the worker (``rsi.sandbox.worker``):
 - ``prepare_worker`` runs once in each worker at start-up, before the evaluator is imported.
   Whatever is costly and shared by all candidates belongs here (namespaces: network, mount,
   user; a read-only view of the file system).
-- ``enter_sandbox`` runs in every evaluation child right after ``fork``, in its own process
-  group, before any untrusted code. Per-candidate restrictions belong here (rlimits now;
-  Landlock rules for the scratch folder and a seccomp filter later).
+- ``enter_sandbox`` runs in every evaluation child, in its own process group, once it has its
+  task (children are forked in advance and wait for one) and before any untrusted code.
+  Per-candidate restrictions belong here (rlimits now; Landlock rules for the task folder and a
+  seccomp filter later). Its working directory is already the task folder, fd 1 and 2 already
+  point at the captured output.
 
 Both run in a single-threaded context that must stay cheap: no imports, no subprocesses.
 """

@@ -112,7 +112,8 @@ class EvaluatorPool:
         worker.task, worker.sent_at, worker.child_pid, worker.cancelled = task, time.monotonic(), None, False
 
     def collect(self, timeout: float) -> list[EvalResult]:
-        """Finished results; waits up to ``timeout`` seconds for at least one."""
+        """Finished results; waits up to ``timeout`` seconds for at least one (returns at once
+        when nothing is in flight). A worker that died is replaced here, its task failed."""
         deadline = time.monotonic() + max(0.0, timeout)
         self._pump(0.0)
         if not self._done and self.in_flight == 0:
@@ -271,9 +272,11 @@ class EvaluatorPool:
         if w.task is not None and not w.cancelled:
             code = w.proc.returncode
             how = signal_name(-code) if code is not None and code < 0 else f"exit code {code}"
+            log = self.scratch_root / f"w{w.index}" / "worker.log"
             self._done.append(EvalResult(
                 candidate_id=w.task.candidate_id, kind=w.task.kind, status="error",
-                error=f"evaluation worker died ({how}) during the evaluation; it was restarted",
+                error=f"evaluation worker died ({how}) during the evaluation; it was restarted"
+                + (f" (its log: {log})" if code is not None and code > 0 else ""),
                 wall_seconds=time.monotonic() - w.sent_at,
             ))
         w.task = None

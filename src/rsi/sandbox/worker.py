@@ -201,6 +201,7 @@ class Worker:
         self.spare: Spare | None = None
         self.private: set[int] = set()  # the worker's ends of every child's fds: no child keeps them
         self.trash: list[int | str] = []  # fds to close and task folders to remove
+        self.outputs: list[tuple[int, int]] = []  # emptied output files, for the next spares
 
     # --- start-up
 
@@ -284,6 +285,9 @@ class Worker:
         finally:
             self._drop_spare()
             self._clean()
+            for out, err in self.outputs:
+                self._close(out)
+                self._close(err)
 
     def _clean(self) -> None:
         trash, self.trash = self.trash, []
@@ -302,8 +306,12 @@ class Worker:
     def _fork_spare(self) -> None:
         ctl_r, ctl_w = os.pipe()
         res_r, res_w = os.pipe()
-        out, err = output_file(self.scratch), output_file(self.scratch)
-        private = [self.req, self.resp, ctl_w, res_r, *self.private]
+        if self.outputs:  # reused: creating files costs more than emptying them
+            out, err = self.outputs.pop()
+        else:
+            out, err = output_file(self.scratch), output_file(self.scratch)
+        private = [fd for fd in (self.req, self.resp, ctl_w, res_r, *self.private)
+                   if fd not in (out, err)]
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -388,17 +396,31 @@ class Worker:
             self._fork_spare()  # the next candidate's child, forked while this one runs
             self._clean()  # the last candidate's files, while this one runs
             outcome, status, usage, data = self._wait(child.pid, child.result, msg["id"], start)
+        except BaseException:
+            self.trash.extend((child.out, child.err))
+            raise
         finally:
             self._close(child.result)
-            self.trash.extend((child.out, child.err))  # closed later: freeing a big file takes time
         reply["wall"] = time.monotonic() - start
         reply["cpu"] = usage.ru_utime + usage.ru_stime if usage else 0.0
         reply["stdout"] = read_capped(child.out, self.limits.output_bytes)
         reply["stderr"] = read_capped(child.err, self.limits.output_bytes)
+        self._recycle(child.out, child.err)
         if outcome == "shutdown":
             return None
         self._judge(reply, outcome, status, data)
         return reply
+
+    def _recycle(self, out: int, err: int) -> None:
+        """Keep a task's output files for a later spare (the task and all it started are dead,
+        so nothing else holds them), unless they are big: those are closed later."""
+        if len(self.outputs) < 2 and os.fstat(out).st_size + os.fstat(err).st_size <= 1 << 20:
+            for fd in (out, err):
+                os.ftruncate(fd, 0)
+                os.lseek(fd, 0, os.SEEK_SET)  # the offset was shared with the child
+            self.outputs.append((out, err))
+        else:
+            self.trash.extend((out, err))  # freeing a big file takes time
 
     def _wait(self, pid: int, rfd: int, cid: int, start: float):
         """Wait for the child: its exit, the wall time, or a cancel from the pool.

@@ -56,9 +56,9 @@ def _pack(priority, items: np.ndarray) -> int:
             scores = np.full(bins.shape, float(scores))
         if scores.shape != bins.shape:
             raise ValueError(f"priority returned shape {scores.shape}, expected {bins.shape}")
-        if np.isnan(scores).any():
+        choice = int(np.argmax(scores))  # the first NaN, if there is one
+        if scores[choice] != scores[choice]:
             raise ValueError("priority returned NaN")
-        choice = int(np.argmax(scores))
         if choice == len(fits):
             remaining[used] = CAPACITY - item
             used += 1

@@ -1,4 +1,4 @@
-"""Cache eviction: a 32-entry cache on a fixed trace of 3000 requests.
+"""Cache eviction: a 32-entry cache on a fixed trace of 2000 requests.
 
 The trace mixes Zipf-popular items (exponent 0.9 over 400 items) with occasional scans of 60 fresh
 items that are never requested again. On a miss with a full cache, the entry with the lowest
@@ -16,7 +16,7 @@ import uuid
 import numpy as np
 
 SIZE = 32
-LENGTH = 3000
+LENGTH = 2000
 
 
 def _make_trace() -> list[int]:

@@ -49,7 +49,13 @@ class _Worker:
 
 
 class EvaluatorPool:
-    """``workers`` warm processes, each evaluating one candidate at a time in a forked child."""
+    """``workers`` warm processes, each evaluating one candidate at a time in a forked child.
+
+    ``scratch_root`` must belong to this pool alone: worker ``i`` works in ``scratch_root/w<i>``.
+    ``env`` adds to (or overrides) this process's environment for the workers.
+    ``has_holdout`` tells whether the evaluator defines ``evaluate_holdout``; ``zygote_mb`` is the
+    address space a worker has mapped before any candidate runs, which counts in ``memory_mb``.
+    """
 
     def __init__(
         self,
@@ -71,8 +77,8 @@ class EvaluatorPool:
         self._workers: list[_Worker] = []
         self._done: list[EvalResult] = []  # finished results not yet collected
         self._closed = False
-        self.has_holdout = False  # whether the evaluator defines evaluate_holdout
-        self.zygote_mb = 0.0  # address space a worker uses before any candidate (counts in memory_mb)
+        self.has_holdout = False
+        self.zygote_mb = 0.0
         try:
             started = [self._spawn(i) for i in range(workers)]
             self._workers = started

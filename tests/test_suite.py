@@ -1,0 +1,231 @@
+"""The meta-utility problem suite: every problem is well-formed, deterministic, cheap and improvable."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import io
+import math
+import shutil
+import time
+import tokenize
+import uuid
+from pathlib import Path
+
+import pytest
+
+from rsi.meta.suite import GAIN_MAX, GAIN_MIN, SUITE_DIR, SuiteProblem, load_suite
+from rsi.program import editable_regions
+
+PROBLEMS = load_suite()
+BY_NAME = {problem.name: problem for problem in PROBLEMS}
+MAX_SECONDS = 0.2  # CPU seconds per evaluate() call
+
+
+def _evaluator(folder: Path):
+    spec = importlib.util.spec_from_file_location(f"suite_eval_{uuid.uuid4().hex}", folder / "evaluate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+EVALUATORS: dict[str, object] = {}
+
+
+def evaluator(problem: SuiteProblem):
+    if problem.name not in EVALUATORS:
+        EVALUATORS[problem.name] = _evaluator(problem.path)
+    return EVALUATORS[problem.name]
+
+
+def score(problem: SuiteProblem, program: Path) -> float:
+    return evaluator(problem).evaluate(str(program))["combined_score"]
+
+
+def entry_point(problem: SuiteProblem) -> str:
+    """The name of the function the program must define (the one inside the EVOLVE block)."""
+    source = problem.initial.read_text()
+    region = editable_regions(source)[0]
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef) and region.contains(node.lineno):
+            return node.name
+    raise AssertionError(f"{problem.name}: no function inside the EVOLVE block")
+
+
+def close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+ids = [problem.name for problem in PROBLEMS]
+
+
+# ------------------------------------------------------------------ the suite as a whole
+
+
+def test_splits_have_the_required_sizes_and_are_disjoint():
+    splits = {name: load_suite(name) for name in ("train", "validation", "test")}
+    assert len(splits["train"]) >= 10
+    assert len(splits["validation"]) >= 4
+    assert len(splits["test"]) >= 4
+    names = [p.name for members in splits.values() for p in members]
+    assert len(names) == len(set(names)) == len(PROBLEMS) >= 18
+    assert [p.name for p in PROBLEMS] == sorted(p.name for p in PROBLEMS)
+
+
+def test_every_split_mixes_families_and_test_families_are_trained_on():
+    kinds = {name: {p.kind for p in load_suite(name)} for name in ("train", "validation", "test")}
+    assert all(len(found) >= 3 for found in kinds.values())
+    assert kinds["test"] <= kinds["train"]
+    assert kinds["validation"] <= kinds["train"]
+
+
+def test_normalised_gain():
+    problem = PROBLEMS[0]
+    seed, ref = problem.seed_score, problem.reference_score
+    assert problem.normalised_gain(seed) == 0.0
+    assert problem.normalised_gain(ref) == pytest.approx(1.0)
+    assert problem.normalised_gain((seed + ref) / 2) == pytest.approx(0.5)
+    assert problem.normalised_gain(None) == 0.0
+    assert problem.normalised_gain(float("nan")) == 0.0
+    assert problem.normalised_gain(seed - 100 * (ref - seed)) == GAIN_MIN == -1.0
+    assert problem.normalised_gain(float("-inf")) == GAIN_MIN
+    assert problem.normalised_gain(ref + 100 * (ref - seed)) == GAIN_MAX == 2.0
+
+
+def test_load_suite_rejects_an_unknown_split():
+    with pytest.raises(ValueError, match="unknown split"):
+        load_suite("holdout")
+
+
+def _copy_problem(tmp_path: Path, name: str = "binpack_or") -> Path:
+    folder = tmp_path / "suite" / name
+    shutil.copytree(SUITE_DIR / name, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda t: t.replace('split = "train"', 'split = "holdout"'), "split must be one of"),
+        (lambda t: t.replace('kind = "binpack"', "kind = 3"), "kind must be"),
+        (lambda t: t.replace("seed_score =", "seed_score = 'x' #"), "seed_score must be a finite"),
+        (lambda t: t.replace("[meta]", "[meta"), "not valid TOML"),
+        (lambda t: t.replace("reference_score =", "reference_score = -1e9 #"), "must be higher"),
+        (lambda t: t.replace("[meta]", "[other]"), r"needs a \[meta\] table"),
+    ],
+)
+def test_load_suite_names_the_broken_folder(tmp_path, edit, message):
+    folder = _copy_problem(tmp_path)
+    toml = folder / "problem.toml"
+    toml.write_text(edit(toml.read_text()))
+    with pytest.raises(ValueError, match=message) as info:
+        load_suite(root=tmp_path / "suite")
+    assert "binpack_or" in str(info.value)
+
+
+def test_load_suite_names_a_folder_with_a_missing_file(tmp_path):
+    folder = _copy_problem(tmp_path)
+    (folder / "evaluate.py").unlink()
+    with pytest.raises(ValueError, match="binpack_or.*missing evaluate.py"):
+        load_suite(root=tmp_path / "suite")
+
+
+def test_load_suite_skips_private_folders(tmp_path):
+    _copy_problem(tmp_path)
+    (tmp_path / "suite" / "__pycache__").mkdir()
+    (tmp_path / "suite" / "_notes").mkdir()
+    assert [p.name for p in load_suite(root=tmp_path / "suite")] == ["binpack_or"]
+
+
+# ------------------------------------------------------------------ every problem
+
+
+@pytest.mark.parametrize("problem", PROBLEMS, ids=ids)
+def test_problem_folder_loads_in_the_engine(problem):
+    problem_module = pytest.importorskip("rsi.problem")
+    loaded = problem_module.load_problem(problem.path)
+    assert loaded.settings.meta["split"] == problem.split
+    assert len(editable_regions(problem.initial.read_text())) == 1
+
+
+@pytest.mark.parametrize("problem", PROBLEMS, ids=ids)
+def test_seed_score_is_exact_and_deterministic(problem, tmp_path):
+    first = evaluator(problem).evaluate(str(problem.initial))
+    assert close(first["combined_score"], problem.seed_score), first
+    assert all(isinstance(value, float) for value in first.values())
+    # Again, from a fresh copy of the folder with a fresh evaluator: the folder is self-contained.
+    copy = _copy_problem(tmp_path, problem.name)
+    again = _evaluator(copy).evaluate(str(copy / "initial.py"))
+    assert again == first
+
+
+@pytest.mark.parametrize("problem", PROBLEMS, ids=ids)
+def test_reference_reaches_reference_score(problem):
+    assert problem.reference_score > problem.seed_score
+    if problem.reference is None:
+        pytest.skip("no reference.py (the reference is a known optimum)")
+    assert close(score(problem, problem.reference), problem.reference_score)
+    assert problem.normalised_gain(score(problem, problem.reference)) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("problem", PROBLEMS, ids=ids)
+def test_evaluation_is_cheap(problem):
+    run = evaluator(problem).evaluate
+    run(str(problem.initial))  # warm up
+    for program in filter(None, (problem.initial, problem.reference)):
+        spent = []
+        for _ in range(3):
+            start = time.process_time()
+            run(str(program))
+            spent.append(time.process_time() - start)
+        assert min(spent) < MAX_SECONDS, f"{program.name}: {min(spent):.3f} s"
+
+
+BROKEN = {
+    "raises": "def {name}(*args, **kwargs):\n    raise RuntimeError('boom')\n",
+    "returns None": "def {name}(*args, **kwargs):\n    return None\n",
+    "missing": "def something_else(*args, **kwargs):\n    return 0\n",
+    "not callable": "{name} = 3\n",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN))
+@pytest.mark.parametrize("problem", PROBLEMS, ids=ids)
+def test_broken_program_raises(problem, kind, tmp_path):
+    program = tmp_path / "candidate.py"
+    program.write_text("import numpy as np\n\n" + BROKEN[kind].format(name=entry_point(problem)))
+    with pytest.raises(Exception):
+        evaluator(problem).evaluate(str(program))
+
+
+def _perturbed_variants(source: str):
+    """Copies of ``source`` with one numeric literal inside the EVOLVE block changed."""
+    region = editable_regions(source)[0]
+    lines = source.splitlines(keepends=True)
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        row, col = token.start
+        if token.type != tokenize.NUMBER or not region.contains(row):
+            continue
+        value = ast.literal_eval(token.string)
+        if isinstance(value, int):
+            new = str(value + 2)
+        else:
+            new = repr(value * 1.3 if value else 0.1)
+        line = lines[row - 1]
+        changed = line[:col] + new + line[col + len(token.string):]
+        yield "".join(lines[: row - 1] + [changed] + lines[row:])
+
+
+@pytest.mark.parametrize("problem", PROBLEMS, ids=ids)
+def test_score_is_not_flat_under_constant_edits(problem, tmp_path):
+    """Changing one constant of the seed changes the score (blind edits have something to climb)."""
+    changed = 0
+    for index, variant in enumerate(_perturbed_variants(problem.initial.read_text())):
+        program = tmp_path / f"variant_{index}.py"
+        program.write_text(variant)
+        try:
+            value = score(problem, program)
+        except Exception:
+            continue
+        changed += math.isfinite(value) and not close(value, problem.seed_score)
+    assert changed >= 1

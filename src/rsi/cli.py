@@ -117,6 +117,67 @@ def _cmd_stop(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from .oversight import audit
+    from .storage import Store
+
+    store = Store.open(Path(args.run_dir))
+    if args.action == "verify":
+        report = audit.verify(store.conn, known=args.known)
+        print(report.summary())
+        print(f"head hash: {report.head_hash}  (note it: `rsi audit verify --known HASH` later proves the trail "
+              "was not rewritten)")
+        return 0 if report.ok else 1
+    if args.action == "show":
+        for event in audit.events(store.conn, kinds=args.kind or None):
+            print(audit.format_event(event))
+        return 0
+    out = open(args.output, "w") if args.output else sys.stdout
+    try:
+        n = audit.export_jsonl(store.conn, out)
+    finally:
+        if args.output:
+            out.close()
+    print(f"exported {n} events", file=sys.stderr)
+    return 0
+
+
+def _cmd_pending(args: argparse.Namespace) -> int:
+    from .storage import Store
+
+    store = Store.open(Path(args.run_dir))
+    requests = store.promotions("pending")
+    if not requests:
+        print("no promotion waits for approval")
+    for r in requests:
+        ev = r["evidence"]
+        cand = store.get(r["candidate_id"])
+        print(f"candidate {cand.id} (score {cand.score:.6g}) against #{ev.get('incumbent')}: {ev.get('summary')}")
+        for flag in ev.get("flags", []):
+            print(f"    flag {flag['code']} line {flag['line']}: {flag['message']}")
+        print(f"    review: rsi diff {args.run_dir} {cand.id} --against 1;  then rsi approve|reject {args.run_dir} {cand.id} --note ...")
+    return 0
+
+
+def _cmd_decide(args: argparse.Namespace) -> int:
+    from .oversight import adoption
+
+    if args.command == "approve":
+        cand = adoption.approve(Path(args.run_dir), args.id, args.note)
+        print(f"approved: candidate {cand.id} promoted; {Path(args.run_dir) / adoption.PROMOTED_FILE} updated")
+    else:
+        adoption.reject(Path(args.run_dir), args.id, args.note)
+        print(f"rejected: candidate {args.id}")
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from .sandbox.doctor import doctor_report
+
+    print(doctor_report())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rsi", description="rsi: a recursive self-improvement engine.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -167,6 +228,37 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=raw)
     p.add_argument("run_dir")
     p.set_defaults(func=_cmd_stop)
+
+    p = sub.add_parser("audit", help="verify, show or export the tamper-evident audit trail",
+                       description="The run's hash-chained event log.\n\nexamples:\n  rsi audit verify runs/bp1\n"
+                                   "  rsi audit show runs/bp1 --kind candidate.promoted\n"
+                                   "  rsi audit export runs/bp1 -o trail.jsonl", formatter_class=raw)
+    p.add_argument("action", choices=["verify", "show", "export"])
+    p.add_argument("run_dir")
+    p.add_argument("--known", metavar="HASH", help="verify: a head hash noted earlier that must still be in the chain")
+    p.add_argument("--kind", action="append", help="show: only events of this kind (repeatable)")
+    p.add_argument("-o", "--output", help="export: file to write (default stdout)")
+    p.set_defaults(func=_cmd_audit)
+
+    p = sub.add_parser("pending", help="promotions waiting for a person's approval",
+                       description="List promotions waiting for approval, with their evidence and flags.\n\n"
+                                   "example:\n  rsi pending runs/bp1", formatter_class=raw)
+    p.add_argument("run_dir")
+    p.set_defaults(func=_cmd_pending)
+    for name, verb in (("approve", "promote"), ("reject", "refuse")):
+        p = sub.add_parser(name, help=f"{verb} a pending candidate",
+                           description=f"{verb.capitalize()} a candidate waiting in `rsi pending`; logged with your "
+                                       f"name and note.\n\nexample:\n  rsi {name} runs/bp1 42 --note \"reviewed the diff\"",
+                           formatter_class=raw)
+        p.add_argument("run_dir")
+        p.add_argument("id", type=int)
+        p.add_argument("--note", help="why (kept in the audit trail)")
+        p.set_defaults(func=_cmd_decide)
+
+    p = sub.add_parser("doctor", help="which sandbox protections are active on this machine",
+                       description="Report the isolation this machine allows.\n\nexample:\n  rsi doctor",
+                       formatter_class=raw)
+    p.set_defaults(func=_cmd_doctor)
     return parser
 
 

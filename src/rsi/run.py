@@ -13,7 +13,7 @@ import signal
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,6 +21,7 @@ from . import __version__
 from .archive import Archive
 from .errors import ProposalFailed, RunError
 from .improvers import Improver, ImproverContext, Outcome, Step, load_improver
+from .oversight import adoption
 from .problem import Problem, load_problem
 from .program import code_size, edit_violation, fingerprint, syntax_error, unified_diff
 from .proposers.mutate import MutateProposer
@@ -107,6 +108,8 @@ class Run:
         self.holdout_queue: list[int] = []
         self.holdout_errors: dict[int, str] = {}
         self.stop_reason: str | None = None
+        self.usage = {"cpu_seconds": 0.0, "tokens": 0, "cost": 0.0}
+        self.last_promotion_try = 0
         self._started = time.monotonic()
 
     # --- creating and resuming ----------------------------------------------------------------
@@ -160,6 +163,8 @@ class Run:
             run.attempts = state["attempts"]
             run.since_migration = state["since_migration"]
             run.ctx.evaluations = state["evaluations"]
+            run.usage = state["usage"]
+            run.last_promotion_try = state["last_promotion_try"]
         else:
             run.improver.start(run.ctx)
         run.ctx.population = [(c.id, c.score) for c in store.candidates(("ok",))]
@@ -177,6 +182,8 @@ class Run:
             "attempts": self.attempts,
             "since_migration": self.since_migration,
             "evaluations": self.ctx.evaluations,
+            "usage": self.usage,
+            "last_promotion_try": self.last_promotion_try,
         }
 
     def _source(self, cid: int) -> str:
@@ -214,6 +221,7 @@ class Run:
                     pool.cancel_all()
                 else:
                     self._drain(pool)
+                    self._try_promotion(pool)
                     self._final_holdout(pool)
         finally:
             for sig, handler in previous.items():
@@ -240,6 +248,15 @@ class Run:
         elif run.time is not None and time.monotonic() - self._started >= run.time:
             self.stop_reason = "time limit reached"
             self.store.log("budget.reached", {"budget": "wall_seconds", "limit": run.time})
+        elif run.cpu_seconds is not None and self.usage["cpu_seconds"] >= run.cpu_seconds:
+            self.stop_reason = "CPU budget reached"
+            self.store.log("budget.reached", {"budget": "cpu_seconds", "limit": run.cpu_seconds, "used": self.usage["cpu_seconds"]})
+        elif run.max_tokens is not None and self.usage["tokens"] >= run.max_tokens:
+            self.stop_reason = "token budget reached"
+            self.store.log("budget.reached", {"budget": "tokens", "limit": run.max_tokens, "used": self.usage["tokens"]})
+        elif run.max_cost is not None and self.usage["cost"] >= run.max_cost:
+            self.stop_reason = "money budget reached"
+            self.store.log("budget.reached", {"budget": "cost", "limit": run.max_cost, "used": self.usage["cost"]})
         elif self.attempts >= run.budget * run.max_attempts_factor:
             self.stop_reason = "too many proposals without evaluations (every child invalid or duplicate)"
         return self.stop_reason
@@ -257,6 +274,8 @@ class Run:
                 self._tell(result)
                 if on_progress:
                     on_progress(self.snapshot())
+            if self.ctx.evaluations - self.last_promotion_try >= self.settings.oversight.promote_every:
+                self._try_promotion(pool)
 
     def _drain(self, pool: EvaluatorPool) -> None:
         """Wait for evaluations already running (budget or time reached: no new proposals)."""
@@ -342,6 +361,8 @@ class Run:
                                         step.operator, self.rng)
         except ProposalFailed as exc:
             return self._settle(step, parent, {**base, "status": "invalid", "error": f"proposal failed: {exc}"})
+        self.usage["tokens"] += proposal.tokens
+        self.usage["cost"] += proposal.cost
         base.update(operator=proposal.operator, rationale=proposal.rationale, source=proposal.source,
                     diff=unified_diff(parent.source, proposal.source), fingerprint=fingerprint(proposal.source))
         problem = syntax_error(proposal.source)
@@ -359,10 +380,12 @@ class Run:
                                                "error": f"same program as candidate {duplicate_of[0]}"})
         cid = self.next_id
         seed = eval_seed(self.settings.run.seed, cid)
-        self._insert({**base, "status": "pending", "eval_seed": seed},
-                     events=[("candidate.proposed", {"parent": parent.id, "proposer": step.proposer,
-                                                     "operator": proposal.operator, "rationale": proposal.rationale,
-                                                     "diff_sha256": _sha(base["diff"])})])
+        flags = [asdict(f) for f in adoption.review_candidate(self.problem, parent.source, proposal.source)]
+        events = [("candidate.proposed", {"parent": parent.id, "proposer": step.proposer, "operator": proposal.operator,
+                                          "rationale": proposal.rationale, "diff": base["diff"][:20_000]})]
+        if flags:
+            events.append(("candidate.flagged", {"flags": flags}))
+        self._insert({**base, "status": "pending", "eval_seed": seed, "flags": flags or None}, events=events)
         self.in_flight[cid] = (step, parent.score)
         pool.submit(EvalTask(cid, proposal.source, seed))
 
@@ -403,6 +426,7 @@ class Run:
         }
         events = [("candidate.evaluated", {"status": result.status, "score": score, "error": (result.error or "")[:200]})]
         self.ctx.evaluations += 1
+        self.usage["cpu_seconds"] += result.cpu_seconds
         if score is not None:
             features = self._features(source, result.metrics)
             fields["features"] = dict(zip(self.archive.features, features))
@@ -457,6 +481,60 @@ class Run:
         pool.cancel_all()
         return None
 
+    # --- the adoption gate --------------------------------------------------------------------
+    def _try_promotion(self, pool: EvaluatorPool) -> None:
+        """Put the current best through the gate against the promoted program (or the seed)."""
+        self.last_promotion_try = self.ctx.evaluations
+        challenger = self.store.best()
+        incumbent = self.store.promoted() or self.store.get(SEED_ID)
+        tried = {r["candidate_id"] for r in self.store.promotions()}
+        if challenger is None or challenger.id == incumbent.id or challenger.id in tried or self.stop_reason == "interrupted":
+            return
+        kind = "holdout" if self.problem.has_holdout else "train"
+        n = self.settings.oversight.holdout_repeats
+        scores = self._repeat_scores(pool, [challenger.id, incumbent.id], kind, n)
+        if scores is None:
+            return
+        failed = [cid for cid, values in scores.items() if isinstance(values, str)]
+        if failed:
+            self.store.add_promotion(challenger.id, "refused", {"reason": "re-evaluation failed",
+                                     "errors": {str(c): scores[c] for c in failed}}, "candidate.promotion_refused")
+            return
+        evidence = "held-out re-evaluation" if kind == "holdout" else "training re-evaluation (no held-out split)"
+        adoption.decide(self.store, self.problem, self.settings.oversight, challenger, incumbent,
+                        scores[challenger.id], scores[incumbent.id], evidence)
+
+    def _repeat_scores(self, pool: EvaluatorPool, cids: list[int], kind: str, n: int) -> dict[int, list[float] | str] | None:
+        """n fresh-process evaluations of each candidate (different seeds); search results keep flowing."""
+        queue = [(cid, r) for cid in cids for r in range(n)]
+        scores: dict[int, list[float] | str] = {cid: [] for cid in cids}
+        received = {cid: 0 for cid in cids}
+        while any(received[c] < n for c in cids):
+            while queue and pool.in_flight < pool.workers:
+                cid, r = queue.pop(0)
+                seed = eval_seed(self.settings.run.seed, cid, "holdout") + 1 + r
+                pool.submit(EvalTask(cid, self._source(cid), seed, kind))
+            for result in pool.collect(timeout=0.2):
+                if result.kind == "train" and result.candidate_id in self.in_flight:
+                    self._tell(result)
+                    continue
+                if result.candidate_id not in scores or received[result.candidate_id] >= n:
+                    if result.kind == "holdout":
+                        self._tell_holdout(result)
+                    continue
+                received[result.candidate_id] += 1
+                values = scores[result.candidate_id]
+                if result.status != "ok":
+                    scores[result.candidate_id] = f"{result.status}: {(result.error or '')[:300]}"
+                elif isinstance(values, list):
+                    values.append(result.metrics["combined_score"])
+                    if kind == "holdout" and len(values) == 1 and self.store.get(result.candidate_id).holdout is None:
+                        self._tell_holdout(result)
+            if self.stop_reason == "interrupted":
+                pool.cancel_all()
+                return None
+        return scores
+
     # --- reporting ---------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
         counts = self.store.counts()
@@ -475,6 +553,7 @@ class Run:
             best_score=best.score if best else None, best_id=best.id if best else None,
             evals_per_second=rate, failed_share=failed / evaluated if evaluated else 0.0,
             elapsed=elapsed, time_left=min(left) if left else None, counts=counts,
+            waiting=", ".join(f"approval of #{r['candidate_id']}" for r in self.store.promotions("pending")) or None,
         )
 
     def _finish(self) -> RunSummary:

@@ -6,6 +6,8 @@ nothing is worse than none).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -18,6 +20,9 @@ class RunSettings(_Strict):
     time: float | None = Field(None, gt=0, description="wall seconds before the run stops")
     workers: int = Field(1, ge=1, le=256, description="evaluation worker processes")
     seed: int = Field(0, description="master seed: proposals and per-task evaluation seeds")
+    cpu_seconds: float | None = Field(None, gt=0, description="total CPU seconds of evaluations before the run stops")
+    max_tokens: int | None = Field(None, ge=1, description="LLM tokens before the run stops (proposers report usage)")
+    max_cost: float | None = Field(None, gt=0, description="LLM spend in dollars before the run stops")
     max_attempts_factor: int = Field(
         20, ge=1, description="stop after budget x this many proposals (guards against endless duplicates)"
     )
@@ -49,10 +54,24 @@ class ReportSettings(_Strict):
     )
 
 
+class OversightSettings(_Strict):
+    adoption: Literal["auto", "manual"] = Field(
+        "auto", description="auto: promote the best when the evidence holds; manual: a person approves each promotion"
+    )
+    promote_every: int = Field(200, ge=1, description="evaluations between promotion attempts of the current best")
+    holdout_repeats: int = Field(3, ge=1, description="held-out re-evaluations per program for the gate")
+    level: float = Field(0.05, gt=0, lt=0.5, description="significance level of the gate's test")
+    min_effect: float = Field(0.0, ge=0, description="smallest held-out gain worth promoting")
+    gap_alarm: float = Field(
+        0.25, gt=0, description="alarm when the best's train/held-out gap exceeds this share of its train score"
+    )
+
+
 class ProblemSettings(_Strict):
     run: RunSettings = Field(default_factory=RunSettings)
     evaluator: EvaluatorSettings = Field(default_factory=EvaluatorSettings)
     archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    oversight: OversightSettings = Field(default_factory=OversightSettings)
     improver: dict = Field(default_factory=dict, description="free settings passed to the improver")
     meta: dict = Field(default_factory=dict, description="suite metadata (split, kind, reference score)")

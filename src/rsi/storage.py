@@ -51,11 +51,22 @@ CREATE TABLE IF NOT EXISTS candidates (
     proposed_at REAL NOT NULL,
     evaluated_at REAL,
     wall_seconds REAL,
-    cpu_seconds REAL
+    cpu_seconds REAL,
+    flags TEXT
 );
 CREATE INDEX IF NOT EXISTS candidates_status ON candidates(status);
 CREATE INDEX IF NOT EXISTS candidates_fingerprint ON candidates(fingerprint);
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS promotions (
+    id INTEGER PRIMARY KEY,
+    candidate_id INTEGER NOT NULL REFERENCES candidates(id),
+    status TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    requested_at REAL NOT NULL,
+    decided_at REAL,
+    actor TEXT,
+    note TEXT
+);
 """
 
 
@@ -85,13 +96,14 @@ class Candidate:
     evaluated_at: float | None = None
     wall_seconds: float | None = None
     cpu_seconds: float | None = None
+    flags: list[dict] | None = None
 
     @property
     def ok(self) -> bool:
         return self.status == "ok" and self.score is not None
 
 
-_JSON_COLUMNS = {"inspiration_ids", "metrics", "holdout", "features"}
+_JSON_COLUMNS = {"inspiration_ids", "metrics", "holdout", "features", "flags"}
 
 
 def _row_to_candidate(row: sqlite3.Row) -> Candidate:
@@ -277,6 +289,43 @@ class Store:
         ):
             out.setdefault(fp, cid)
         return out
+
+    # --- promotions (the adoption gate) --------------------------------------------------------
+    def add_promotion(self, cid: int, status: str, evidence: dict[str, Any], kind: str,
+                      actor: str = "rsi", note: str | None = None) -> int:
+        """Record a gate decision (promoted, refused, pending) and its audit event, in one transaction."""
+        now = time.time()
+        decided = None if status == "pending" else now
+        with self.transaction():
+            cursor = self.conn.execute(
+                "INSERT INTO promotions(candidate_id, status, evidence, requested_at, decided_at, actor, note) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)", (cid, status, json.dumps(evidence), now, decided, actor, note))
+            audit.append(self.conn, kind, {"id": cid, "status": status, "note": note, **evidence}, actor=actor)
+        return int(cursor.lastrowid)
+
+    def decide_promotion(self, promotion_id: int, status: str, actor: str, note: str | None) -> None:
+        kind = {"promoted": "approval.approved", "rejected": "approval.rejected"}[status]
+        with self.transaction():
+            row = self.conn.execute("SELECT candidate_id, status FROM promotions WHERE id=?", (promotion_id,)).fetchone()
+            if row is None or row["status"] != "pending":
+                raise RunError(f"promotion request {promotion_id} is not pending")
+            self.conn.execute("UPDATE promotions SET status=?, decided_at=?, actor=?, note=? WHERE id=?",
+                              (status, time.time(), actor, note, promotion_id))
+            audit.append(self.conn, kind, {"id": row["candidate_id"], "note": note}, actor=actor)
+            if status == "promoted":
+                audit.append(self.conn, "candidate.promoted", {"id": row["candidate_id"], "by": actor}, actor=actor)
+
+    def promotions(self, status: str | None = None) -> list[dict[str, Any]]:
+        query = "SELECT * FROM promotions" + (" WHERE status=?" if status else "") + " ORDER BY id"
+        rows = self.conn.execute(query, (status,) if status else ())
+        return [{**dict(r), "evidence": json.loads(r["evidence"])} for r in rows]
+
+    def promoted(self) -> Candidate | None:
+        """The program currently promoted for use (the last one promoted), if any."""
+        row = self.conn.execute(
+            "SELECT candidate_id FROM promotions WHERE status='promoted' ORDER BY decided_at DESC, id DESC LIMIT 1"
+        ).fetchone()
+        return self.get(row[0]) if row else None
 
     def score_history(self) -> list[tuple[int, float, float]]:
         """(evaluation number, wall time since start, best score so far) at every improvement."""

@@ -14,6 +14,8 @@ class Proposal:
     source: str
     operator: str
     rationale: str
+    tokens: int = 0  # LLM tokens spent on this proposal (budgeted by [run] max_tokens)
+    cost: float = 0.0  # dollars spent on this proposal (budgeted by [run] max_cost)
 
 
 class Proposer(Protocol):

@@ -51,6 +51,8 @@ class ProgressDisplay:
                 f"{100 * snap.failed_share:.0f}%", _fmt_seconds(snap.elapsed), _fmt_seconds(snap.time_left),
                 str(snap.best_id or "-"),
             )
+            if snap.waiting:
+                table.caption = f"waiting for {snap.waiting}: rsi pending / rsi approve (the search goes on)"
         return table
 
     def __call__(self, snap: Snapshot) -> None:
@@ -63,6 +65,7 @@ class ProgressDisplay:
             self.console.print(
                 f"[{_fmt_seconds(snap.elapsed)}] evals {snap.evaluations}/{snap.budget}  best {_fmt_score(snap.best_score)}"
                 f"  {snap.evals_per_second:.1f}/s  failed {100 * snap.failed_share:.0f}%"
-                f"  left {_fmt_seconds(snap.time_left)}",
+                f"  left {_fmt_seconds(snap.time_left)}"
+                + (f"  waiting for {snap.waiting}" if snap.waiting else ""),
                 highlight=False,
             )

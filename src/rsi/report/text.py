@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..oversight.adoption import train_holdout_gap
 from ..storage import Candidate, Store
 
 
@@ -60,6 +61,20 @@ def summary(store: Store, top: int = 10) -> str:
         lines.append(f"best       #{best.id} score {best.score:.6g} (seed {seed.score:.6g})")
         if best.holdout:
             lines.append("held-out   " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(best.holdout.items())))
+        gap = train_holdout_gap(best)
+        if gap is not None:
+            threshold = meta.get("settings", {}).get("oversight", {}).get("gap_alarm", 0.25)
+            alarm = f"  ALARM: above {threshold:.0%}, the best may be overfitting its training data" if gap > threshold else ""
+            lines.append(f"gap        train/held-out {gap:+.1%} of the train score{alarm}")
+    promoted = store.promoted()
+    pending = store.promotions("pending")
+    lines.append(f"promoted   {('#' + str(promoted.id)) if promoted else 'none yet'}"
+                 + (f"; waiting for approval: {', '.join('#' + str(r['candidate_id']) for r in pending)}" if pending else ""))
+    flagged = store.conn.execute("SELECT COUNT(*) FROM candidates WHERE flags IS NOT NULL").fetchone()[0]
+    if flagged:
+        lines.append(f"flagged    {flagged} candidates by review (see rsi audit show --kind candidate.flagged)")
+    if meta.get("score_mode") == "beside":
+        lines.append("scoring    score computed beside the candidate (plain evaluate(); use produce/score to split)")
     lines += ["", "best score over evaluations:", score_chart(store.score_history(), evaluated), ""]
     lines.append(f"{'id':>6}  {'score':>12}  {'status':<9} {'operator':<18} rationale")
     lines += [candidate_line(c) for c in store.top(top)]

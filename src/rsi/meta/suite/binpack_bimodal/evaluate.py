@@ -46,6 +46,18 @@ def _load(program_path, function: str):
     return fn
 
 
+def _as_scores(raw, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """The program's output as real numbers of ``shape`` (a scalar is broadcast), or an error."""
+    if np.iscomplexobj(raw):
+        raise TypeError(f"{what} returned complex numbers")
+    values = np.asarray(raw, dtype=float)
+    if values.shape == ():
+        return np.full(shape, float(values))
+    if values.shape != shape:
+        raise ValueError(f"{what} returned shape {values.shape}, expected {shape}")
+    return values
+
+
 def _pack(priority, items: np.ndarray) -> int:
     remaining = np.empty(len(items))
     used = 0
@@ -54,11 +66,7 @@ def _pack(priority, items: np.ndarray) -> int:
         bins = np.empty(len(fits) + 1)
         bins[:-1] = remaining[fits]
         bins[-1] = CAPACITY
-        scores = np.asarray(priority(float(item), bins.copy()), dtype=float)
-        if scores.shape == ():
-            scores = np.full(bins.shape, float(scores))
-        if scores.shape != bins.shape:
-            raise ValueError(f"priority returned shape {scores.shape}, expected {bins.shape}")
+        scores = _as_scores(priority(float(item), bins.copy()), bins.shape, "priority")
         choice = int(np.argmax(scores))  # the first NaN, if there is one
         if scores[choice] != scores[choice]:
             raise ValueError("priority returned NaN")

@@ -50,6 +50,18 @@ def _load(program_path, function: str):
     return fn
 
 
+def _as_scores(raw, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """The program's output as real numbers of ``shape`` (a scalar is broadcast), or an error."""
+    if np.iscomplexobj(raw):
+        raise TypeError(f"{what} returned complex numbers")
+    values = np.asarray(raw, dtype=float)
+    if values.shape == ():
+        return np.full(shape, float(values))
+    if values.shape != shape:
+        raise ValueError(f"{what} returned shape {values.shape}, expected {shape}")
+    return values
+
+
 def _hits(priority) -> int:
     slot_of: dict[int, int] = {}
     item_in = np.full(SIZE, -1)
@@ -65,11 +77,8 @@ def _hits(priority) -> int:
         if len(slot_of) < SIZE:
             slot = len(slot_of)
         else:
-            scores = np.asarray(priority(now - inserted, now - last_use, uses.copy()), dtype=float)
-            if scores.shape == ():
-                scores = np.full(SIZE, float(scores))
-            if scores.shape != (SIZE,):
-                raise ValueError(f"priority returned shape {scores.shape}, expected ({SIZE},)")
+            raw = priority(now - inserted, now - last_use, uses.copy())
+            scores = _as_scores(raw, (SIZE,), "priority")
             if np.isnan(scores).any():
                 raise ValueError("priority returned NaN")
             slot = int(np.argmin(scores))

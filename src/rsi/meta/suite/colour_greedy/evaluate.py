@@ -53,6 +53,18 @@ def _load(program_path, function: str):
     return fn
 
 
+def _as_scores(raw, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """The program's output as real numbers of ``shape`` (a scalar is broadcast), or an error."""
+    if np.iscomplexobj(raw):
+        raise TypeError(f"{what} returned complex numbers")
+    values = np.asarray(raw, dtype=float)
+    if values.shape == ():
+        return np.full(shape, float(values))
+    if values.shape != shape:
+        raise ValueError(f"{what} returned shape {values.shape}, expected {shape}")
+    return values
+
+
 def _colour(priority, adjacency: np.ndarray) -> tuple[int, int]:
     """Colours used and the size of the last colour class."""
     n = len(adjacency)
@@ -64,11 +76,8 @@ def _colour(priority, adjacency: np.ndarray) -> tuple[int, int]:
     uncoloured = np.ones(n, dtype=bool)
     for _ in range(n):
         left = np.flatnonzero(uncoloured)
-        scores = np.asarray(priority(degree[left], saturation[left], free_degree[left]), dtype=float)
-        if scores.shape == ():
-            scores = np.full(left.shape, float(scores))
-        if scores.shape != left.shape:
-            raise ValueError(f"priority returned shape {scores.shape}, expected {left.shape}")
+        raw = priority(degree[left], saturation[left], free_degree[left])
+        scores = _as_scores(raw, left.shape, "priority")
         if np.isnan(scores).any():
             raise ValueError("priority returned NaN")
         vertex = int(left[np.argmax(scores)])

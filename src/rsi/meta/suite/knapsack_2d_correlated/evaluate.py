@@ -65,12 +65,21 @@ def _load(program_path, function: str):
     return fn
 
 
+def _as_scores(raw, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """The program's output as real numbers of ``shape`` (a scalar is broadcast), or an error."""
+    if np.iscomplexobj(raw):
+        raise TypeError(f"{what} returned complex numbers")
+    values = np.asarray(raw, dtype=float)
+    if values.shape == ():
+        return np.full(shape, float(values))
+    if values.shape != shape:
+        raise ValueError(f"{what} returned shape {values.shape}, expected {shape}")
+    return values
+
+
 def _greedy_value(priority, values, weights, capacity) -> float:
-    scores = np.asarray(priority(values.copy(), weights.copy(), capacity.copy()), dtype=float)
-    if scores.shape == ():
-        scores = np.full(values.shape, float(scores))
-    if scores.shape != values.shape:
-        raise ValueError(f"priority returned shape {scores.shape}, expected {values.shape}")
+    raw = priority(values.copy(), weights.copy(), capacity.copy())
+    scores = _as_scores(raw, values.shape, "priority")
     if np.isnan(scores).any():
         raise ValueError("priority returned NaN")
     room, total = capacity.copy(), 0.0

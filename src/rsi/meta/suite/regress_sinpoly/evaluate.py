@@ -33,17 +33,27 @@ def _load(program_path, function: str):
     return fn
 
 
+def _as_scores(raw, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """The program's output as real numbers of ``shape`` (a scalar is broadcast), or an error."""
+    if np.iscomplexobj(raw):
+        raise TypeError(f"{what} returned complex numbers")
+    values = np.asarray(raw, dtype=float)
+    if values.shape == ():
+        return np.full(shape, float(values))
+    if values.shape != shape:
+        raise ValueError(f"{what} returned shape {values.shape}, expected {shape}")
+    return values
+
+
 def score(f) -> dict[str, float]:
     """Metrics for a model ``f`` (trusted code: the error is computed here)."""
     with np.errstate(all="ignore"):
-        prediction = np.asarray(f(X.copy()), dtype=float)
-    if prediction.shape == ():
-        prediction = np.full(X.shape, float(prediction))
-    if prediction.shape != X.shape:
-        raise ValueError(f"f returned shape {prediction.shape}, expected {X.shape}")
-    if not np.all(np.isfinite(prediction)):
-        raise ValueError("f returned NaN or infinity")
-    mse = float(np.mean((prediction - Y) ** 2))
+        prediction = _as_scores(f(X.copy()), X.shape, "f")
+        if not np.all(np.isfinite(prediction)):
+            raise ValueError("f returned NaN or infinity")
+        mse = float(np.mean((prediction - Y) ** 2))
+    if not np.isfinite(mse):
+        raise ValueError("f's predictions are so large that the squared error overflows")
     return {"combined_score": float(-np.log10(mse + FLOOR)), "mse": mse}
 
 

@@ -51,20 +51,27 @@ def _load(program_path, function: str):
     return fn
 
 
+def _as_scores(raw, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """The program's output as real numbers of ``shape`` (a scalar is broadcast), or an error."""
+    if np.iscomplexobj(raw):
+        raise TypeError(f"{what} returned complex numbers")
+    values = np.asarray(raw, dtype=float)
+    if values.shape == ():
+        return np.full(shape, float(values))
+    if values.shape != shape:
+        raise ValueError(f"{what} returned shape {values.shape}, expected {shape}")
+    return values
+
+
 def _weighted_tardiness(priority, processing, weight, due) -> float:
     waiting = np.arange(len(processing))
     now, total = 0.0, 0.0
     while len(waiting):
-        scores = np.asarray(
-            priority(processing[waiting], weight[waiting], due[waiting], now), dtype=float
-        )
-        if scores.shape == ():
-            scores = np.full(waiting.shape, float(scores))
-        if scores.shape != waiting.shape:
-            raise ValueError(f"priority returned shape {scores.shape}, expected {waiting.shape}")
-        if np.isnan(scores).any():
+        raw = priority(processing[waiting], weight[waiting], due[waiting], now)
+        scores = _as_scores(raw, waiting.shape, "priority")
+        pick = int(np.argmax(scores))  # the first NaN, if there is one
+        if scores[pick] != scores[pick]:
             raise ValueError("priority returned NaN")
-        pick = int(np.argmax(scores))
         job = waiting[pick]
         now += processing[job]
         total += weight[job] * max(0.0, now - due[job])

@@ -46,6 +46,18 @@ def _load(program_path, function: str):
     return fn
 
 
+def _as_scores(raw, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """The program's output as real numbers of ``shape`` (a scalar is broadcast), or an error."""
+    if np.iscomplexobj(raw):
+        raise TypeError(f"{what} returned complex numbers")
+    values = np.asarray(raw, dtype=float)
+    if values.shape == ():
+        return np.full(shape, float(values))
+    if values.shape != shape:
+        raise ValueError(f"{what} returned shape {values.shape}, expected {shape}")
+    return values
+
+
 def _tour_length(priority, dist: np.ndarray) -> float:
     n = len(dist)
     apart = dist + np.diag(np.full(n, np.inf))  # a city is not its own neighbour
@@ -55,17 +67,12 @@ def _tour_length(priority, dist: np.ndarray) -> float:
     for step in range(n - 1):
         left = np.flatnonzero(unvisited)
         isolation = apart[np.ix_(left, left)].min(axis=1) if len(left) > 1 else np.zeros(1)
-        scores = np.asarray(
-            priority(dist[current, left], dist[0, left], isolation, (n - 1 - step) / n),
-            dtype=float,
-        )
-        if scores.shape == ():
-            scores = np.full(left.shape, float(scores))
-        if scores.shape != left.shape:
-            raise ValueError(f"priority returned shape {scores.shape}, expected {left.shape}")
-        if np.isnan(scores).any():
+        raw = priority(dist[current, left], dist[0, left], isolation, (n - 1 - step) / n)
+        scores = _as_scores(raw, left.shape, "priority")
+        pick = int(np.argmax(scores))  # the first NaN, if there is one
+        if scores[pick] != scores[pick]:
             raise ValueError("priority returned NaN")
-        nxt = int(left[np.argmax(scores)])
+        nxt = int(left[pick])
         length += dist[current, nxt]
         unvisited[nxt] = False
         current = nxt

@@ -1,4 +1,4 @@
-"""The meta-utility problem suite: every problem is well-formed, deterministic, cheap and improvable."""
+"""The meta-utility problem suite: each problem is well-formed, deterministic, cheap, improvable."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ MAX_SECONDS = 0.2  # CPU seconds per evaluate() call
 
 
 def _evaluator(folder: Path):
-    spec = importlib.util.spec_from_file_location(f"suite_eval_{uuid.uuid4().hex}", folder / "evaluate.py")
+    name = f"suite_eval_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, folder / "evaluate.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -186,6 +187,8 @@ BROKEN = {
     "returns None": "def {name}(*args, **kwargs):\n    return None\n",
     "missing": "def something_else(*args, **kwargs):\n    return 0\n",
     "not callable": "{name} = 3\n",
+    "returns NaN": "def {name}(*args, **kwargs):\n    return float('nan')\n",
+    "returns complex": "def {name}(*args, **kwargs):\n    return 1j\n",
 }
 
 

@@ -91,6 +91,7 @@ class Stmt:
     first: int  # first line of code, after the leading comment / blank lines
     last: int
     region: int | None  # the editable region holding the whole statement, or None
+    kind: str = "simple"  # see stmt_kind
     docstring: bool = False
 
 
@@ -113,7 +114,7 @@ class Block:
     def first_return(self) -> int:
         """Index of the first statement that is a ``return`` (or ``len``): later gaps are dead."""
         for s in self.stmts:
-            if stmt_kind(s.node) == "return":
+            if s.kind == "return":
                 return s.index
         return len(self.stmts)
 
@@ -214,35 +215,73 @@ class Analysis:
         return any(lo < at <= hi and n in names for at, n in scope.loads)
 
     # -- rendering ---------------------------------------------------------------------------
+    def span(self, node: cst.CSTNode) -> tuple[int, int]:
+        """Offsets in ``source`` of the text ``node`` owns (whitespace and comments included)."""
+        r = self.pos[node]
+        return (self.line_starts[r.start.line - 1] + r.start.column,
+                self.line_starts[r.end.line - 1] + r.end.column)
+
     def render(self, old: cst.CSTNode, new: cst.CSTNode) -> str:
         """The source with ``old`` replaced by ``new``.
 
-        Only ``new`` is rendered and spliced over the text ``old`` owns (a one-line expression
-        needs no context; a statement or block is rendered at its indentation). This equals
-        ``self.replace(old, new).code``, which is the fallback, at a fraction of the cost.
+        Only what changed is rendered and spliced over the text ``old`` owns: a one-line
+        expression needs no context; a statement is rendered at its indentation; a block keeps
+        the original text of every statement it still holds. This equals
+        ``self.replace(old, new).code`` (the fallback) at a fraction of the cost.
         """
-        r = self.pos[old]
-        if isinstance(old, cst.BaseExpression):
-            text = self.module.code_for_node(new) if r.start.line == r.end.line else "\n"
-            if "\n" in text or "\r" in text:
-                return self.replace(old, new).code
-        elif _CodegenState is not None and isinstance(old, (cst.BaseStatement, cst.IndentedBlock)):
-            indents = []
-            node = self.parent.get(id(old))
-            while node is not None:
-                if type(node) is cst.IndentedBlock:
-                    indents.append(self.module.default_indent if node.indent is None else node.indent)
-                node = self.parent.get(id(node))
-            state = _CodegenState(default_indent=self.module.default_indent,
-                                  default_newline=self.module.default_newline,
-                                  indent_tokens=indents[::-1])
-            new._codegen(state)
-            text = "".join(state.tokens)
-        else:
+        if _CodegenState is None:
             return self.replace(old, new).code
-        start = self.line_starts[r.start.line - 1] + r.start.column
-        end = self.line_starts[r.end.line - 1] + r.end.column
+        start, end = self.span(old)
+        if isinstance(old, cst.BaseExpression):
+            text = self.module.code_for_node(new)
+            if "\n" in text or "\r" in text or "\n" in self.source[start:end]:
+                return self._render_statement(old, new)
+        elif not isinstance(old, (cst.BaseStatement, cst.IndentedBlock)):
+            return self._render_statement(old, new)
+        elif type(old) is cst.IndentedBlock and type(new) is cst.IndentedBlock and old.body \
+                and new.header is old.header and new.indent == old.indent:
+            indents = self._indents(old) + [self.module.default_indent if old.indent is None else old.indent]
+            kept = {id(s): self.span(s) for s in old.body}
+            body_start, body_end = self.span(old.body[0])[0], self.span(old.body[-1])[1]
+            pieces = [self.source[start:body_start]]
+            for stmt in new.body:
+                at = kept.get(id(stmt))
+                pieces.append(self.source[at[0]:at[1]] if at else self._codegen(stmt, indents))
+            if new.footer is old.footer:
+                pieces.append(self.source[body_end:end])
+            else:
+                pieces.extend(self._codegen(line, indents) for line in new.footer)
+            text = "".join(pieces)
+        else:
+            text = self._codegen(new, self._indents(old))
         return self.source[:start] + text + self.source[end:]
+
+    def _render_statement(self, old: cst.CSTNode, new: cst.CSTNode) -> str:
+        """Render the edit by re-rendering the statement that encloses ``old``."""
+        child, repl = old, new
+        node = self.parent.get(id(old))
+        while node is not None and not isinstance(node, cst.BaseStatement):
+            repl = _with_child(node, child, repl)
+            child, node = node, self.parent.get(id(node))
+        if node is None:
+            return self.replace(old, new).code
+        return self.render(node, _with_child(node, child, repl))
+
+    def _indents(self, node: cst.CSTNode) -> list[str]:
+        """Indentation tokens of the blocks enclosing ``node``, outermost first."""
+        out = []
+        node = self.parent.get(id(node))
+        while node is not None:
+            if type(node) is cst.IndentedBlock:
+                out.append(self.module.default_indent if node.indent is None else node.indent)
+            node = self.parent.get(id(node))
+        return out[::-1]
+
+    def _codegen(self, node: cst.CSTNode, indents: list[str]) -> str:
+        state = _CodegenState(default_indent=self.module.default_indent,
+                              default_newline=self.module.default_newline, indent_tokens=list(indents))
+        node._codegen(state)
+        return "".join(state.tokens)
 
     def replace(self, old: cst.CSTNode, new: cst.CSTNode) -> cst.Module:
         """A new module with ``old`` replaced by ``new``, rebuilding only its ancestors."""
@@ -646,7 +685,7 @@ class _Collector:
             self.mark(node.slice, FIXED)
         elif type(node) is cst.IndentedBlock and scope.kind == "function":
             stmts = [self._stmt(s, node, i) for i, s in enumerate(node.body)]
-            if stmts and node is scope.body and stmt_kind(stmts[0].node) == "string":
+            if stmts and node is scope.body and stmts[0].kind == "string":
                 stmts[0].docstring = True
             a.blocks.append(Block(node, scope, stmts))
         if type(node) in (cst.If, cst.While, cst.IfExp, cst.Assert) and self._in_region(node.test):
@@ -697,7 +736,7 @@ class _Collector:
 
     def _stmt(self, node, block, index: int) -> Stmt:
         first, last = self.a.lines(node, len(node.leading_lines))
-        return Stmt(node, index, first, last, self.a.region_of(first, last))
+        return Stmt(node, index, first, last, self.a.region_of(first, last), stmt_kind(node))
 
 
 def _finish(a: Analysis) -> None:
@@ -741,6 +780,43 @@ def _is_expression(t: type) -> bool:
     if t not in _EXPRESSION:
         _EXPRESSION[t] = issubclass(t, cst.BaseExpression)
     return _EXPRESSION[t]
+
+
+def children(node: cst.CSTNode):
+    """The child nodes that can hold code (no whitespace, commas, operators), in field order."""
+    names = _FIELDS.get(type(node))
+    if names is None:
+        names = _FIELDS[type(node)] = tuple(f.name for f in dataclasses.fields(node))
+    for name in names:
+        value = getattr(node, name)
+        for item in value if type(value) in (tuple, list) else (value,):
+            t = type(item)
+            walk = _WALKED.get(t)
+            if walk is None:
+                walk = _WALKED[t] = issubclass(t, cst.CSTNode) and not issubclass(t, _LEAVES)
+            if walk:
+                yield item
+
+
+_BINDS = (cst.Lambda, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp, cst.NamedExpr)
+
+
+def names_in(node: cst.CSTNode) -> set[str] | None:
+    """Names an expression reads; None if it binds names of its own (lambda, comprehension)."""
+    t = type(node)
+    if t in _BINDS:
+        return None
+    if t is cst.Name:
+        return {node.value}
+    if t is cst.Attribute:
+        return names_in(node.value)
+    out: set[str] = set()
+    for child in children(node):
+        sub = names_in(child.value if type(child) is cst.Arg else child)
+        if sub is None:
+            return None
+        out |= sub
+    return out
 
 
 def _walk(node: cst.CSTNode, collector: _Collector) -> None:

@@ -24,6 +24,7 @@ AUG = {"+=": cst.AddAssign, "-=": cst.SubtractAssign, "*=": cst.MultiplyAssign,
 AUG_WEIGHTS = {"+=": 3, "-=": 3, "*=": 3, "/=": 3, "**=": 1, "//=": 0.5, "%=": 0.5}
 WRAP_UFUNCS = ("abs", "sqrt", "square", "exp", "log", "log1p", "tanh", "reciprocal", "arctan",
                "cbrt", "negative", "exp2")
+CORE_UFUNCS = ("abs", "sqrt", "square", "exp", "log", "log1p", "tanh", "reciprocal")
 NICE_FLOATS = (0.0, 0.1, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 100.0, 1e-6)
 NICE_INTS = (0, 1, 2, 3, 4, 5, 10, 100)
 SYMBOL = {cls: sym for table in (ARITH, BITWISE, SHIFTS, COMPARE, AUG) for sym, cls in table.items()}
@@ -85,15 +86,27 @@ def terminal(ctx: Ctx, rng: random.Random, names: dict[str, str], kinds=h.VALUE_
     return random_constant(rng)
 
 
-def random_expr(ctx: Ctx, rng: random.Random, names: dict[str, str], depth: int = 2) -> str:
-    """A small new expression over the names in scope: ``a OP b``, ``np.f(a)``, ``a OP c``..."""
-    r = rng.random()
-    if depth == 0 or r < 0.3:
-        return terminal(ctx, rng, names)
+def random_expr(ctx: Ctx, rng: random.Random, names: dict[str, str], depth: int = 2,
+                anchor: str | None = None) -> str:
+    """A small new expression over the names in scope: ``a OP b``, ``np.f(a)``, ``np.max(a)``...
+
+    With ``anchor``, that name is one operand of the top operation (so e.g. a new variable is
+    a per-bin array rather than a scalar).
+    """
     np_ = ctx.a.np_alias
+    r = rng.random()
+    if anchor is None and (depth == 0 or r < 0.3):
+        arrays = sorted(n for n, k in names.items() if k == h.ARRAY)
+        if np_ and arrays and rng.random() < 0.1:
+            return f"{np_}.{rng.choice(('max', 'min', 'mean'))}({rng.choice(arrays)})"
+        return terminal(ctx, rng, names)
     if np_ and r < 0.5:
-        return f"{np_}.{rng.choice(WRAP_UFUNCS)}({random_expr(ctx, rng, names, depth - 1)})"
-    left, right = random_expr(ctx, rng, names, depth - 1), random_expr(ctx, rng, names, depth - 1)
+        inner = anchor or random_expr(ctx, rng, names, depth - 1)
+        return f"{np_}.{rng.choice(CORE_UFUNCS)}({inner})"
+    left = anchor or random_expr(ctx, rng, names, depth - 1)
+    right = random_expr(ctx, rng, names, max(depth - 1, 0))
+    if anchor and rng.random() < 0.5:
+        left, right = right, left
     left = f"({left})" if " " in left else left
     right = f"({right})" if " " in right else right
     return f"{left} {weighted(rng, ARITH_WEIGHTS)} {right}"

@@ -19,7 +19,7 @@ from ._mutate_base import WRAP_UFUNCS, Ctx, NoSite, Operator, random_expr, short
 # -- statement-level operators -------------------------------------------------------------------
 def _stmts(ctx: Ctx, kinds: tuple[str, ...]) -> list[tuple[h.Block, h.Stmt]]:
     return [(b, s) for b in ctx.a.blocks for s in b.stmts
-            if s.region is not None and not s.docstring and h.stmt_kind(s.node) in kinds]
+            if s.region is not None and not s.docstring and s.kind in kinds]
 
 
 def _required(a: h.Analysis, scope: h.Scope, stmt: h.Stmt) -> frozenset[str]:
@@ -70,7 +70,7 @@ class DeleteStmt(Operator):
     def sites(self, ctx):
         a, out = ctx.a, []
         for block, stmt in _stmts(ctx, ("simple", "compound", "return", "pass", "flow", "string")):
-            kind = h.stmt_kind(stmt.node)
+            kind = stmt.kind
             if kind == "return" and block.node is block.scope.body and stmt.index == len(block.stmts) - 1:
                 continue
             if kind == "pass" and len(block.stmts) == 1:
@@ -158,7 +158,7 @@ class CopyStmt(Operator):
                     a.memo["copy-sources"] = [
                         (a, b.scope, s) for b in a.blocks for s in b.stmts
                         if s.region is not None and not s.docstring
-                        and h.stmt_kind(s.node) in ("simple", "compound")]
+                        and s.kind in ("simple", "compound")]
                 out += a.memo["copy-sources"]
             ctx.cache["copy"] = out
         return ctx.cache["copy"]
@@ -201,7 +201,7 @@ class InsertAssign(Operator):
         form = weighted(rng, forms)
         if form == "new":
             fresh = next(f"t{i}" for i in range(1, 10**6) if f"t{i}" not in a.all_names)
-            text = f"{fresh} = {random_expr(ctx, rng, names, 2)}"
+            text = f"{fresh} = {self._new_value(ctx, rng, scope, line, names)}"
         else:
             v = rng.choice(targets)
             op = weighted(rng, {"+": 3, "-": 3, "*": 3, "/": 2})
@@ -224,6 +224,20 @@ class InsertAssign(Operator):
         stmt = cst.parse_statement(text + a.module.default_newline, config=a.module.config_for_parsing)
         new = h.edit_block(block, (), {gap: [stmt]})
         return a.render(block.node, new), f"insert `{text}` {_where(block, gap)}"
+
+    @staticmethod
+    def _new_value(ctx, rng, scope, line, names) -> str:
+        """Name an existing subexpression of the function (e.g. ``bins - item``), or build one."""
+        a = ctx.a
+        if rng.random() < 0.4:
+            known = [s for s in a.values if s.scope is scope and not isinstance(s.node, (cst.Name, cst.Integer, cst.Float))
+                     and (needed := h.names_in(s.node)) is not None
+                     and all(n in names or (n not in scope.kinds and a.module_ok(n)) for n in sorted(needed))
+                     and "\n" not in a.code(s.node)]
+            if known:
+                return a.code(h.bare(rng.choice(known).node))
+        arrays = sorted(n for n, k in names.items() if k == h.ARRAY)
+        return random_expr(ctx, rng, names, 2, anchor=rng.choice(arrays) if arrays else None)
 
 
 # -- crossover with inspirations -----------------------------------------------------------------
@@ -261,7 +275,7 @@ def _names_flow(ctx: Ctx, scope: h.Scope, seq) -> bool:
 
 
 def _ends_with_return(stmts) -> bool:
-    return bool(stmts) and h.stmt_kind(stmts[-1].node) == "return"
+    return bool(stmts) and stmts[-1].kind == "return"
 
 
 class CrossoverRange(Operator):

@@ -309,7 +309,7 @@ class WrapWhere(Operator):
     name = "wrap_where"
 
     def sites(self, ctx):
-        return _value_sites(ctx, max_len=60) if ctx.a.np_alias else []
+        return _value_sites(ctx, max_len=40) if ctx.a.np_alias else []
 
     def apply(self, ctx, rng):
         site = self.pick(ctx, rng)
@@ -331,26 +331,6 @@ class WrapWhere(Operator):
         return a.render(site.node, repl), f"wrap as `{text if len(text) < 70 else text[:67] + '...'}` on line {site.line}"
 
 
-def _names_in(node: cst.CSTNode) -> set[str] | None:
-    """Names an expression reads; None if it binds names of its own (lambda, comprehension)."""
-    if isinstance(node, (cst.Lambda, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp, cst.NamedExpr)):
-        return None
-    if isinstance(node, cst.Name):
-        return {node.value}
-    if isinstance(node, cst.Attribute):
-        return _names_in(node.value)
-    out: set[str] = set()
-    for child in node.children:
-        if isinstance(child, cst.Arg):
-            child = child.value
-        if isinstance(child, cst.CSTNode):
-            sub = _names_in(child)
-            if sub is None:
-                return None
-            out |= sub
-    return out
-
-
 class Combine(Operator):
     """e -> e OP e2, e2 another subexpression of the program or of an inspiration."""
 
@@ -370,7 +350,7 @@ class Combine(Operator):
                         continue
                     key = ("names-in", id(s.node))
                     if key not in a.memo:
-                        names = _names_in(s.node)
+                        names = h.names_in(s.node)
                         a.memo[key] = None if names is None else frozenset(names)
                     if a.memo[key] is not None:
                         pool.append((a, s, a.memo[key]))

@@ -1,16 +1,16 @@
 """The problem suite on which an improver's meta-utility is measured.
 
-Each sub-folder is an ordinary problem (``initial.py``, ``evaluate.py``, ``problem.toml``; most also
-keep the ``reference.py`` that reaches their reference score). ``problem.toml`` says which split the
+Each sub-folder is an ordinary problem (``initial.py``, ``evaluate.py``, ``problem.toml``, plus
+the ``reference.py`` that reaches its reference score). ``problem.toml`` says which split the
 problem belongs to, its family (``kind``) and two anchor scores: what the seed program scores and
 what a good program reaches. Progress on a problem is then measured as a normalised gain,
 
     gain = (score - seed_score) / (reference_score - seed_score)
 
-0 for no progress, 1 for reaching the reference. The gain is clipped to [-1, 2]: a program much worse
-than the seed (or one that diverged) costs at most one seed-to-reference distance, and a problem on
-which the reference is left far behind cannot outweigh the rest of the suite. A missing score
-(``None`` or NaN: nothing was evaluated) counts as 0, since the seed is always available.
+0 for no progress, 1 for reaching the reference. The gain is clipped to [-1, 2]: a program much
+worse than the seed (or one that diverged) costs at most one seed-to-reference distance, and a
+problem on which the reference is left far behind cannot outweigh the rest of the suite. A missing
+score (``None`` or NaN: nothing was evaluated) counts as 0, since the seed is always available.
 
 Splits: ``train`` (what the self-improvement loop optimises), ``validation`` (for choosing between
 improvers) and ``test`` (only for reporting; families seen in training, different instances).

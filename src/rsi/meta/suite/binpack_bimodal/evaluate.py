@@ -23,7 +23,9 @@ ITEMS = 400
 def _make_instances() -> list[np.ndarray]:
     rng = np.random.default_rng(1504)
     return [
-        np.where(rng.random(ITEMS) < 0.6, rng.integers(10, 26, ITEMS), rng.integers(45, 81, ITEMS)).astype(float)
+        np.where(
+            rng.random(ITEMS) < 0.6, rng.integers(10, 26, ITEMS), rng.integers(45, 81, ITEMS)
+        ).astype(float)
         for _ in range(INSTANCES)
     ]
 

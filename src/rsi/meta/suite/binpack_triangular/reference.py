@@ -1,6 +1,8 @@
-"""Reference: best fit, minus a penalty for leaving a small unusable gap, plus a bonus for near-exact fits.
+"""Reference: best fit, minus a penalty for leaving a small unusable gap, plus a bonus for
+near-exact fits.
 
-Hand-written form; the four constants were tuned by a short random search on this problem's instances.
+Hand-written form; the four constants were tuned by a short random search on this problem's
+instances.
 """
 
 import numpy as np

@@ -1,10 +1,11 @@
 """Cache eviction: a 32-entry cache on a fixed trace of 2000 requests.
 
 The trace interleaves a loop over 48 items (too many to keep them all) with requests for 8 hot
-items and a little random noise over 200 other items. On a miss with a full cache, the entry with the lowest
-``priority(age, since_use, uses)`` is evicted, where for every cached entry ``age`` is the number of
-requests since it was inserted, ``since_use`` the number since it was last requested and ``uses``
-how many times it was requested while cached (all float arrays). Score: the hit rate in percent.
+items and a little random noise over 200 other items. On a miss with a full cache, the entry with
+the lowest ``priority(age, since_use, uses)`` is evicted, where for every cached entry ``age`` is
+the number of requests since it was inserted, ``since_use`` the number since it was last requested
+and ``uses`` how many times it was requested while cached (all float arrays). Score: the hit rate
+in percent.
 """
 
 from __future__ import annotations

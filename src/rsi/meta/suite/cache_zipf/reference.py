@@ -1,4 +1,4 @@
-"""Reference: least frequently used, with ties and stale entries broken by recency (hand-written)."""
+"""Reference: least frequently used, ties and stale entries broken by recency (hand-written)."""
 
 import numpy as np
 

@@ -1,7 +1,7 @@
-"""Gradient-based minimisation: a rotated quadratic in 12 dimensions, condition number 400, 100 steps.
+"""Gradient-based minimisation: a rotated quadratic in 12 dimensions, condition 400, 100 steps.
 
-f(x) = (x - c)^T A (x - c) / 2 with A's eigenvalues in two clusters, 0.5..2 and 50..200, in a
-fixed random basis. The program defines ``update(x, grad, velocity, step)``: given the current point, the
+f(x) = (x - c)^T A (x - c) / 2 with A's eigenvalues in two clusters, 0.5..2 and 50..200, in a fixed
+random basis. The program defines ``update(x, grad, velocity, step)``: given the current point, the
 gradient there, the velocity it returned last time (zeros at the start) and the step number, it
 returns ``(new_x, new_velocity)``. Each of 4 runs from fixed starts takes 100 steps. Score: minus
 the mean of log10(f(final x) - min f + 1e-10), so every factor of 10 closer is worth one point.
@@ -58,6 +58,8 @@ def _load(program_path, function: str):
 
 
 def _as_vector(value, what: str) -> np.ndarray:
+    if np.iscomplexobj(value):
+        raise TypeError(f"update returned complex numbers for {what}")
     vector = np.asarray(value, dtype=float)
     if vector.shape == ():
         vector = np.full(DIM, float(vector))

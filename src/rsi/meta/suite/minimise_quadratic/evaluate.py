@@ -58,6 +58,8 @@ def _load(program_path, function: str):
 
 
 def _as_vector(value, what: str) -> np.ndarray:
+    if np.iscomplexobj(value):
+        raise TypeError(f"update returned complex numbers for {what}")
     vector = np.asarray(value, dtype=float)
     if vector.shape == ():
         vector = np.full(DIM, float(vector))

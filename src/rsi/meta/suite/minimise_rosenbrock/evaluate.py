@@ -56,6 +56,8 @@ def _run(minimise, start: np.ndarray, seed: int) -> tuple[float, int]:
     def f(x) -> float:
         if calls[0] >= BUDGET:
             raise BudgetExhausted(f"the budget of {BUDGET} evaluations is spent")
+        if np.iscomplexobj(x):
+            raise TypeError("f takes real numbers, not complex ones")
         point = np.asarray(x, dtype=float)
         if point.shape != (DIM,):
             raise ValueError(f"f takes an array of shape ({DIM},), got {point.shape}")
@@ -76,7 +78,7 @@ def _run(minimise, start: np.ndarray, seed: int) -> tuple[float, int]:
 
 
 def score(minimise) -> dict[str, float]:
-    """Metrics for a minimiser (trusted code: every evaluation of f is counted and recorded here)."""
+    """Metrics for a minimiser (trusted code: every call of f is counted and recorded here)."""
     bests, calls = [], 0
     with np.errstate(all="ignore"):
         for index, start in enumerate(STARTS):

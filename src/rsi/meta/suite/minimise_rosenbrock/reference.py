@@ -1,22 +1,38 @@
-"""Reference: a (1+1) evolution strategy with the one-fifth success rule (Rechenberg).
-
-Hand-written; the initial step and the two step factors were tuned by a short random search."""
+"""Reference: Nelder-Mead simplex search (hand-written, standard coefficients), restarted
+around the best point whenever the simplex collapses.
+"""
 
 import numpy as np
 
 
 # EVOLVE-BLOCK-START
 def minimise(f, x0, rng):
-    x = x0.copy()
-    fx = f(x)
-    step = 2.2
-    for i in range(300):
-        y = x + step * rng.normal(size=x.shape)
-        fy = f(y)
-        if fy < fx:
-            x, fx = y, fy
-            step = step * 2.85
+    n = len(x0)
+    simplex = [x0.copy()] + [x0 + 0.5 * np.eye(n)[i] for i in range(n)]
+    values = [f(x) for x in simplex]
+    while True:
+        order = np.argsort(values)
+        simplex = [simplex[i] for i in order]
+        values = [values[i] for i in order]
+        if np.max(np.abs(np.array(simplex[1:]) - simplex[0])) < 1e-9:
+            simplex = [simplex[0]] + [simplex[0] + 0.1 * np.eye(n)[i] for i in range(n)]
+            values = [values[0]] + [f(x) for x in simplex[1:]]
+            continue
+        centre = np.mean(simplex[:-1], axis=0)
+        reflected = centre + (centre - simplex[-1])
+        fr = f(reflected)
+        if fr < values[0]:
+            expanded = centre + 2.0 * (centre - simplex[-1])
+            fe = f(expanded)
+            simplex[-1], values[-1] = (expanded, fe) if fe < fr else (reflected, fr)
+        elif fr < values[-2]:
+            simplex[-1], values[-1] = reflected, fr
         else:
-            step = step * 0.925
-    return x
+            contracted = centre + 0.5 * (simplex[-1] - centre)
+            fc = f(contracted)
+            if fc < values[-1]:
+                simplex[-1], values[-1] = contracted, fc
+            else:
+                simplex = [simplex[0]] + [simplex[0] + 0.5 * (x - simplex[0]) for x in simplex[1:]]
+                values = [values[0]] + [f(x) for x in simplex[1:]]
 # EVOLVE-BLOCK-END

@@ -1,8 +1,8 @@
 """Symbolic regression: fit y = exp(-0.5 x) cos(3 x) on 64 fixed points in [0, 4].
 
 The program defines ``f(x)`` mapping an array of inputs to an array of predictions (a scalar is
-broadcast). Score: -log10(MSE + 1e-4), so a constant-quality fit scores about 0 and an exact one
-scores 4; the floor keeps the scale bounded and stops rounding noise from counting as progress.
+broadcast). Score: -log10(MSE + 1e-4), so a fit with an MSE of 1 scores about 0 and an exact one
+scores 4; the floor keeps the scale bounded and stops rounding noise counting as progress.
 """
 
 from __future__ import annotations

@@ -110,7 +110,7 @@ def _comparisons(sort, keys: list[int]) -> int:
 
 
 def score(sort) -> dict[str, float]:
-    """Metrics for a sorting function (trusted code: comparisons are counted and the order checked)."""
+    """Metrics for a sort (trusted code: comparisons are counted and the order is checked here)."""
     counts = [_comparisons(sort, keys) for keys in DATA]
     mean = float(np.mean(counts))
     return {

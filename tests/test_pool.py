@@ -98,10 +98,15 @@ def wait_for_file(path: Path, timeout: float = 5.0) -> str:
     raise AssertionError(f"{path} was not written")
 
 
+# The pool's mechanics, without the sandbox: several probes below write into tmp_path, outside
+# a candidate's scratch folder, which isolation forbids (tests/test_sandbox.py, test_hostile.py).
+NO_SANDBOX = {"isolation": "none"}
+
+
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory):
     root = tmp_path_factory.mktemp("pool")
-    with EvaluatorPool(write(root, "evaluate.py", RUNNER), 1, LIMITS, root / "scratch") as p:
+    with EvaluatorPool(write(root, "evaluate.py", RUNNER), 1, LIMITS, root / "scratch", **NO_SANDBOX) as p:
         yield p
 
 
@@ -110,7 +115,7 @@ def pool2(tmp_path_factory):
     """Two workers; this evaluator has no evaluate_holdout."""
     root = tmp_path_factory.mktemp("pool2")
     evaluator = write(root, "evaluate.py", RUNNER.split("def evaluate_holdout")[0])
-    with EvaluatorPool(evaluator, 2, LIMITS, root / "scratch") as p:
+    with EvaluatorPool(evaluator, 2, LIMITS, root / "scratch", **NO_SANDBOX) as p:
         yield p
 
 
@@ -384,7 +389,7 @@ def test_cancel_all_kills_running_tasks_promptly(pool2, tmp_path):
 
 
 def test_dead_worker_is_replaced(tmp_path):
-    with EvaluatorPool(write(tmp_path, "evaluate.py", RUNNER), 1, LIMITS, tmp_path / "s") as pool:
+    with EvaluatorPool(write(tmp_path, "evaluate.py", RUNNER), 1, LIMITS, tmp_path / "s", **NO_SANDBOX) as pool:
         info = tmp_path / "info"
         pool.submit(EvalTask(candidate_id=4, seed=0, source=program(f"""
             open({str(info)!r}, "w").write(f"{{os.getppid()}} {{os.getpid()}}")

@@ -260,7 +260,8 @@ class Analysis:
         """Render the edit by re-rendering the statement that encloses ``old``."""
         child, repl = old, new
         node = self.parent.get(id(old))
-        while node is not None and not isinstance(node, cst.BaseStatement):
+        while node is not None and (not isinstance(node, cst.BaseStatement) or (
+                type(node) is cst.If and type(self.parent.get(id(node))) is cst.If)):  # an elif
             repl = _with_child(node, child, repl)
             child, node = node, self.parent.get(id(node))
         if node is None:

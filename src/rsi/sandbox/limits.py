@@ -4,12 +4,11 @@ Two hooks, both called by the worker (``rsi.sandbox.worker``):
 
 - ``prepare_worker`` runs once in each worker at start-up, before the evaluator is imported.
   Whatever is costly and shared by all candidates belongs here (namespaces: network, mount,
-  user; a read-only view of the file system).
+  IPC, UTS, user; the scratch tmpfs; see ``isolation.py``).
 - ``enter_sandbox`` runs in every evaluation child, in its own process group, once it has its
-  task (children are forked in advance and wait for one) and before any untrusted code.
-  Per-candidate restrictions belong here (rlimits now; Landlock rules for the task folder and a
-  seccomp filter later). Its working directory is already the task folder, fd 1 and 2 already
-  point at the captured output.
+  task (children are forked in advance and wait for one) and before any untrusted code:
+  rlimits, then the uid change, Landlock and seccomp. Its working directory is already the task
+  folder, fd 1 and 2 already point at the captured output.
 
 Both run in a single-threaded context that must stay cheap: no imports, no subprocesses.
 """
@@ -20,18 +19,26 @@ import math
 import os
 import resource
 
+from . import isolation as isolation_
 from .types import Limits
 
 MIB = 1024 * 1024
 
 
-def prepare_worker(scratch_dir: str, limits: Limits) -> None:
-    """Once per worker, before the evaluator is imported. Nothing to do yet."""
+def prepare_worker(scratch_dir: str, limits: Limits, *, isolation: str = "full",
+                   evaluator: str = "") -> isolation_.Plan:
+    """Once per worker, before the evaluator is imported: namespaces, the scratch tmpfs, the
+    seccomp program (``isolation.prepare``). ``isolation``: "full" (the strongest reachable)
+    or "none" (resource limits only)."""
+    return isolation_.prepare(scratch_dir, limits, isolation != "none", evaluator)
 
 
-def enter_sandbox(task_dir: str, limits: Limits) -> None:
-    """In the evaluation child, after fork and setsid, before the evaluator is called."""
+def enter_sandbox(task_dir: str, limits: Limits, kind: str = "train",
+                  parent: int | None = None) -> None:
+    """In the evaluation child, in its own process group, before the evaluator is called:
+    resource limits, then identity, Landlock and seccomp (``isolation.enter``)."""
     apply_rlimits(limits)
+    isolation_.enter(isolation_.PLAN, task_dir, kind, os.getppid() if parent is None else parent)
 
 
 def apply_rlimits(limits: Limits) -> None:
@@ -45,10 +52,9 @@ def apply_rlimits(limits: Limits) -> None:
     - RLIMIT_FSIZE: largest file the candidate may write, its captured stdout/stderr included
       (Python ignores SIGXFSZ, so a write beyond fails with "File too large").
     - RLIMIT_NOFILE: open files. RLIMIT_CORE: 0, no core dumps.
-    - RLIMIT_NPROC: only for a non-root user, where it counts *all* processes of that user,
-      not only this candidate's. Root is exempt from it, so as root nothing caps the number of
-      processes (a fork bomb is stopped by the wall timeout only, until PID namespaces or a
-      pids cgroup arrive with the Sandbox work).
+    - RLIMIT_NPROC: counted per uid (per user namespace). Isolated, a candidate has a uid (as
+      root) or a user namespace (as a user) of its worker's own, so this caps its processes and
+      threads. Without either it counts *all* processes of the user, and root is exempt.
     """
     cpu = max(1, math.ceil(limits.cpu_seconds))
     _cap(resource.RLIMIT_AS, limits.memory_mb * MIB)
@@ -56,8 +62,7 @@ def apply_rlimits(limits: Limits) -> None:
     _cap(resource.RLIMIT_FSIZE, limits.file_bytes)
     _cap(resource.RLIMIT_NOFILE, limits.open_files)
     _cap(resource.RLIMIT_CORE, 0)
-    if os.geteuid() != 0:
-        _cap(resource.RLIMIT_NPROC, limits.processes)
+    _cap(resource.RLIMIT_NPROC, limits.processes)
 
 
 def _cap(which: int, soft: int, hard: int | None = None) -> None:

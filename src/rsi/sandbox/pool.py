@@ -26,8 +26,11 @@ import time
 from pathlib import Path
 
 from ..errors import ProblemError
+from .environment import worker_environment
+from .integrity import hash_files, loaded_files
+from .procs import kill_group
+from .protocol import HEADER, MAX_MESSAGE, THREAD_VARS, recv, send, signal_name
 from .types import EvalResult, EvalTask, Limits
-from .worker import HEADER, MAX_MESSAGE, THREAD_VARS, kill_group, recv, send, signal_name
 
 START_TIMEOUT = 300.0  # seconds a worker may take to import the evaluator
 CANCEL_TIMEOUT = 5.0  # seconds a worker may take to answer a cancel before it is killed
@@ -51,10 +54,20 @@ class _Worker:
 class EvaluatorPool:
     """``workers`` warm processes, each evaluating one candidate at a time in a forked child.
 
-    ``scratch_root`` must belong to this pool alone: worker ``i`` works in ``scratch_root/w<i>``.
-    ``env`` adds to (or overrides) this process's environment for the workers.
-    ``has_holdout`` tells whether the evaluator defines ``evaluate_holdout``; ``zygote_mb`` is the
-    address space a worker has mapped before any candidate runs, which counts in ``memory_mb``.
+    ``scratch_root`` must belong to this pool alone: worker ``i`` works in ``scratch_root/w<i>``
+    (made searchable by all, so that a candidate running under its own uid reaches its folder).
+    ``env`` adds to an allow-list of this process's environment for the workers: no other
+    variable reaches them (``environment.py``: API keys and tokens stay out of the sandbox).
+    ``isolation``: "full" (default) isolates every candidate as strongly as this machine allows
+    (``isolation.py``) and warns on stderr when that is less than full; "none" applies the
+    resource limits only (for trusted code, benchmarks, debugging).
+
+    ``has_holdout`` tells whether the evaluator defines ``evaluate_holdout`` (or
+    ``produce_holdout`` and ``score_holdout``); ``score_mode`` whether scores are computed by a
+    separate trusted process ("split") or beside the candidate ("beside"); ``sandbox`` what
+    isolation is in force (level "full", "partial" or "none", and each protection); ``zygote_mb``
+    is the address space a worker has mapped before any candidate runs, which counts in
+    ``memory_mb``.
     """
 
     def __init__(
@@ -64,21 +77,29 @@ class EvaluatorPool:
         limits: Limits,
         scratch_root: Path,
         env: dict[str, str] | None = None,
+        isolation: str = "full",
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.evaluator_path = Path(evaluator_path).resolve()
         if not self.evaluator_path.is_file():
             raise ProblemError(f"evaluator {self.evaluator_path} not found")
+        if isolation not in ("full", "none"):
+            raise ValueError(f"isolation must be 'full' or 'none', got {isolation!r}")
         self.limits = limits
+        self.isolation = isolation
         self.scratch_root = Path(scratch_root).resolve()
         self.scratch_root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.scratch_root, 0o711)
         self._env = self._make_env(env)
         self._workers: list[_Worker] = []
         self._done: list[EvalResult] = []  # finished results not yet collected
         self._closed = False
         self.has_holdout = False
         self.zygote_mb = 0.0
+        self.modes: dict[str, str] = {}
+        self.sandbox: dict = {}
+        self._hash = ""
         try:
             started = [self._spawn(i) for i in range(workers)]
             self._workers = started
@@ -87,6 +108,10 @@ class EvaluatorPool:
         except BaseException:
             self.close()
             raise
+        self._hash = hash_files(self.evaluator_files())
+        if self.sandbox.get("level") != "full":
+            sys.stderr.write(sandbox_warning(self.sandbox))
+            sys.stderr.flush()
 
     # ------------------------------------------------------------------ public API
 
@@ -97,6 +122,35 @@ class EvaluatorPool:
     @property
     def in_flight(self) -> int:
         return sum(1 for w in self._workers if w.task is not None)
+
+    @property
+    def score_mode(self) -> str:
+        """"split": ``score(data)`` runs in a trusted process the candidate never touched;
+        "beside": the plain ``evaluate`` computes the score in the candidate's own process."""
+        return self.modes.get("train", "beside")
+
+    @property
+    def sandbox_level(self) -> str:
+        return self.sandbox.get("level", "none")
+
+    def evaluator_files(self) -> list[Path]:
+        """The evaluator's trusted files: its folder (but ``initial.py``) and every other file
+        of the code folders its import loaded (e.g. a shared module in a sibling folder)."""
+        folders = [Path(f) for f in self.sandbox.get("code_folders", [])]
+        return loaded_files(self.evaluator_path, folders)
+
+    def evaluator_hash(self) -> str:
+        """sha256 over ``evaluator_files()`` as they are now."""
+        return hash_files(self.evaluator_files())
+
+    def verify_evaluator(self) -> str | None:
+        """None if the evaluator's files are as they were when the pool started, else what
+        changed (to be called after each batch: a candidate should never be able to)."""
+        now = self.evaluator_hash()
+        if now == self._hash:
+            return None
+        return (f"the evaluator's files changed while the pool ran (sha256 {self._hash[:12]} "
+                f"at start, {now[:12]} now): scores after the change are not comparable")
 
     def submit(self, task: EvalTask) -> None:
         """Start evaluating ``task`` on an idle worker; RuntimeError if none is idle."""
@@ -176,7 +230,7 @@ class EvaluatorPool:
     # ------------------------------------------------------------------ workers
 
     def _make_env(self, extra: dict[str, str] | None) -> dict[str, str]:
-        env = dict(os.environ)
+        env = worker_environment(os.environ)
         env.update({name: "1" for name in THREAD_VARS})
         env.update(extra or {})
         src = str(Path(__file__).resolve().parents[2])  # the folder holding the rsi package
@@ -187,6 +241,7 @@ class EvaluatorPool:
     def _spawn(self, index: int) -> _Worker:
         folder = self.scratch_root / f"w{index}"
         folder.mkdir(exist_ok=True)
+        os.chmod(folder, 0o711)
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         try:
@@ -210,7 +265,8 @@ class EvaluatorPool:
         os.close(resp_w)
         worker = _Worker(index, proc, req_w, resp_r)
         send(req_w, {"op": "init", "evaluator": str(self.evaluator_path),
-                     "scratch": str(folder), "limits": dataclasses.asdict(self.limits)})
+                     "scratch": str(folder), "limits": dataclasses.asdict(self.limits),
+                     "isolation": self.isolation})
         return worker
 
     def _handshake(self, w: _Worker) -> None:
@@ -222,6 +278,8 @@ class EvaluatorPool:
         if msg is not None and msg.get("op") == "ready":
             self.has_holdout = msg["holdout"]
             self.zygote_mb = msg["zygote_mb"]
+            self.modes = msg["modes"]
+            self.sandbox = msg["sandbox"]
             if self.zygote_mb >= self.limits.memory_mb:
                 raise ProblemError(
                     f"after importing {self.evaluator_path.name} a worker already uses "
@@ -314,6 +372,8 @@ class EvaluatorPool:
         """Kill workers stuck far past their task's wall limit; seconds until the next check."""
         now, wait = time.monotonic(), 3600.0
         limit = self.limits.wall_seconds + WATCHDOG_SLACK
+        if "split" in self.modes.values():
+            limit += self.limits.score_seconds
         for w in list(self._workers):
             if w.task is not None and not w.dead:
                 late = now - w.sent_at - limit
@@ -353,6 +413,18 @@ class EvaluatorPool:
                 ))
 
 
+def sandbox_warning(sandbox: dict) -> str:
+    """The loud message for a pool whose candidates are not fully isolated."""
+    level = sandbox.get("level", "none")
+    lines = [f"rsi: WARNING: candidates run with {level.upper()} isolation on this machine; "
+             "generated code is untrusted. Not in force:"]
+    for p in sandbox.get("protections", []):
+        if not p["on"]:
+            lines.append(f"rsi:   - {p['name']}: {p['detail']}")
+    lines.append("rsi: `rsi doctor` explains each protection and what would enable it.")
+    return "\n".join(lines) + "\n"
+
+
 def _close_fd(fd: int) -> None:
     try:
         os.close(fd)
@@ -360,4 +432,4 @@ def _close_fd(fd: int) -> None:
         pass
 
 
-__all__ = ["EvaluatorPool"]
+__all__ = ["EvaluatorPool", "sandbox_warning"]

@@ -18,8 +18,11 @@ class Limits:
     memory_mb: int = 2048  # address space (RLIMIT_AS)
     output_bytes: int = 64_000  # captured stdout / stderr kept per stream
     file_bytes: int = 64 * 1024 * 1024  # RLIMIT_FSIZE for files written in scratch
-    processes: int = 64  # RLIMIT_NPROC (only meaningful for non-root users)
+    processes: int = 64  # RLIMIT_NPROC: per worker when isolated (see rsi.sandbox.isolation)
     open_files: int = 256
+    scratch_bytes: int = 256 * 1024 * 1024  # tmpfs quota of a worker's scratch (task + output)
+    data_bytes: int = 16 * 1024 * 1024  # split contract: the most that produce() may return
+    score_seconds: float = 60.0  # split contract: wall time of one score() call
 
 
 @dataclass(frozen=True)

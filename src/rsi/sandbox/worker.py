@@ -1,175 +1,55 @@
 """The evaluation worker: a warm zygote that forks one child per candidate.
 
 ``EvaluatorPool`` starts it as ``python -m rsi.sandbox.worker --req FD --resp FD``. The worker
-imports the evaluator (and numpy) once, then for every task: writes the program to
+isolates itself (``limits.prepare_worker``: namespaces, scratch tmpfs), imports the evaluator
+(and numpy) once, then for every task: writes the program to
 ``<scratch>/<candidate_id>-<kind>/program.py`` and hands the task to a child forked in advance.
 The child, in its own process group, enters the sandbox (``limits.enter_sandbox``), seeds
-``random`` and numpy, calls the evaluator, checks what it returned and sends it back over a pipe.
+``random`` and numpy, and calls the evaluator:
+
+- plain contract ("beside"): ``evaluate(program_path)``; the child checks the metrics and sends
+  them back. The score is computed beside the candidate, in its process.
+- split contract: ``produce(program_path)`` in the child, whose data (``codec``) the worker
+  hands to its trusted scorer process (``scorer.py``), which runs ``score(data)``. Metrics that
+  come from the child's process are never accepted then.
+
 The worker kills the child at the wall time, kills whatever it left running (its process group,
 and any escapee: the worker is a child subreaper), reads back its captured output, answers the
 pool, and removes the task folder.
 
-Protocol, on two dedicated pipes (stdout is left to evaluators that print): each message is a
-4-byte big-endian length and a UTF-8 JSON object with an ``op``.
+Protocol (``protocol.py``), on two dedicated pipes (stdout is left to evaluators that print):
 
-    pool -> worker   init {evaluator, scratch, limits}      run {id, kind, seed, source}
-                     cancel {id}                            (EOF: stop)
-    worker -> pool   ready {holdout, zygote_mb}  | init_error {error}
+    pool -> worker   init {evaluator, scratch, limits, isolation}   run {id, kind, seed, source}
+                     cancel {id}                                     (EOF: stop)
+    worker -> pool   ready {holdout, zygote_mb, modes, sandbox}  | init_error {error}
                      started {id, pid}           result {id, status, metrics, error, stdout,
                                                          stderr, wall, cpu}
-
-Importing this module has no side effects: the pool imports the framing and the result checks
-from here.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import math
-import numbers
 import os
 import select
 import signal
-import struct
 import sys
 import time
 import traceback
 from typing import NamedTuple
 
-HEADER = struct.Struct(">I")
-MAX_MESSAGE = 256 * 1024 * 1024  # a sanity bound on one protocol message
-MAX_RESULT = 1024 * 1024  # the child's result (metrics or error) as JSON
-TRACEBACK_CHARS = 2000
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+from .procs import children, kill_group, load_module, output_file, remove_tree, vm_size_mb
+from .protocol import (
+    MAX_RESULT, THREAD_VARS, TRACEBACK_CHARS, check_metrics, describe_exit, read_capped, recv,
+    send, write_all,
+)
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
-
-
-# ---------------------------------------------------------------- framing (shared with the pool)
-
-
-def encode(msg: dict) -> bytes:
-    data = json.dumps(msg, separators=(",", ":")).encode()
-    return HEADER.pack(len(data)) + data
-
-
-def write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def send(fd: int, msg: dict) -> None:
-    write_all(fd, encode(msg))
-
-
-def read_exact(fd: int, n: int) -> bytes | None:
-    """Read exactly ``n`` bytes from a blocking fd; None at EOF."""
-    chunks = []
-    while n:
-        chunk = os.read(fd, n)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
-
-
-def recv(fd: int) -> dict | None:
-    """One message from a blocking fd; None at EOF."""
-    head = read_exact(fd, HEADER.size)
-    if head is None:
-        return None
-    (size,) = HEADER.unpack(head)
-    if size > MAX_MESSAGE:
-        raise ValueError(f"protocol message of {size} bytes")
-    body = read_exact(fd, size)
-    return None if body is None else json.loads(body)
-
-
-# ---------------------------------------------------------------- result checks (child and worker)
-
-
-def as_number(value: object) -> float | None:
-    """``float(value)`` for a real number (bool, int, float, numpy scalar); None otherwise."""
-    if isinstance(value, numbers.Real):  # bool, int, float, numpy integer/floating scalars
-        try:
-            return float(value)
-        except OverflowError:  # an int too large for a float
-            return math.inf if value > 0 else -math.inf
-    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == ():
-        if getattr(getattr(value, "dtype", None), "kind", "") in "biuf":  # numpy bool, 0-d array
-            return float(value)
-    return None
-
-
-def check_metrics(value: object) -> tuple[dict[str, float] | None, str | None]:
-    """(metrics, None) for a valid evaluator result, (None, reason) otherwise.
-
-    Valid: a dict with a finite real ``combined_score``. Other entries that are finite real
-    numbers are kept as floats; anything else (strings, lists, NaN in a secondary metric...) is
-    dropped without a word, so that metrics are always finite floats.
-    """
-    if not isinstance(value, dict):
-        return None, f"evaluate returned {type(value).__name__}, expected dict with 'combined_score'"
-    if "combined_score" not in value:
-        keys = ", ".join(sorted(repr(k) for k in value)[:10]) or "none"
-        return None, f"evaluate returned a dict without 'combined_score' (keys: {keys})"
-    metrics: dict[str, float] = {}
-    for key, raw in value.items():
-        number = as_number(raw)
-        if key == "combined_score":
-            if number is None:
-                return None, (
-                    f"evaluate returned combined_score={_short_repr(raw)} "
-                    f"({type(raw).__name__}), expected a finite number"
-                )
-            if not math.isfinite(number):
-                return None, f"evaluate returned combined_score={number}"
-        if isinstance(key, str) and number is not None and math.isfinite(number):
-            metrics[key] = number
-    return metrics, None
-
-
-def _short_repr(value: object, limit: int = 60) -> str:
-    try:
-        text = repr(value)
-    except Exception:  # a hostile __repr__
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def read_capped(fd: int, limit: int) -> str:
-    """The text in file ``fd``: all of it if it fits in ``limit`` bytes, else head and tail
-    around a marker saying how much was cut, the whole at most ``limit`` characters."""
-    size = os.fstat(fd).st_size
-    if size <= limit:
-        data = os.pread(fd, size, 0)
-        return data.decode(errors="replace")
-    marker = f"\n[... rsi: output cut, {size} bytes in all ...]\n"
-    room = max(0, limit - len(marker))
-    head_n = room // 2
-    tail_n = room - head_n
-    head = os.pread(fd, head_n, 0).decode(errors="replace")
-    tail = os.pread(fd, tail_n, size - tail_n).decode(errors="replace") if tail_n else ""
-    return (head + marker + tail)[: max(limit, 0)]
-
-
-def describe_exit(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        return signal_name(os.WTERMSIG(status))
-    return f"exit code {os.waitstatus_to_exitcode(status)}"
-
-
-def signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
-
-
-# ---------------------------------------------------------------- the worker
+START_TIMEOUT = 300.0
+SPLIT = {"train": ("produce", "score"), "holdout": ("produce_holdout", "score_holdout")}
+PLAIN = {"train": "evaluate", "holdout": "evaluate_holdout"}
 
 
 class Spare(NamedTuple):
@@ -180,6 +60,23 @@ class Spare(NamedTuple):
     result: int  # read end: the child's result comes back here
     out: int  # the child's stdout and stderr: unnamed files (O_TMPFILE) in the scratch folder,
     err: int  # bounded by RLIMIT_FSIZE, which no candidate can swap for a symlink
+
+
+def split_by_syntax(path: str) -> bool:
+    """Whether the evaluator defines ``produce`` and ``score`` at top level (read, not run)."""
+    try:
+        tree = ast.parse(open(path, encoding="utf-8").read())
+    except (OSError, SyntaxError, ValueError):
+        return False
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return {"produce", "score"} <= names
 
 
 class Worker:
@@ -195,7 +92,10 @@ class Worker:
         self.pid = os.getpid()
         self.scratch = ""
         self.limits = None
-        self.functions: dict[str, object] = {}
+        self.evaluator = ""
+        self.functions: dict[str, tuple] = {}  # kind -> ("beside", fn) | ("split", produce)
+        self.plan = None
+        self.scorer = None
         self.libc = None
         self.numpy = None
         self.spare: Spare | None = None
@@ -214,38 +114,95 @@ class Worker:
 
         self.limits = Limits(**init["limits"])
         self.scratch = init["scratch"]
+        self.evaluator = init["evaluator"]
         os.makedirs(self.scratch, exist_ok=True)
         for entry in os.listdir(self.scratch):  # task folders left by a worker that was killed
             if entry.endswith(("-train", "-holdout")):
                 remove_tree(os.path.join(self.scratch, entry))
-        prepare_worker(self.scratch, self.limits)
+        if split_by_syntax(self.evaluator):  # outside the namespaces, importing in parallel
+            self._start_scorer()
+        self.plan = prepare_worker(self.scratch, self.limits, isolation=init["isolation"],
+                                   evaluator=self.evaluator)
+        before = set(sys.modules)
         try:
-            module = load_module(init["evaluator"])
-            evaluate = getattr(module, "evaluate", None)
-            if not callable(evaluate):
-                raise AttributeError(
-                    f"{init['evaluator']} defines no function evaluate(program_path)"
-                )
+            module = load_module(self.evaluator)
+            self._find_functions(module)
+            if any(mode == "split" for mode, _ in self.functions.values()):
+                error = self._scorer_ready()
+                if error:
+                    send(self.resp, {"op": "init_error", "error": "the scorer process cannot "
+                                     f"use {self.evaluator}:\n{error}"})
+                    return False
+            elif self.scorer is not None:
+                self.scorer.close()
+                self.scorer = None
         except BaseException as exc:  # noqa: BLE001 - the evaluator's own failure, reported whole
             text = traceback.format_exc()
             if isinstance(exc, AttributeError) and "defines no function" in str(exc):
                 text = str(exc)
             send(self.resp, {"op": "init_error", "error": text[-8000:]})
             return False
-        self.functions["train"] = evaluate
-        holdout = getattr(module, "evaluate_holdout", None)
-        if callable(holdout):
-            self.functions["holdout"] = holdout
+        from .isolation import finish
+
+        files = [getattr(sys.modules[m], "__file__", None) for m in set(sys.modules) - before]
+        code_kinds = {k for k, (mode, _) in self.functions.items() if mode == "beside"}
+        finish(self.plan, self.evaluator, [f for f in files if f], code_kinds | {"holdout"})
         self._warm()
-        send(self.resp, {"op": "ready", "holdout": callable(holdout), "zygote_mb": vm_size_mb()})
+        send(self.resp, {
+            "op": "ready", "holdout": "holdout" in self.functions, "zygote_mb": vm_size_mb(),
+            "modes": {k: mode for k, (mode, _) in self.functions.items()},
+            "sandbox": {"level": self.plan.level, "protections": self.plan.protections,
+                        "code_folders": self.plan.code_folders},
+        })
         return True
+
+    def _find_functions(self, module) -> None:
+        for kind in ("train", "holdout"):
+            produce, score = (getattr(module, name, None) for name in SPLIT[kind])
+            plain = getattr(module, PLAIN[kind], None)
+            if callable(produce) and callable(score):
+                self.functions[kind] = ("split", produce)
+            elif callable(plain):
+                self.functions[kind] = ("beside", plain)
+        if "train" not in self.functions:
+            raise AttributeError(f"{self.evaluator} defines no function evaluate(program_path) "
+                                 "(nor produce(program_path) and score(data))")
+
+    def _start_scorer(self) -> None:
+        from .scorer import Scorer
+
+        self.scorer = Scorer(self.evaluator, self.limits.data_bytes)
+        self.private.update(self.scorer.fds)
+
+    def _scorer_ready(self) -> str | None:
+        if self.scorer is None:
+            self._start_scorer()
+        error = self.scorer.ready(START_TIMEOUT)
+        missing = {k for k, (mode, _) in self.functions.items() if mode == "split"}
+        missing -= self.scorer.kinds
+        if error is None and missing:
+            error = f"the scorer finds no score function for {', '.join(sorted(missing))}"
+        if error is not None:
+            self._stop_scorer()
+        return error
+
+    def _stop_scorer(self) -> None:
+        if self.scorer is not None:
+            self.private.difference_update(self.scorer.fds)
+            self.scorer.close()
+            self.scorer = None
 
     def _warm(self) -> None:
         """Import here what every child would otherwise import, and freeze the heap."""
+        import ctypes
         import gc
         import random
 
+        from . import codec
+        from .limits import enter_sandbox
+
         self.random = random
+        self.codec = codec
         try:
             import numpy
 
@@ -254,15 +211,11 @@ class Worker:
         except ImportError:
             self.numpy = None
         try:
-            import ctypes
-
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans of a task come back to us
             self.libc = libc
         except (OSError, AttributeError):
             self.libc = None
-        from .limits import enter_sandbox
-
         self.enter_sandbox = enter_sandbox
         sys.dont_write_bytecode = True  # no __pycache__ of candidates in scratch
         gc.collect()
@@ -285,6 +238,7 @@ class Worker:
         finally:
             self._drop_spare()
             self._clean()
+            self._stop_scorer()
             for out, err in self.outputs:
                 self._close(out)
                 self._close(err)
@@ -374,6 +328,8 @@ class Worker:
             self._clean()  # the same candidate again, before its folder was removed
         remove_tree(task_dir)
         os.mkdir(task_dir, 0o700)
+        if self.plan is not None and self.plan.uid is not None:
+            os.chown(task_dir, self.plan.uid, self.plan.uid)
         try:
             try:
                 with open(os.path.join(task_dir, "program.py"), "w", encoding="utf-8") as f:
@@ -401,14 +357,16 @@ class Worker:
             raise
         finally:
             self._close(child.result)
-        reply["wall"] = time.monotonic() - start
         reply["cpu"] = usage.ru_utime + usage.ru_stime if usage else 0.0
         reply["stdout"] = read_capped(child.out, self.limits.output_bytes)
         reply["stderr"] = read_capped(child.err, self.limits.output_bytes)
         self._recycle(child.out, child.err)
         if outcome == "shutdown":
             return None
-        self._judge(reply, outcome, status, data)
+        blob = self._judge(reply, outcome, status, data, self.functions[msg["kind"]][0])
+        if blob is not None and self._score(msg, blob, reply) == "shutdown":
+            return None
+        reply["wall"] = time.monotonic() - start
         return reply
 
     def _recycle(self, out: int, err: int) -> None:
@@ -438,6 +396,7 @@ class Worker:
         if pidfd is not None:
             poller.register(pidfd, select.POLLIN)
         deadline = start + self.limits.wall_seconds
+        cap = max(MAX_RESULT, self.limits.data_bytes) + 16
         data = bytearray()
         outcome, status, usage = None, 0, None
         try:
@@ -449,14 +408,10 @@ class Worker:
                 wait_ms = math.ceil(remaining * 1000)
                 for fd, _ in poller.poll(wait_ms if pidfd is not None else min(10, wait_ms)):
                     if fd == rfd:
-                        if not self._read_result(rfd, data):
+                        if not _read_result(rfd, data, cap):
                             poller.unregister(rfd)
                     elif fd == self.req:
-                        msg = recv(self.req)
-                        if msg is None:
-                            outcome = "shutdown"
-                        elif msg["op"] == "cancel" and msg["id"] == cid:
-                            outcome = "cancel"
+                        outcome = self._control(cid) or outcome
                 if outcome is None:
                     done, status, usage = os.wait4(pid, os.WNOHANG)
                     if done:
@@ -469,27 +424,29 @@ class Worker:
             _, status, usage = os.wait4(pid, 0)
         os.set_blocking(rfd, False)
         try:
-            while self._read_result(rfd, data):
+            while _read_result(rfd, data, cap):
                 pass
         except BlockingIOError:
             pass
         self._sweep(pid)
         return outcome, status, usage, bytes(data)
 
-    @staticmethod
-    def _read_result(rfd: int, data: bytearray) -> bool:
-        chunk = os.read(rfd, 65536)
-        if len(data) <= MAX_RESULT:
-            data += chunk
-        return bool(chunk)
+    def _control(self, cid: int) -> str | None:
+        """A message from the pool while a task runs: "shutdown", "cancel" or None."""
+        msg = recv(self.req)
+        if msg is None:
+            return "shutdown"
+        if msg["op"] == "cancel" and msg["id"] == cid:
+            return "cancel"
+        return None
 
     def _sweep(self, pgid: int) -> None:
         """Kill and reap everything the task left behind: its process group, and any process
         that escaped the group (orphans are reparented to this worker, a child subreaper)."""
         kill_group(pgid)
-        spare = self.spare.pid if self.spare else None
+        keep = {p.pid for p in (self.spare, self.scorer) if p is not None}
         for _ in range(10_000):
-            pids = [p for p in children(self.pid) if p != spare]
+            pids = [p for p in children(self.pid) if p not in keep]
             if not pids:
                 return
             for p in pids:
@@ -503,42 +460,104 @@ class Worker:
                 except ChildProcessError:
                     pass
 
-    def _judge(self, reply: dict, outcome: str, status: int, data: bytes) -> None:
+    def _judge(self, reply: dict, outcome: str, status: int, data: bytes, mode: str):
+        """Fill ``reply`` from how the child ended; the produced data to score, or None."""
         limits = self.limits
         if outcome == "cancel":
             reply["error"] = "cancelled"
-            return
+            return None
+        cap = MAX_RESULT if mode == "beside" else limits.data_bytes
+        if data[:1] == b"D" and len(data) - 1 <= cap:
+            if mode == "split":
+                return data[1:]
+            reply["error"] = "the evaluation process sent data, but this evaluator has no score()"
+            return None
         payload = None
-        if data and len(data) <= MAX_RESULT:
+        if data[:1] == b"J" and len(data) <= MAX_RESULT:
             try:
-                payload = json.loads(data)
+                payload = json.loads(data[1:])
             except (ValueError, RecursionError):
                 payload = None
         if isinstance(payload, dict) and ("metrics" in payload or "error" in payload):
-            if "metrics" in payload:  # checked again here: the child ran untrusted code
-                metrics, error = check_metrics(payload["metrics"])
-            else:
+            if "error" in payload:
                 metrics, error = None, str(payload["error"])[-(TRACEBACK_CHARS + 200) :]
+            elif mode == "split":  # forged: the split contract's child sends data, never metrics
+                metrics, error = None, ("the candidate's process sent metrics; with produce() "
+                                        "and score() only score() may (ignored)")
+            else:  # checked again here: the child ran untrusted code
+                metrics, error = check_metrics(payload["metrics"])
             if metrics is not None:
                 reply["status"], reply["metrics"] = "ok", metrics
             else:
                 reply["error"] = error
-            return
+            return None
         if outcome == "timeout":
             reply["status"] = "timeout"
             reply["error"] = f"wall time limit of {limits.wall_seconds:g}s exceeded"
-            return
+            return None
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
             cpu_limit = max(1, math.ceil(limits.cpu_seconds))
             if sig == signal.SIGXCPU or (sig == signal.SIGKILL and reply["cpu"] >= cpu_limit - 0.05):
                 reply["status"] = "timeout"
                 reply["error"] = f"CPU time limit of {limits.cpu_seconds:g}s exceeded"
-                return
-        if len(data) > MAX_RESULT:
-            reply["error"] = f"evaluation result larger than {MAX_RESULT} bytes"
-            return
+                return None
+        if len(data) > cap:
+            reply["error"] = f"evaluation result larger than {cap} bytes"
+            return None
         reply["error"] = f"evaluation process died ({describe_exit(status)}) without a result"
+        return None
+
+    def _score(self, msg: dict, blob: bytes, reply: dict) -> str | None:
+        """Have the trusted scorer score ``blob``; fills ``reply``. "shutdown" if the pool went."""
+        limits = self.limits
+        if self.scorer is None or self.scorer.proc.poll() is not None:
+            self._stop_scorer()
+            error = self._scorer_ready()
+            if error:
+                reply["error"] = f"the scorer could not be restarted: {error}"
+                return None
+        try:
+            self.scorer.request(msg["kind"], msg["seed"], blob)
+        except OSError:
+            self._stop_scorer()
+            reply["error"] = "the scorer died; it is restarted for the next task"
+            return None
+        poller = select.poll()
+        poller.register(self.scorer.resp, select.POLLIN)
+        poller.register(self.req, select.POLLIN)
+        deadline = time.monotonic() + limits.score_seconds
+        while True:
+            remaining = deadline - time.monotonic()
+            events = poller.poll(max(0, math.ceil(remaining * 1000))) if remaining > 0 else []
+            if not events:
+                self._stop_scorer()
+                reply["status"] = "timeout"
+                reply["error"] = f"score() took more than {limits.score_seconds:g}s"
+                return None
+            for fd, _ in events:
+                if fd == self.req:
+                    outcome = self._control(msg["id"])
+                    if outcome is not None:
+                        self._stop_scorer()  # it may be busy: a fresh one for the next task
+                        reply["error"] = "cancelled"
+                        return outcome if outcome == "shutdown" else None
+                    continue
+                answer = recv(self.scorer.resp)
+                if answer is None:
+                    code = self.scorer.proc.wait()
+                    self._stop_scorer()
+                    reply["error"] = f"the scorer died (exit code {code}) while scoring"
+                    return None
+                if "metrics" in answer:
+                    metrics, error = check_metrics(answer["metrics"])
+                else:
+                    metrics, error = None, str(answer.get("error"))
+                if metrics is not None:
+                    reply["status"], reply["metrics"] = "ok", metrics
+                else:
+                    reply["error"] = error
+                return None
 
     # --- in the child
 
@@ -557,22 +576,25 @@ class Worker:
         if task is None:  # the worker no longer needs this spare
             os._exit(0)
         os.close(ctl_r)
-        task_dir, limits = task["dir"], self.limits
+        task_dir, limits, kind = task["dir"], self.limits, task["kind"]
         os.dup2(out, 1)
         os.dup2(err, 2)
         os.close(out)
         os.close(err)
         os.chdir(task_dir)
+        mode, fn = self.functions[kind]
         try:
-            self.enter_sandbox(task_dir, limits)
+            self.enter_sandbox(task_dir, limits, kind, self.pid)
             self.random.seed(task["seed"])
             if self.numpy is not None:
                 self.numpy.random.seed(task["seed"] % 2**32)
-            fn = self.functions[task["kind"]]
-            payload = _evaluate(fn, os.path.join(task_dir, "program.py"), limits.memory_mb)
-            data = json.dumps(payload).encode()
+            program = os.path.join(task_dir, "program.py")
+            if mode == "split":
+                data = _produce(fn, program, limits, self.codec)
+            else:
+                data = b"J" + json.dumps(_evaluate(fn, program, limits.memory_mb)).encode()
         except BaseException as exc:  # noqa: BLE001 - setup failure or an unencodable result
-            data = json.dumps({"error": f"evaluation failed: {type(exc).__name__}: {exc}"}).encode()
+            data = b"J" + json.dumps({"error": f"evaluation failed: {type(exc).__name__}: {exc}"}).encode()
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
@@ -580,6 +602,13 @@ class Worker:
                 pass
         write_all(res_w, data)
         os._exit(0)
+
+
+def _read_result(rfd: int, data: bytearray, cap: int) -> bool:
+    chunk = os.read(rfd, 65536)
+    if len(data) <= cap:
+        data += chunk
+    return bool(chunk)
 
 
 def _evaluate(fn, program: str, memory_mb: int) -> dict:
@@ -598,95 +627,19 @@ def _evaluate(fn, program: str, memory_mb: int) -> dict:
     return {"metrics": metrics} if error is None else {"error": error}
 
 
-# ---------------------------------------------------------------- helpers
-
-
-def load_module(path: str):
-    import importlib.util
-
-    folder = os.path.dirname(os.path.abspath(path))
-    if folder not in sys.path:
-        sys.path.insert(0, folder)  # so the evaluator can import its neighbours
-    spec = importlib.util.spec_from_file_location("rsi_evaluator", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["rsi_evaluator"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def output_file(folder: str) -> int:
-    """An unnamed file in ``folder`` (a named one, unlinked at once, where O_TMPFILE fails)."""
+def _produce(fn, program: str, limits, codec) -> bytes:
+    """Call ``produce`` in the child; b"D" + its encoded data, or b"J" + an error."""
     try:
-        return os.open(folder, os.O_TMPFILE | os.O_RDWR, 0o600)
-    except (AttributeError, OSError):
-        import tempfile
-
-        fd, path = tempfile.mkstemp(dir=folder)
-        os.unlink(path)
-        return fd
-
-
-def kill_group(pgid: int) -> None:
-    """SIGKILL the process group ``pgid``, or the process alone if it never made one."""
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        try:
-            os.kill(pgid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-def children(pid: int) -> list[int]:
-    """Direct children of ``pid`` (all its threads)."""
-    pids: list[int] = []
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            fd = os.open(f"/proc/{pid}/task/{tid}/children", os.O_RDONLY)
-            try:
-                text = b"".join(iter(lambda: os.read(fd, 1 << 16), b""))
-            finally:
-                os.close(fd)
-            pids.extend(int(p) for p in text.split())
-    except FileNotFoundError:  # no CONFIG_PROC_CHILDREN: scan every process's parent
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat") as f:
-                        stat = f.read()
-                except OSError:
-                    continue
-                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                    pids.append(int(entry))
-    return pids
-
-
-def remove_tree(path: str) -> None:
-    import shutil
-
-    def retry(func, failed, _exc):  # a candidate may have made its files read-only
-        try:
-            os.chmod(os.path.dirname(failed), 0o700)
-            os.chmod(failed, 0o700)
-            func(failed)
-        except OSError:
-            pass
-
-    if os.path.lexists(path):
-        shutil.rmtree(path, onerror=retry)
-
-
-def vm_size_mb() -> float:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+        value = fn(program)
+        return b"D" + codec.encode(value, limits.data_bytes)
+    except MemoryError:
+        tb = traceback.format_exc()[-TRACEBACK_CHARS:]
+        error = f"MemoryError: out of memory (memory limit of {limits.memory_mb} MB)\n{tb}"
+    except codec.DataError as exc:
+        error = f"produce() returned data that cannot be scored: {exc}"
+    except BaseException:  # noqa: BLE001 - candidates may raise anything, SystemExit included
+        error = traceback.format_exc()[-TRACEBACK_CHARS:]
+    return b"J" + json.dumps({"error": error}).encode()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,374 @@
+"""What isolates a candidate: set up once in a worker's zygote, completed in every child.
+
+The zygote (``prepare`` before the evaluator is imported, ``finish`` after) enters namespaces
+(network, mount, IPC, UTS; a user namespace for an ordinary user), mounts a size-capped tmpfs
+over its scratch folder, opens the Landlock rule paths and builds the seccomp program, so that
+a child pays only for a few system calls (``enter``), in this order:
+
+1. identity: as root, change to an unprivileged uid of its own (``UID_BASE`` + the worker's
+   pid, no capabilities but, where the files it needs are not world-readable, the capability to
+   read them, which Landlock narrows); as an ordinary user, drop every capability held in the
+   user namespace;
+2. PR_SET_NO_NEW_PRIVS; the parent-death signal again (a uid change clears it);
+3. Landlock: read system, Python and (where allowed) evaluator folders; write the task folder;
+   no TCP; signals and abstract sockets only inside the domain;
+4. seccomp (``seccomp.py``).
+
+Where a mechanism is missing, the next one covers what it can (read-only mounts for Landlock,
+the seccomp socket filter and Landlock's TCP rules for the network namespace) and ``report``
+says what is and is not in force. ``RSI_SANDBOX_DISABLE`` (comma-separated: net, mount, user,
+uid, landlock, seccomp, tmpfs) turns mechanisms off, to see what remains.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import stat
+import struct
+import sys
+import sysconfig
+
+from . import landlock, namespaces, seccomp
+
+UID_BASE = 2_000_000_000  # + the worker's pid: a uid no one else has, per worker
+PR_SET_PDEATHSIG = 1
+PR_SET_KEEPCAPS = 8
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+CAP_DAC_READ_SEARCH = 2
+SYS_CAPSET = {"x86_64": 126, "aarch64": 91}
+
+SYSTEM_READ = [
+    "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc/ld.so.cache",
+    "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/timezone", "/etc/passwd",
+    "/etc/group", "/etc/nsswitch.conf", "/etc/hosts", "/etc/host.conf", "/etc/gai.conf",
+    "/etc/protocols", "/etc/services", "/etc/mime.types", "/etc/ssl/certs", "/etc/os-release",
+    "/etc/alternatives", "/proc/cpuinfo", "/proc/meminfo", "/sys/devices/system/cpu",
+]
+DEVICES = [("/dev/null", landlock.DEVICE), ("/dev/zero", landlock.DEVICE),
+           ("/dev/full", landlock.DEVICE), ("/dev/random", landlock.READ_FILE),
+           ("/dev/urandom", landlock.READ_FILE)]
+TASK_RIGHTS = landlock.EVERYTHING & ~(landlock.EXECUTE | landlock.MAKE_CHAR | landlock.MAKE_BLOCK)
+MECHANISMS = ("net", "mount", "user", "uid", "landlock", "seccomp", "tmpfs")
+
+
+def disabled_mechanisms() -> set[str]:
+    raw = os.environ.get("RSI_SANDBOX_DISABLE", "")
+    names = {n.strip() for n in raw.split(",") if n.strip()}
+    if "all" in names:
+        return set(MECHANISMS)
+    return names & set(MECHANISMS)
+
+
+class Plan:
+    """The zygote's isolation, inherited by every child it forks."""
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self.namespaces: set[str] = set()
+        self.uid: int | None = None  # root: the uid children change to
+        self.read_search = False  # root: children keep CAP_DAC_READ_SEARCH
+        self.drop_caps = False  # user namespace: children drop its capabilities
+        self.landlock_abi = 0
+        self.seccomp_program: bytes | None = None
+        self.base_rules: list[tuple[int, int]] = []
+        self.code_rules: list[tuple[int, int]] = []
+        self.code_kinds: set[str] = set()  # task kinds that may read the evaluator's folders
+        self.code_folders: list[str] = []
+        self.libc = None
+        self.cap_last = 40
+        self.notes: dict[str, str] = {}  # why a mechanism is off, by mechanism
+        self.protections: list[dict] = []
+
+    @property
+    def level(self) -> str:
+        on = {p["name"] for p in self.protections if p["on"]}
+        if not self.enabled:
+            return "none"
+        core = {"network", "filesystem", "identity", "syscalls"}
+        return "full" if core <= on else "partial"
+
+
+PLAN = Plan()
+
+
+# ---------------------------------------------------------------- the zygote
+
+
+def prepare(scratch: str, limits, enabled: bool, evaluator: str) -> Plan:
+    """Once per worker, single-threaded, before the evaluator is imported."""
+    plan = PLAN
+    plan.libc = namespaces.libc()
+    plan.enabled = enabled
+    if not enabled:
+        plan.notes["all"] = "isolation='none' was asked for"
+        plan.protections = _describe(plan, limits, tmpfs=False)
+        return plan
+    off = disabled_mechanisms()
+    for name in off:
+        plan.notes[name] = "disabled by RSI_SANDBOX_DISABLE"
+    try:
+        plan.cap_last = int(open("/proc/sys/kernel/cap_last_cap").read())
+    except (OSError, ValueError):
+        pass
+    root = os.geteuid() == 0
+    if root and "uid" not in off:
+        plan.uid = UID_BASE + os.getpid()
+        needed = _python_folders() + [os.path.dirname(os.path.abspath(evaluator)), scratch]
+        hidden = [p for p in needed if not _world_accessible(p)]
+        plan.read_search = bool(hidden)
+        if hidden:
+            plan.notes["uid"] = (f"{hidden[0]} is not world-readable: children keep "
+                                 "CAP_DAC_READ_SEARCH (reads still limited by Landlock)")
+    elif root:
+        plan.notes["uid"] = "disabled by RSI_SANDBOX_DISABLE"
+    user_ns = not root and "user" not in off
+    entered, why = namespaces.unshare_worker(user_ns, off)
+    if why:
+        for name in ("net", "mount", "user"):
+            if name not in entered and name not in off:
+                plan.notes[name] = why
+    if not user_ns and not root and "user" not in off:
+        plan.notes["user"] = "not needed"
+    plan.namespaces = entered
+    plan.drop_caps = "user" in entered
+    tmpfs = False
+    if "mount" in entered:
+        try:
+            namespaces.make_private()
+            if "tmpfs" not in off:
+                namespaces.scratch_tmpfs(scratch, limits.scratch_bytes)
+                tmpfs = True
+        except OSError as exc:
+            plan.notes["tmpfs"] = str(exc)
+    elif "tmpfs" not in off:
+        plan.notes["tmpfs"] = "no mount namespace"
+    plan.landlock_abi = 0 if "landlock" in off else landlock.abi_version()
+    if not plan.landlock_abi and "landlock" not in off:
+        plan.notes["landlock"] = "the kernel has no Landlock (Linux 5.13+, CONFIG_SECURITY_LANDLOCK, lsm=landlock)"
+    if not plan.landlock_abi and "mount" in entered:
+        failed = namespaces.read_only_mounts(scratch)
+        plan.notes["ro-mounts"] = ("read-only except " + ", ".join(failed)) if failed else ""
+    if "seccomp" in off:
+        pass
+    elif not seccomp.supported():
+        plan.notes["seccomp"] = f"no system call table for {os.uname().machine}"
+    else:
+        plan.seccomp_program = seccomp.build(allow_inet="net" in entered)
+    plan.protections = _describe(plan, limits, tmpfs)
+    return plan
+
+
+def finish(plan: Plan, evaluator: str, new_files: list[str], code_kinds: set[str]) -> None:
+    """After the evaluator is imported: the Landlock rules (opened once, used by every child).
+    ``new_files``: files of the modules the evaluator import loaded; their folders (outside
+    the Python and system folders) are the evaluator's *code folders*, readable by the task
+    kinds in ``code_kinds``."""
+    if not plan.enabled or not plan.landlock_abi:
+        return
+    read = [(p, landlock.READ) for p in SYSTEM_READ + _python_folders()]
+    plan.base_rules = landlock.open_rule_paths(read + DEVICES)
+    granted = [os.path.realpath(p) for p in SYSTEM_READ + _python_folders()]
+    folders = [os.path.dirname(os.path.realpath(evaluator))]
+    for path in new_files:
+        folder = os.path.dirname(os.path.realpath(path))
+        if folder not in folders and not any(_beneath(folder, g) for g in granted):
+            folders.append(folder)
+    plan.code_folders = folders
+    plan.code_rules = landlock.open_rule_paths([(f, landlock.READ) for f in folders])
+    plan.code_kinds = code_kinds
+
+
+def task_owner(plan: Plan) -> int | None:
+    """The uid (and gid) a task folder must belong to, or None."""
+    return plan.uid
+
+
+# ---------------------------------------------------------------- the child
+
+
+def enter(plan: Plan, task_dir: str, kind: str, parent: int) -> None:
+    """In the evaluation child, before any untrusted code; raises if any step fails (the
+    candidate then does not run)."""
+    for name in ("HOME", "TMPDIR", "TMP", "TEMP"):
+        os.environ[name] = task_dir
+    tempfile = sys.modules.get("tempfile")
+    if tempfile is not None:
+        tempfile.tempdir = task_dir
+    if not plan.enabled:
+        return
+    libc = plan.libc
+    if plan.uid is not None:
+        _become(plan, libc)
+    elif plan.drop_caps:
+        _drop_capabilities(plan, libc, keep=())
+    _prctl(libc, PR_SET_NO_NEW_PRIVS, 1, "no_new_privs")
+    _prctl(libc, PR_SET_PDEATHSIG, 9, "pdeathsig")  # cleared by the uid change
+    if os.getppid() != parent:
+        os._exit(71)  # the worker died meanwhile
+    if plan.landlock_abi:
+        own = landlock.open_rule_paths([(task_dir, TASK_RIGHTS), ("/proc/self", landlock.READ)])
+        rules = plan.base_rules + (plan.code_rules if kind in plan.code_kinds else []) + own
+        try:
+            landlock.restrict(rules, plan.landlock_abi)
+        finally:
+            for fd, _ in plan.base_rules + plan.code_rules + own:
+                os.close(fd)
+    if plan.seccomp_program is not None:
+        seccomp.install(plan.seccomp_program, libc)
+
+
+def _prctl(libc, option: int, value: int, what: str) -> None:
+    if libc.prctl(option, value, 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"prctl {what}: {os.strerror(err)}")
+
+
+def _become(plan: Plan, libc) -> None:
+    """Root to ``plan.uid``: no groups, no capabilities (but CAP_DAC_READ_SEARCH if needed)."""
+    keep = (CAP_DAC_READ_SEARCH,) if plan.read_search else ()
+    for cap in range(plan.cap_last + 1):
+        if cap not in keep:
+            libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+    if keep:
+        _prctl(libc, PR_SET_KEEPCAPS, 1, "keepcaps")
+    os.setgroups([])
+    os.setresgid(plan.uid, plan.uid, plan.uid)
+    os.setresuid(plan.uid, plan.uid, plan.uid)
+    if keep:
+        _prctl(libc, PR_SET_KEEPCAPS, 0, "keepcaps")
+        _capset(libc, keep)
+
+
+def _drop_capabilities(plan: Plan, libc, keep: tuple[int, ...]) -> None:
+    for cap in range(plan.cap_last + 1):
+        if cap not in keep:
+            libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+    libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    _capset(libc, keep)
+
+
+def _capset(libc, caps: tuple[int, ...]) -> None:
+    """Effective and permitted = ``caps``, inheritable = none (capset v3)."""
+    low = sum(1 << c for c in caps if c < 32)
+    high = sum(1 << (c - 32) for c in caps if c >= 32)
+    header = ctypes.create_string_buffer(struct.pack("<Ii", 0x20080522, 0))
+    data = ctypes.create_string_buffer(struct.pack("<6I", low, low, 0, high, high, 0))
+    number = SYS_CAPSET.get(os.uname().machine)
+    if number is None or libc.syscall(number, header, data) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"capset: {os.strerror(err)}")
+
+
+# ---------------------------------------------------------------- paths
+
+
+def _python_folders() -> list[str]:
+    folders = [sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix]
+    paths = sysconfig.get_paths()
+    folders += [paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths]
+    try:
+        import site
+
+        folders += site.getsitepackages()
+    except (ImportError, AttributeError):
+        pass
+    out = []
+    for folder in folders:
+        if folder and os.path.isdir(folder) and folder not in out:
+            out.append(folder)
+    return out
+
+
+def _beneath(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _world_accessible(path: str) -> bool:
+    """Whether an unprivileged uid may reach ``path`` (search every ancestor) and list it."""
+    path = os.path.realpath(path)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return True  # nothing to read there
+    if stat.S_ISDIR(st.st_mode) and st.st_mode & 0o005 != 0o005:
+        return False
+    parent = os.path.dirname(path)
+    while parent != path:
+        path, parent = parent, os.path.dirname(parent)
+        try:
+            if not os.stat(path).st_mode & 0o001:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+# ---------------------------------------------------------------- the report
+
+
+def _describe(plan: Plan, limits, tmpfs: bool) -> list[dict]:
+    """What is in force, one entry per protection: {name, on, detail}."""
+    notes, ns = plan.notes, plan.namespaces
+    out = []
+
+    def add(name: str, on: bool, detail: str) -> None:
+        out.append({"name": name, "on": bool(on), "detail": detail})
+
+    if not plan.enabled:
+        add("isolation", False, "disabled (isolation='none'): only resource limits apply")
+    abi = plan.landlock_abi
+    if "net" in ns:
+        add("network", True, "own network namespace: only a loopback, which is down")
+    elif plan.enabled and (abi >= 4 or plan.seccomp_program):
+        add("network", False, "no network namespace (" + notes.get("net", "?") + "); TCP connect "
+            "and bind are denied by " + ("Landlock, " if abi >= 4 else "")
+            + ("and every socket family by seccomp" if plan.seccomp_program else "nothing else"))
+    else:
+        add("network", False, notes.get("net", "not isolated"))
+    if abi:
+        add("filesystem", True, f"Landlock ABI {abi}: read system and Python folders (and the "
+            "evaluator's folders where the evaluator runs beside the candidate, or for held-out "
+            "runs), write the task folder only; no execution from it")
+    elif "ro-mounts" in notes:
+        add("filesystem", True, "mount namespace, every mount read-only but the scratch tmpfs "
+            "(no Landlock: " + notes.get("landlock", "") + "); reading is not limited"
+            + (f"; {notes['ro-mounts']}" if notes["ro-mounts"] else ""))
+    else:
+        add("filesystem", False, "not isolated: " + notes.get("landlock", "isolation is off"))
+    if plan.uid is not None:
+        extra = " and CAP_DAC_READ_SEARCH" if plan.read_search else ", no capabilities"
+        add("identity", True, f"own uid {UID_BASE}+worker pid{extra}"
+            + (f" ({notes['uid']})" if "uid" in notes and plan.read_search else ""))
+    elif plan.drop_caps:
+        add("identity", True, "user namespace mapping the user to itself; no capabilities")
+    else:
+        add("identity", False, "runs as the user running rsi: " + (
+            notes.get("user") or notes.get("uid") or "isolation is off"))
+    if plan.seccomp_program:
+        add("syscalls", True, "seccomp filter: ptrace, mount, namespaces, bpf, kexec, modules, "
+            "io_uring, keyrings, non-IP sockets and more fail")
+    else:
+        add("syscalls", False, notes.get("seccomp", "isolation is off"))
+    ipc = "landlock" if abi >= 6 else None
+    if ipc:
+        add("processes", True, "signals and ptrace reach no process outside the candidate's own "
+            "(Landlock scope); the whole tree is killed after each task (process group + subreaper)")
+    else:
+        add("processes", plan.uid is not None, "the whole tree is killed after each task (process "
+            "group + subreaper); " + ("signals limited by the uid" if plan.uid is not None else
+                                      "signals to the user's other processes are not blocked"))
+    nproc = plan.uid is not None or "user" in ns
+    add("process count", nproc, f"RLIMIT_NPROC {limits.processes} "
+        + ("per worker" if nproc else "shared by all the user's processes" if os.geteuid()
+           else "not enforced for root"))
+    add("scratch quota", tmpfs, f"tmpfs of {limits.scratch_bytes // 2**20} MiB per worker"
+        if tmpfs else "none (" + notes.get("tmpfs", "isolation is off")
+        + "): only RLIMIT_FSIZE per file")
+    add("resources", True, "RLIMIT_AS, RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_NOFILE, no core dumps; "
+        "wall timeout")
+    add("environment", True, "only an allow-list of variables reaches workers (no secrets)")
+    return out

@@ -1,0 +1,151 @@
+"""The trusted scorer: ``score(data)`` in a process that no candidate ever touched.
+
+For an evaluator with the split contract (``produce`` / ``score``), each worker starts one
+scorer (``python -m rsi.sandbox.scorer --req FD --resp FD``, a fresh interpreter, never a fork of
+the zygote), which imports the evaluator once and then, for every task, decodes the data that the
+candidate's process produced (``codec.decode``: plain types only) and calls ``score`` or
+``score_holdout`` on it. It never runs candidate code; the worker kills and replaces it when it
+takes longer than ``Limits.score_seconds``.
+
+    worker -> scorer   init {evaluator, data_bytes}     score {kind, seed, size} + data bytes
+    scorer -> worker   ready {kinds}  | init_error {error}      result {metrics} | {error}
+
+``Scorer`` is the worker's handle on its scorer.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+import traceback
+
+from .protocol import TRACEBACK_CHARS, check_metrics, read_exact, recv, send, send_blob
+
+SCORE_FUNCTIONS = {"train": "score", "holdout": "score_holdout"}
+
+
+class Scorer:
+    """A scorer process started by a worker, and the pipes to it."""
+
+    def __init__(self, evaluator: str, data_bytes: int) -> None:
+        self.evaluator = evaluator
+        self.data_bytes = data_bytes
+        req_r, self.req = os.pipe()
+        self.resp, resp_w = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "rsi.sandbox.scorer", "--req", str(req_r),
+                 "--resp", str(resp_w)],
+                pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL,
+                cwd=os.path.dirname(evaluator) or ".",
+            )
+        finally:
+            os.close(req_r)
+            os.close(resp_w)
+        send(self.req, {"op": "init", "evaluator": evaluator, "data_bytes": data_bytes})
+        self.kinds: set[str] = set()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def fds(self) -> tuple[int, int]:
+        return self.req, self.resp
+
+    def ready(self, timeout: float) -> str | None:
+        """Wait for the scorer's import; None when ready, else what went wrong."""
+        if not select.select([self.resp], [], [], timeout)[0]:
+            return f"the scorer took more than {timeout:g}s to import the evaluator"
+        msg = recv(self.resp)
+        if msg is None:
+            return f"the scorer exited while importing the evaluator (exit code {self.proc.poll()})"
+        if msg.get("op") == "init_error":
+            return msg["error"]
+        self.kinds = set(msg["kinds"])
+        return None
+
+    def request(self, kind: str, seed: int, blob: bytes) -> None:
+        send_blob(self.req, {"op": "score", "kind": kind, "seed": seed}, blob)
+
+    def close(self) -> None:
+        for fd in (self.req, self.resp):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        try:
+            self.proc.kill()
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+
+
+def _score(module, msg: dict, blob: bytes, data_bytes: int) -> dict:
+    from .codec import DataError, decode
+
+    try:
+        data = decode(blob, data_bytes)
+    except DataError as exc:
+        return {"error": f"the candidate's data was refused: {exc}"}
+    except Exception as exc:  # noqa: BLE001 - any failure on hostile bytes is a refusal
+        return {"error": f"the candidate's data was refused: {type(exc).__name__}: {exc}"}
+    import random
+
+    random.seed(msg["seed"])
+    try:
+        import numpy
+
+        numpy.random.seed(msg["seed"] % 2**32)
+    except ImportError:
+        pass
+    name = SCORE_FUNCTIONS[msg["kind"]]
+    try:
+        value = getattr(module, name)(data)
+    except BaseException:  # noqa: BLE001 - an invalid output is the candidate's failure
+        return {"error": f"{name}() rejected the candidate's data:\n"
+                + traceback.format_exc()[-TRACEBACK_CHARS:]}
+    metrics, error = check_metrics(value)
+    return {"metrics": metrics} if error is None else {"error": error.replace("evaluate", name, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m rsi.sandbox.scorer")
+    parser.add_argument("--req", type=int, required=True)
+    parser.add_argument("--resp", type=int, required=True)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the run loop, which stops us
+    init = recv(args.req)
+    if init is None:
+        return 0
+    from .procs import load_module
+
+    try:
+        module = load_module(init["evaluator"])
+    except BaseException:  # noqa: BLE001 - reported whole to the worker
+        send(args.resp, {"op": "init_error", "error": traceback.format_exc()[-8000:]})
+        return 1
+    kinds = [k for k, name in SCORE_FUNCTIONS.items() if callable(getattr(module, name, None))]
+    send(args.resp, {"op": "ready", "kinds": kinds})
+    sys.dont_write_bytecode = True
+    while True:
+        msg = recv(args.req)
+        if msg is None:
+            return 0
+        blob = read_exact(args.req, msg["size"]) if msg.get("size") else b""
+        if blob is None:
+            return 0
+        t0 = time.monotonic()
+        reply = _score(module, msg, blob, init["data_bytes"])
+        reply.update(op="result", seconds=time.monotonic() - t0)
+        send(args.resp, reply)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,8 +3,14 @@
     .venv/bin/python benchmarks/overhead.py [--n 200] [--n-fresh 40] [--scratch DIR]
 
 Compares, per candidate (write the program, evaluate it, get the metrics back):
-  - the rsi pool: one warm worker that forks a child per candidate, all limits applied;
+  - the rsi pool with full isolation: one warm worker (in its own network, mount, IPC and UTS
+    namespaces, scratch tmpfs) forks a child per candidate, which changes uid, enters Landlock
+    and seccomp, and gets all limits;
+  - the same pool with isolation="none" (resource limits only);
+  - a bare fork: this process (numpy and the evaluator imported) forks a child per candidate
+    that evaluates and pipes the result back, nothing else: the floor of fork-per-candidate;
   - a fresh interpreter per candidate (`python -c` importing numpy and the evaluator);
+  - bubblewrap per candidate (`bwrap --unshare-all` around that fresh interpreter), if installed;
   - a plain in-process call, the floor.
 The evaluator reads the program file and returns {"combined_score": 1.0}.
 
@@ -16,8 +22,10 @@ every core is busy, and which other load on the machine disturbs less than laten
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -54,20 +62,23 @@ def cpu_now() -> float:
     return total
 
 
-def measure_pool(evaluator: Path, scratch: Path, n: int, warmup: int) -> tuple[list[float], float]:
+def measure_pool(evaluator: Path, scratch: Path, n: int, warmup: int,
+                 isolation: str = "full") -> tuple[list[float], float]:
     # CPU: a pool's whole life (its workers are reaped at close), less that of a pool that
     # only starts and warms up.
     c0 = cpu_now()
-    run_pool(evaluator, scratch, 0, warmup)
+    run_pool(evaluator, scratch, 0, warmup, isolation)
     c1 = cpu_now()
-    times = run_pool(evaluator, scratch, n, warmup)
+    times = run_pool(evaluator, scratch, n, warmup, isolation)
     c2 = cpu_now()
     return times, ((c2 - c1) - (c1 - c0)) / n
 
 
-def run_pool(evaluator: Path, scratch: Path, n: int, warmup: int) -> list[float]:
+def run_pool(evaluator: Path, scratch: Path, n: int, warmup: int, isolation: str) -> list[float]:
     times = []
-    with EvaluatorPool(evaluator, 1, Limits(), scratch) as pool:
+    with EvaluatorPool(evaluator, 1, Limits(), scratch, isolation=isolation) as pool:
+        if isolation == "full" and pool.sandbox_level != "full":
+            print(f"(note: this machine reaches {pool.sandbox_level} isolation)", file=sys.stderr)
         for i in range(warmup + n):
             t0 = time.perf_counter()
             pool.submit(EvalTask(candidate_id=i, source=PROGRAM, seed=i))
@@ -91,6 +102,58 @@ def measure_fresh(evaluator: Path, folder: Path, n: int, warmup: int) -> tuple[l
         program.write_text(PROGRAM)
         out = subprocess.run([sys.executable, "-c", FRESH, str(evaluator), str(program)],
                              capture_output=True, text=True, env=env, check=True).stdout
+        float(out)
+        program.unlink()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+            cpu += cpu_now() - c0
+    return times, cpu / n
+
+
+def measure_bare_fork(evaluator: Path, folder: Path, n: int, warmup: int) -> tuple[list[float], float]:
+    import numpy  # noqa: F401 - the child inherits it, as a warm worker's children do
+
+    del numpy
+
+    namespace: dict = {}
+    exec(compile(evaluator.read_text(), str(evaluator), "exec"), namespace)
+    evaluate = namespace["evaluate"]
+    times, cpu = [], 0.0
+    for i in range(warmup + n):
+        t0, c0 = time.perf_counter(), cpu_now()
+        program = folder / f"{i}.py"
+        program.write_text(PROGRAM)
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            os.write(w, json.dumps(evaluate(str(program))).encode())
+            os._exit(0)
+        os.close(w)
+        json.loads(os.read(r, 65536))
+        os.close(r)
+        os.waitpid(pid, 0)
+        program.unlink()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+            cpu += cpu_now() - c0
+    return times, cpu / n
+
+
+def measure_bwrap(evaluator: Path, folder: Path, n: int, warmup: int) -> tuple[list[float], float]:
+    bwrap = shutil.which("bwrap")
+    times, cpu = [], 0.0
+    env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    for i in range(warmup + n):
+        t0, c0 = time.perf_counter(), cpu_now()
+        program = folder / f"{i}.py"
+        program.write_text(PROGRAM)
+        out = subprocess.run(
+            [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/", "/",
+             "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--bind", str(folder),
+             str(folder), sys.executable, "-c", FRESH,
+             str(evaluator), str(program)],
+            capture_output=True, text=True, env=env, check=True).stdout
         float(out)
         program.unlink()
         if i >= warmup:
@@ -133,14 +196,21 @@ def main() -> None:
         folder = Path(tmp)
         evaluator = folder / "evaluate.py"
         evaluator.write_text(EVALUATOR)
+        full = "rsi pool, full isolation (fork per candidate)"
         rows = [
-            ("rsi pool (1 worker, fork per candidate)", args.n,
-             *measure_pool(evaluator, folder / "scratch", args.n, args.warmup)),
+            (full, args.n, *measure_pool(evaluator, folder / "scratch", args.n, args.warmup)),
+            ("rsi pool, isolation='none'", args.n,
+             *measure_pool(evaluator, folder / "scratch-none", args.n, args.warmup, "none")),
+            ("bare fork of a warm process", args.n,
+             *measure_bare_fork(evaluator, folder, args.n, args.warmup)),
             ("fresh interpreter per candidate (python -c)", args.n_fresh,
              *measure_fresh(evaluator, folder, args.n_fresh, min(args.warmup, 3))),
-            ("in-process call (no isolation)", args.n,
-             *measure_in_process(evaluator, folder, args.n, args.warmup)),
         ]
+        if shutil.which("bwrap"):
+            rows.append(("bubblewrap + fresh interpreter per candidate", args.n_fresh,
+                         *measure_bwrap(evaluator, folder, args.n_fresh, min(args.warmup, 3))))
+        rows.append(("in-process call (no isolation)", args.n,
+                     *measure_in_process(evaluator, folder, args.n, args.warmup)))
     print(f"per-candidate overhead, trivial evaluator; scratch in {args.scratch or tempfile.gettempdir()}"
           f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"{'method':<46} {'n':>5} {'median ms':>10} {'p90 ms':>9} {'cpu ms':>8}")
@@ -149,8 +219,12 @@ def main() -> None:
         median, p90 = quantiles(times)
         stats[name] = (median, cpu)
         print(f"{name:<46} {n:>5} {median:>10.2f} {p90:>9.2f} {cpu * 1000:>8.2f}")
-    (pool_ms, pool_cpu), (fresh_ms, fresh_cpu) = stats[rows[0][0]], stats[rows[1][0]]
-    print(f"{'fresh / rsi':<46} {'':>5} {fresh_ms / pool_ms:>9.0f}x {'':>9} {fresh_cpu / pool_cpu:>7.0f}x")
+    (pool_ms, pool_cpu), (fork_ms, _) = stats[full], stats["bare fork of a warm process"]
+    fresh_ms, fresh_cpu = stats["fresh interpreter per candidate (python -c)"]
+    if not shutil.which("bwrap"):
+        print("(bubblewrap not installed: apt-get install -y bubblewrap to compare)")
+    print(f"{'full isolation - bare fork':<46} {'':>5} {pool_ms - fork_ms:>+10.2f}")
+    print(f"{'fresh interpreter / full isolation':<46} {'':>5} {fresh_ms / pool_ms:>9.0f}x {'':>9} {fresh_cpu / pool_cpu:>7.0f}x")
 
 
 if __name__ == "__main__":

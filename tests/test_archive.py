@@ -42,3 +42,11 @@ def test_json_round_trip():
     a.add(2, 1, 2.0, (3.0, 0.0))
     b = Archive.from_json(a.to_json())
     assert b.to_json() == a.to_json()
+
+
+def test_equal_scores_prefer_shorter_code():
+    a = Archive(["f"], bins=1, islands=1)
+    a.add(1, 0, 1.0, (0.0,), size=10)
+    assert a.add(2, 0, 1.0, (0.0,), size=4)  # same score, shorter: replaces
+    assert not a.add(3, 0, 1.0, (0.0,), size=9)
+    assert a.best().id == 2

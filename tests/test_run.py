@@ -97,7 +97,8 @@ _plain = evaluate
 def evaluate(program_path):
     """Misbehaves on some candidates, by a hash of their source: raise, non-dict, no score, NaN, inf."""
     text = open(program_path).read()
-    if "1.0 * x + 0.5" in text:  # the seed itself is well behaved
+    seed = open(__file__.replace("evaluate.py", "initial.py")).read()
+    if text == seed:  # the seed itself is well behaved
         return _plain(program_path)
     kind = int(hashlib.sha256(text.encode()).hexdigest(), 16) % 6
     if kind == 0:

@@ -17,6 +17,10 @@ class Elite:
     id: int
     score: float
     features: tuple[float, ...]
+    size: float = 0.0  # code size: on equal scores the shorter program wins (pressure against bloat)
+
+    def beats(self, other: "Elite") -> bool:
+        return (self.score, -self.size, -self.id) > (other.score, -other.size, -other.id)
 
 
 Cell = tuple[int, ...]
@@ -57,25 +61,25 @@ class Archive:
 
     def _rebin(self) -> None:
         for island in range(self.n_islands):
-            old = sorted(self.cells[island].values(), key=lambda e: (-e.score, e.id))
+            old = sorted(self.cells[island].values(), key=lambda e: (-e.score, e.size, e.id))
             self.cells[island] = {}
             for elite in old:
                 self.cells[island].setdefault(self.cell_of(elite.features), elite)
 
     # --- adding ----------------------------------------------------------------------------
-    def add(self, cid: int, island: int, score: float, features: tuple[float, ...]) -> bool:
+    def add(self, cid: int, island: int, score: float, features: tuple[float, ...], size: float = 0.0) -> bool:
         """Offer a valid candidate to an island. True if it became the elite of its cell."""
         if not math.isfinite(score):
             return False
         features = tuple(float(f) if math.isfinite(f) else 0.0 for f in features)
         if self._grow_ranges(features):
             self._rebin()
-        return self._place(Elite(cid, score, features), island % self.n_islands)
+        return self._place(Elite(cid, score, features, size), island % self.n_islands)
 
     def _place(self, elite: Elite, island: int) -> bool:
         cell = self.cell_of(elite.features)
         current = self.cells[island].get(cell)
-        if current is not None and (current.score > elite.score or (current.score == elite.score and current.id <= elite.id)):
+        if current is not None and not elite.beats(current):
             return False
         self.cells[island][cell] = elite
         return True
@@ -102,7 +106,7 @@ class Archive:
         for pool in pools:
             for elite in pool.values():
                 seen.setdefault(elite.id, elite)
-        return sorted(seen.values(), key=lambda e: (-e.score, e.id))
+        return sorted(seen.values(), key=lambda e: (-e.score, e.size, e.id))
 
     def best(self, island: int | None = None) -> Elite | None:
         elites = self.elites(island)
@@ -133,5 +137,5 @@ class Archive:
         archive.lo, archive.hi = data["lo"], data["hi"]
         for island, pool in enumerate(data["cells"]):
             for cell, e in pool:
-                archive.cells[island][tuple(cell)] = Elite(e["id"], e["score"], tuple(e["features"]))
+                archive.cells[island][tuple(cell)] = Elite(e["id"], e["score"], tuple(e["features"]), e.get("size", 0.0))
         return archive

@@ -333,7 +333,7 @@ class Run:
         for island in range(old.n_islands):
             for elite in old.elites(island):
                 cand = self.store.get(elite.id)
-                self.archive.add(elite.id, island, elite.score, self._features(cand.source or "", cand.metrics))
+                self.archive.add(elite.id, island, elite.score, self._features(cand.source or "", cand.metrics), elite.size)
         self.settings.archive.features = kept
 
     def _insert(self, fields: dict[str, Any], events=()) -> int:
@@ -431,7 +431,7 @@ class Run:
             features = self._features(source, result.metrics)
             fields["features"] = dict(zip(self.archive.features, features))
             islands = range(self.archive.n_islands) if cid == SEED_ID else [step.island]
-            placed = [self.archive.add(cid, island, score, features) for island in islands]
+            placed = [self.archive.add(cid, island, score, features, code_size(source)) for island in islands]
             self.ctx.population.append((cid, score))
             if any(placed):
                 events.append(("candidate.archived", {"island": step.island, "cell": list(self.archive.cell_of(features))}))

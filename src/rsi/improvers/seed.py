@@ -58,7 +58,7 @@ def _pick_parent(ctx: ImproverContext, island: int):
         return ctx.archive.best()
     if draw < _setting(ctx, "global_best") + exploit:
         contenders = [rng.choice(elites) for _ in range(_setting(ctx, "tournament"))]
-        return max(contenders, key=lambda e: (e.score, -e.id))
+        return max(contenders, key=lambda e: (e.score, -e.size, -e.id))
     return rng.choice(elites)
 
 

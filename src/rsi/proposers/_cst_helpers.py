@@ -187,7 +187,9 @@ class Analysis:
                 out[name] = scope.kinds.get(name, UNKNOWN)
         mod = self.module_scope
         for at, name in mod.stores:
-            if name not in out and (scope is not mod or at < line) and mod.kinds.get(name) in VALUE_KINDS:
+            if name in out or mod.kinds.get(name) not in VALUE_KINDS:
+                continue
+            if scope is not mod or at < line:
                 out[name] = mod.kinds[name]
         for name in extra:
             out.setdefault(name, UNKNOWN)
@@ -240,7 +242,8 @@ class Analysis:
             return self._render_statement(old, new)
         elif type(old) is cst.IndentedBlock and type(new) is cst.IndentedBlock and old.body \
                 and new.header is old.header and new.indent == old.indent:
-            indents = self._indents(old) + [self.module.default_indent if old.indent is None else old.indent]
+            own = self.module.default_indent if old.indent is None else old.indent
+            indents = [*self._indents(old), own]
             kept = {id(s): self.span(s) for s in old.body}
             body_start, body_end = self.span(old.body[0])[0], self.span(old.body[-1])[1]
             pieces = [self.source[start:body_start]]
@@ -528,7 +531,7 @@ def edit_block(block: Block, removes, inserts: dict[int, list]) -> cst.IndentedB
 # -- the collecting visitor ----------------------------------------------------------------------
 _SKIP_TYPES = (cst.Import, cst.ImportFrom, cst.Global, cst.Nonlocal, cst.Del, cst.Decorator,
                cst.Annotation, cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)
-_VALUE_TYPES = (cst.Name, cst.Integer, cst.Float, cst.UnaryOperation, cst.BinaryOperation,
+VALUE_TYPES = (cst.Name, cst.Integer, cst.Float, cst.UnaryOperation, cst.BinaryOperation,
                 cst.Call, cst.Subscript)
 _CONTAINERS = (cst.Tuple, cst.List, cst.Element, cst.StarredElement)
 
@@ -604,8 +607,8 @@ class _Collector:
         if role == SKIP:
             if type(node) is cst.Import:
                 for alias in node.names:
-                    name = alias.asname.name.value if alias.asname else alias.name.value
                     full = a.code(alias.name)
+                    name = a.code(alias.asname.name) if alias.asname else full.split(".")[0]
                     if full == "numpy" and a.np_alias is None:
                         a.np_alias = name
                     if full == "math" and a.math_alias is None:
@@ -622,7 +625,7 @@ class _Collector:
             scope.stores.append((a.pos[node].start.line, node.name.value))
             scope.assigns.append((node.name.value, OTHER))
             self.mark(node.name, SKIP)
-            new = Scope(node.name.value, "function" if scope.kind != "class" else "function", node)
+            new = Scope(node.name.value, "function", node)
             p = node.params
             for param in (*p.posonly_params, *p.params, *p.kwonly_params, p.star_arg, p.star_kwarg):
                 if isinstance(param, cst.Param):
@@ -663,7 +666,7 @@ class _Collector:
         elif type(node) is cst.For:
             self.mark(node.target, STORE)
             it = node.iter
-            ranged = isinstance(it, cst.Call) and isinstance(it.func, cst.Name) and it.func.value == "range"
+            ranged = type(it) is cst.Call and type(it.func) is cst.Name and it.func.value == "range"
             self._hint(node.target, SCALAR if ranged else UNKNOWN)
         elif type(node) is cst.CompFor:
             self.mark(node.target, LOCAL)
@@ -725,7 +728,7 @@ class _Collector:
             a.nots.append(site)
         elif type(node) is cst.Name and node.value not in NOT_SWAPPABLE:
             a.names.append(site)
-        if type(node) in _VALUE_TYPES and not (number and negated):
+        if type(node) in VALUE_TYPES and not (number and negated):
             if type(node) is cst.UnaryOperation and isinstance(node.operator, (cst.Not, cst.BitInvert)):
                 return
             if type(node) is cst.BinaryOperation and BINPREC[type(node.operator)] < ARITH:

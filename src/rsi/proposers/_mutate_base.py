@@ -112,6 +112,11 @@ def random_expr(ctx: Ctx, rng: random.Random, names: dict[str, str], depth: int 
     return f"{left} {weighted(rng, ARITH_WEIGHTS)} {right}"
 
 
+def usable_names(ctx: Ctx, scope: h.Scope, names: dict[str, str], needed) -> bool:
+    """Can code reading ``needed`` run where ``names`` are bound (else: a global or builtin)?"""
+    return all(n in names or (n not in scope.kinds and ctx.a.module_ok(n)) for n in sorted(needed))
+
+
 def short(a: h.Analysis, node: cst.CSTNode, width: int = 40) -> str:
     text = " ".join(a.code(node).split())
     return text if len(text) <= width else text[: width - 3] + "..."

@@ -13,7 +13,8 @@ import ast
 import libcst as cst
 
 from . import _cst_helpers as h
-from ._mutate_base import WRAP_UFUNCS, Ctx, NoSite, Operator, random_expr, short, terminal, weighted
+from ._mutate_base import (WRAP_UFUNCS, Ctx, NoSite, Operator, random_expr, short, terminal,
+                           usable_names, weighted)
 
 
 # -- statement-level operators -------------------------------------------------------------------
@@ -71,7 +72,8 @@ class DeleteStmt(Operator):
         a, out = ctx.a, []
         for block, stmt in _stmts(ctx, ("simple", "compound", "return", "pass", "flow", "string")):
             kind = stmt.kind
-            if kind == "return" and block.node is block.scope.body and stmt.index == len(block.stmts) - 1:
+            last = stmt.index == len(block.stmts) - 1
+            if kind == "return" and last and block.node is block.scope.body:
                 continue
             if kind == "pass" and len(block.stmts) == 1:
                 continue
@@ -127,7 +129,8 @@ class MoveStmt(Operator):
                 continue
             if g < i and not all(_bound(ctx, scope, block.gap_line(g), n) for n in sorted(need)):
                 continue
-            if g > i + 1 and fresh and a.loaded_between(scope, fresh, stmt.last, block.stmts[g - 1].last):
+            if g > i + 1 and fresh and a.loaded_between(scope, fresh, stmt.last,
+                                                          block.stmts[g - 1].last):
                 continue
             out.append(g)
         return out
@@ -167,7 +170,8 @@ class CopyStmt(Operator):
         block, gap = self.pick(ctx, rng)
         line = block.gap_line(gap)
         usable = [(a, s) for a, scope, s in self._sources(ctx)
-                  if all(_bound(ctx, block.scope, line, n, scope) for n in sorted(_required(a, scope, s)))]
+                  if all(_bound(ctx, block.scope, line, n, scope)
+                         for n in sorted(_required(a, scope, s)))]
         if not usable:
             raise NoSite("no statement reads only names bound here")
         src, stmt = rng.choice(usable)
@@ -230,10 +234,10 @@ class InsertAssign(Operator):
         """Name an existing subexpression of the function (e.g. ``bins - item``), or build one."""
         a = ctx.a
         if rng.random() < 0.4:
-            known = [s for s in a.values if s.scope is scope and not isinstance(s.node, (cst.Name, cst.Integer, cst.Float))
+            known = [s for s in a.values if s.scope is scope
+                     and type(s.node) not in (cst.Name, cst.Integer, cst.Float)
                      and (needed := h.names_in(s.node)) is not None
-                     and all(n in names or (n not in scope.kinds and a.module_ok(n)) for n in sorted(needed))
-                     and "\n" not in a.code(s.node)]
+                     and usable_names(ctx, scope, names, needed) and "\n" not in a.code(s.node)]
             if known:
                 return a.code(h.bare(rng.choice(known).node))
         arrays = sorted(n for n, k in names.items() if k == h.ARRAY)
@@ -256,13 +260,17 @@ def _pairs(ctx: Ctx):
             for k, ia in enumerate(ctx.insp):
                 match = next(((s, d) for s, d in ia.functions if s.name == scope.name), None)
                 if match is not None:
-                    out.append((scope, def_stmt, _body(ctx.a, scope), k, ia, *match, _body(ia, match[0])))
+                    out.append((scope, def_stmt, _body(ctx.a, scope), k, ia, *match,
+                                _body(ia, match[0])))
         ctx.cache["pairs"] = out
     return ctx.cache["pairs"]
 
 
 def _names_flow(ctx: Ctx, scope: h.Scope, seq) -> bool:
-    """Would each statement of a new function body find the names it reads already bound?"""
+    """Would each statement of a new function body find the names it reads already bound
+    (and is there no dead code after a ``return``)?"""
+    if any(stmt.kind == "return" for _, _, stmt in seq[:-1]):
+        return False
     bound = set(scope.params) | set(ctx.extra)
     for a, src_scope, stmt in seq:
         _, stores = a.stmt_names(src_scope, stmt)
@@ -311,7 +319,7 @@ class CrossoverRange(Operator):
         seq = [(ctx.a, scope, s) for s in P[:lo]] + [(ia, iscope, s) for s in I[c:d]] + \
               [(ctx.a, scope, s) for s in P[hi:]]
         if not _names_flow(ctx, scope, seq):
-            raise NoSite("crossover would read unbound names")
+            raise NoSite("crossover would read unbound names or leave dead code")
         if _same_code(ctx.a, [s.node for s in P[lo:hi]], [s.node for s in I[c:d]]):
             raise NoSite("the inspiration's statements are the same code")
         removes = {offset + i for i in range(lo, hi)}
@@ -342,32 +350,37 @@ class CrossoverUniform(Operator):
         scope, _, block, k, ia, iscope, _, iblock = self.pick(ctx, rng)
         P = [s for s in block.stmts if not s.docstring]
         I = [s for s in iblock.stmts if not s.docstring and s.region is not None]
-        length = rng.choice((len(P), len(I)))
-        picks = []
+        # A final return stays last: slots are aligned over the statements before it.
+        body_p, ret_p = (P[:-1], P[-1]) if _ends_with_return(P) else (P, None)
+        body_i, ret_i = (I[:-1], I[-1]) if _ends_with_return(I) else (I, None)
+        length = rng.choice((len(body_p), len(body_i)))
+        picks, slots = [], []  # slots: the parent statement whose comment lines each one keeps
         for i in range(length):
-            if i < len(P) and (i >= len(I) or rng.random() < 0.5):
-                picks.append((ctx.a, scope, P[i]))
-            else:
-                picks.append((ia, iscope, I[i]))
-        taken = sum(1 for src, _, s in picks if src is ctx.a)
-        if length == len(P) and taken == len(P):
+            from_parent = i < len(body_p) and (i >= len(body_i) or rng.random() < 0.5)
+            picks.append((ctx.a, scope, body_p[i]) if from_parent else (ia, iscope, body_i[i]))
+            slots.append(body_p[i] if i < len(body_p) else None)
+        if ret_p is not None:
+            use_i = ret_i is not None and rng.random() < 0.5
+            picks.append((ia, iscope, ret_i) if use_i else (ctx.a, scope, ret_p))
+            slots.append(ret_p)
+        from_insp = sum(1 for src, _, _ in picks if src is not ctx.a)
+        if not from_insp and len(picks) == len(P):
             raise NoSite("uniform crossover kept every parent statement")
-        if _ends_with_return(P) and not _ends_with_return([s for _, _, s in picks]):
-            raise NoSite("crossover would drop the final return")
         if not _names_flow(ctx, scope, picks):
-            raise NoSite("crossover would read unbound names")
+            raise NoSite("crossover would read unbound names or leave dead code")
         if _same_code(ctx.a, [s.node for s in P], [s.node for _, _, s in picks]):
             raise NoSite("uniform crossover gave the same code")
+        carry = [line for s in body_p[length:] for line in s.node.leading_lines]
         body = list(block.node.body[: len(block.stmts) - len(P)])
-        for i, (src, _, stmt) in enumerate(picks):
-            if src is ctx.a and stmt is P[i]:
-                body.append(stmt.node)
-            else:
-                lead = P[i].node.leading_lines if i < len(P) else ()
-                body.append(stmt.node.with_changes(leading_lines=lead))
-        carry = [line for s in P[length:] for line in s.node.leading_lines]
+        for (_, _, stmt), slot in zip(picks, slots):
+            lead = list(slot.node.leading_lines) if slot is not None else []
+            if slot is ret_p and ret_p is not None:
+                lead, carry = carry + lead, []
+            same = stmt is slot and lead == list(stmt.node.leading_lines)
+            body.append(stmt.node if same else stmt.node.with_changes(leading_lines=lead))
         new = block.node.with_changes(body=body, footer=(*carry, *block.node.footer))
-        desc = f"crossover {scope.name}: uniform over {length} statements, {length - taken} from inspiration {k + 1}"
+        desc = (f"crossover {scope.name}: uniform over {len(picks)} statements, "
+                f"{from_insp} from inspiration {k + 1}")
         return ctx.a.render(block.node, new), desc
 
 

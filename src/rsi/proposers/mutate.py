@@ -1,19 +1,20 @@
 """The built-in offline proposer: small, format-preserving code edits (genetic-improvement style).
 
-Each edit type is a small registered class (as in MAGPIE) with a ``name``, a ``sites(ctx)`` list
-of places it could apply, and ``apply(ctx, rng)`` that returns the child source and a one-line
-description of what it did. ``MutateProposer.propose`` picks an operator (uniformly among those
-with a site, unless one is named), applies it, and keeps the child only if it compiles and differs
-from the parent in its syntax tree; otherwise it tries again, a few times, then raises
-``ProposalFailed`` with the reasons.
+Each edit type is a small class (as in MAGPIE) with a ``name``, ``sites(ctx)``, the places it
+could apply, and ``apply(ctx, rng)``, which returns the child source and a one-line description
+(it becomes the proposal's rationale). ``OPERATORS`` below is the registry, in a fixed order.
+``MutateProposer.propose`` picks an operator (uniformly among those with a site, unless one is
+named), applies it, and keeps the child if it compiles and is not the parent again; otherwise it
+tries again, up to ``MAX_TRIES`` times, then raises ``ProposalFailed`` listing the reasons.
 
-Edits touch only the EVOLVE-BLOCK regions of the parent (see ``_cst_helpers``); material taken
-from inspirations comes only from *their* editable regions. All randomness comes from ``rng``.
+Edits touch only the parent's EVOLVE-BLOCK regions, and material taken from inspirations comes
+only from *their* regions. All randomness comes from the ``rng`` argument, and nothing depends on
+hash order, so a seed reproduces a run bit for bit.
 
-Operators: constants (perturb), operator swaps (arithmetic, comparison, boolean, augmented
-assignment), name and call swaps, wrapping a subexpression (ufunc, binary op with a terminal,
-``np.where``), combining two subexpressions, hoisting a child over its parent, statement delete /
-duplicate / move / copy, inserting a new assignment, and three crossovers with inspirations.
+Layout: this file holds the expression-level operators and the proposer;
+``_mutate_statements.py`` the statement-level ones and the crossovers; ``_mutate_base.py`` the
+operator base class and random generators; ``_cst_helpers.py`` parsing (libcst, cached per source
+text), sites, scopes and rendering.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from . import _cst_helpers as h
 from . import _mutate_statements as st
 from ._mutate_base import (ARITH, ARITH_WEIGHTS, AUG, AUG_WEIGHTS, BITWISE, COMPARE, NICE_FLOATS,
                            NICE_INTS, SHIFTS, SYMBOL, WRAP_UFUNCS, MAX_TRIES, Ctx, NoSite, Operator,
-                           compatible, fmt_float, short, terminal, weighted)
+                           compatible, fmt_float, short, terminal, usable_names, weighted)
 from .base import Proposal
 
 
@@ -107,7 +108,8 @@ class SwapBinop(Operator):
         op = table[new](whitespace_before=node.operator.whitespace_before,
                         whitespace_after=node.operator.whitespace_after)
         repl = h.fit_slot(ctx.a, h.refit(node.with_changes(operator=op)), node)
-        return ctx.a.render(node, repl), f"swap operator {old} -> {new} in `{short(ctx.a, node)}` on line {site.line}"
+        desc = f"swap operator {old} -> {new} in `{short(ctx.a, node)}` on line {site.line}"
+        return ctx.a.render(node, repl), desc
 
 
 class SwapCompare(Operator):
@@ -175,7 +177,8 @@ class SwapAugmented(Operator):
         new = weighted(rng, AUG_WEIGHTS, exclude=old)
         op = AUG[new](whitespace_before=node.operator.whitespace_before,
                       whitespace_after=node.operator.whitespace_after)
-        return ctx.a.render(node, node.with_changes(operator=op)), f"swap {old} -> {new} on line {site.line}"
+        desc = f"swap {old} -> {new} on line {site.line}"
+        return ctx.a.render(node, node.with_changes(operator=op)), desc
 
 
 class SwapName(Operator):
@@ -246,6 +249,9 @@ class SwapCall(Operator):
         return ctx.a.render(call, call.with_changes(func=func)), desc
 
 
+_TERMINALS = (cst.Name, cst.Integer, cst.Float)
+
+
 def _value_sites(ctx: Ctx, max_len: int | None = None) -> list[h.Site]:
     sites = ctx.a.values
     if max_len is not None:
@@ -272,7 +278,8 @@ class WrapUfunc(Operator):
         func = cst.Attribute(value=cst.Name(ctx.a.np_alias), attr=cst.Name(f))
         call = cst.Call(func=func, args=[cst.Arg(h.bare(site.node))])
         repl = h.fit_slot(ctx.a, call, site.node)
-        return ctx.a.render(site.node, repl), f"wrap `{short(ctx.a, site.node)}` in {ctx.a.np_alias}.{f} on line {site.line}"
+        desc = f"wrap `{short(ctx.a, site.node)}` in {ctx.a.np_alias}.{f} on line {site.line}"
+        return ctx.a.render(site.node, repl), desc
 
 
 class WrapBinop(Operator):
@@ -328,7 +335,8 @@ class WrapWhere(Operator):
             branches = f"({e}) {op} {t2}, {e}" if " " in e else f"{e} {op} {t2}, {e}"
         text = f"{a.np_alias}.where({e} {cmp} {t}, {branches})"
         repl = h.fit_slot(a, cst.parse_expression(text), site.node)
-        return a.render(site.node, repl), f"wrap as `{text if len(text) < 70 else text[:67] + '...'}` on line {site.line}"
+        shown = text if len(text) < 70 else text[:67] + "..."
+        return a.render(site.node, repl), f"wrap as `{shown}` on line {site.line}"
 
 
 class Combine(Operator):
@@ -346,7 +354,7 @@ class Combine(Operator):
             pool = []
             for a in (ctx.a, *ctx.insp):
                 for s in a.values:
-                    if isinstance(s.node, (cst.Name, cst.Integer, cst.Float)) or _one_line_len(a, s.node) > 60:
+                    if type(s.node) in _TERMINALS or _one_line_len(a, s.node) > 60:
                         continue
                     key = ("names-in", id(s.node))
                     if key not in a.memo:
@@ -362,15 +370,15 @@ class Combine(Operator):
         a = ctx.a
         names = ctx.avail(site.scope, site.line)
         usable = [(src, s) for src, s, need in self._pool(ctx)
-                  if all(n in names or (a.module_ok(n) and n not in site.scope.kinds) for n in sorted(need))
-                  and s.node is not site.node]
+                  if s.node is not site.node and usable_names(ctx, site.scope, names, need)]
         if not usable:
             raise NoSite("no subexpression fits in scope here")
         src, other = rng.choice(usable)
         op = weighted(rng, {"+": 3, "-": 3, "*": 3, "/": 2})
         repl = h.fit_slot(a, h.binop(site.node, ARITH[op](), h.bare(other.node)), site.node)
         where = "program" if src is a else f"inspiration {ctx.insp.index(src) + 1}"
-        desc = f"combine `{short(a, site.node, 30)}` {op} `{short(src, other.node, 30)}` (from {where}) on line {site.line}"
+        desc = (f"combine `{short(a, site.node, 30)}` {op} `{short(src, other.node, 30)}` "
+                f"(from {where}) on line {site.line}")
         return a.render(site.node, repl), desc
 
 
@@ -395,14 +403,15 @@ class Hoist(Operator):
         for site in a.values:
             kind = a.expr_kind(site.node, site.scope)
             for child in _children(site.node):
-                if isinstance(child, h._VALUE_TYPES) and compatible(a.expr_kind(child, site.scope), kind):
+                if type(child) in h.VALUE_TYPES and compatible(a.expr_kind(child, site.scope), kind):
                     out.append((site, child))
         return out
 
     def apply(self, ctx, rng):
         site, child = self.pick(ctx, rng)
         repl = h.fit_slot(ctx.a, child, site.node)
-        desc = f"hoist `{short(ctx.a, child, 30)}` out of `{short(ctx.a, site.node, 30)}` on line {site.line}"
+        desc = (f"hoist `{short(ctx.a, child, 30)}` out of `{short(ctx.a, site.node, 30)}` "
+                f"on line {site.line}")
         return ctx.a.render(site.node, repl), desc
 
 
@@ -449,7 +458,8 @@ class MutateProposer:
     def propose(self, parent: str, inspirations: list[str], operator: str | None,
                 rng: random.Random) -> Proposal:
         if operator is not None and operator not in self._by_name:
-            raise ProposalFailed(f"mutate has no operator {operator!r}; it has: {', '.join(self.operators)}")
+            known = ", ".join(self.operators)
+            raise ProposalFailed(f"mutate has no operator {operator!r}; it has: {known}")
         try:
             a = h.analyze(parent)
         except (cst.ParserSyntaxError, ProgramError, RecursionError) as exc:

@@ -21,6 +21,13 @@ import math
 import re
 import struct
 
+# Bound when the zygote imports this module, before any candidate runs: a candidate that
+# replaces builtins or json.dumps in its process cannot steer the encoder through them.
+_type, _len, _isinstance, _str = type, len, isinstance, str
+_PLAIN = (type(None), bool, int, float, str)
+_SEQUENCES = (list, tuple)
+_dumps = json.dumps
+
 MAGIC = b"RSI1"
 HEAD = struct.Struct(">I")
 TAG = "\x00nd"
@@ -49,16 +56,16 @@ def encode(value: object, limit: int) -> bytes:
     def walk(x: object, depth: int) -> object:
         if depth > MAX_DEPTH:
             raise DataError(f"produced data nested more than {MAX_DEPTH} deep")
-        t = type(x)
-        if x is None or t is bool or t is int or t is float or t is str:
+        t = _type(x)
+        if t in _PLAIN:
             return x
-        if t is list or t is tuple:
+        if t in _SEQUENCES:
             return [walk(v, depth + 1) for v in x]
         if t is dict:
             out = {}
             for k, v in x.items():
-                if type(k) is not str or k.startswith("\x00"):
-                    raise DataError(f"produced data has a dict key of type {type(k).__name__}; "
+                if _type(k) is not _str or k.startswith("\x00"):
+                    raise DataError(f"produced data has a dict key of type {_type(k).__name__}; "
                                     "keys must be plain str")
                 out[k] = walk(v, depth + 1)
             return out
@@ -70,8 +77,8 @@ def encode(value: object, limit: int) -> bytes:
             if total[0] > limit:
                 raise DataError(f"produced data larger than {limit} bytes")
             arrays.append(np.ascontiguousarray(x))
-            return {TAG: len(arrays) - 1}
-        if np is not None and isinstance(x, np.generic) and t.__module__ == "numpy" \
+            return {TAG: _len(arrays) - 1}
+        if np is not None and _isinstance(x, np.generic) and t.__module__ == "numpy" \
                 and x.dtype.kind in "biuf":
             return x.item()
         raise DataError(f"produced an object of type {t.__module__}.{t.__qualname__}; data must "
@@ -83,12 +90,12 @@ def encode(value: object, limit: int) -> bytes:
         meta.append([arr.dtype.str, list(arr.shape), offset, arr.nbytes])
         offset += -(-arr.nbytes // 8) * 8
     try:
-        head = json.dumps({"v": tree, "a": meta}, separators=(",", ":")).encode()
+        head = _dumps({"v": tree, "a": meta}, separators=(",", ":")).encode()
     except (ValueError, RecursionError) as exc:
         raise DataError(f"produced data cannot be encoded: {exc}") from None
-    if len(head) + offset + 8 > limit:
+    if _len(head) + offset + 8 > limit:
         raise DataError(f"produced data larger than {limit} bytes")
-    parts = [MAGIC, HEAD.pack(len(head)), head]
+    parts = [MAGIC, HEAD.pack(_len(head)), head]
     for arr, (_, _, start, nbytes) in zip(arrays, meta):
         parts.append(arr.tobytes())
         parts.append(b"\0" * (-(-nbytes // 8) * 8 - nbytes))

@@ -34,10 +34,7 @@ from . import landlock, namespaces, seccomp
 UID_BASE = 2_000_000_000  # + the worker's pid: a uid no one else has, per worker
 PR_SET_PDEATHSIG = 1
 PR_SET_KEEPCAPS = 8
-PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
-PR_CAP_AMBIENT = 47
-PR_CAP_AMBIENT_CLEAR_ALL = 4
 CAP_DAC_READ_SEARCH = 2
 SYS_CAPSET = {"x86_64": 126, "aarch64": 91}
 
@@ -79,17 +76,18 @@ class Plan:
         self.code_kinds: set[str] = set()  # task kinds that may read the evaluator's folders
         self.code_folders: list[str] = []
         self.libc = None
-        self.cap_last = 40
         self.notes: dict[str, str] = {}  # why a mechanism is off, by mechanism
         self.protections: list[dict] = []
 
     @property
     def level(self) -> str:
+        """ "full": network, file system, identity and system calls all isolated; "partial":
+        some; "minimal": resource limits only; "none": isolation was turned off."""
         on = {p["name"] for p in self.protections if p["on"]}
         if not self.enabled:
             return "none"
         core = {"network", "filesystem", "identity", "syscalls"}
-        return "full" if core <= on else "partial"
+        return "full" if core <= on else "partial" if core & on else "minimal"
 
 
 PLAN = Plan()
@@ -110,19 +108,25 @@ def prepare(scratch: str, limits, enabled: bool, evaluator: str) -> Plan:
     off = disabled_mechanisms()
     for name in off:
         plan.notes[name] = "disabled by RSI_SANDBOX_DISABLE"
-    try:
-        plan.cap_last = int(open("/proc/sys/kernel/cap_last_cap").read())
-    except (OSError, ValueError):
-        pass
+    plan.landlock_abi = 0 if "landlock" in off else landlock.abi_version()
+    if not plan.landlock_abi and "landlock" not in off:
+        plan.notes["landlock"] = ("the kernel has no Landlock (Linux 5.13+, "
+                                  "CONFIG_SECURITY_LANDLOCK, landlock in lsm=)")
     root = os.geteuid() == 0
     if root and "uid" not in off:
         plan.uid = UID_BASE + os.getpid()
-        needed = _python_folders() + [os.path.dirname(os.path.abspath(evaluator)), scratch]
+        needed = _python_folders() + [os.path.dirname(os.path.abspath(evaluator))]
         hidden = [p for p in needed if not _world_accessible(p)]
-        plan.read_search = bool(hidden)
-        if hidden:
-            plan.notes["uid"] = (f"{hidden[0]} is not world-readable: children keep "
-                                 "CAP_DAC_READ_SEARCH (reads still limited by Landlock)")
+        if not _world_accessible(scratch, search_only=True):
+            hidden.append(scratch)
+        plan.read_search = bool(hidden) and bool(plan.landlock_abi)
+        if hidden and plan.landlock_abi:
+            plan.notes["uid"] = (f"because {hidden[0]} is not world-readable; what it may "
+                                 "read is still limited by Landlock")
+        elif hidden:
+            plan.notes["uid"] = (f"{hidden[0]} is not world-readable, so candidates may fail to "
+                                 "import modules from it (without Landlock, reading "
+                                 "everything is not an option)")
     elif root:
         plan.notes["uid"] = "disabled by RSI_SANDBOX_DISABLE"
     user_ns = not root and "user" not in off
@@ -146,9 +150,6 @@ def prepare(scratch: str, limits, enabled: bool, evaluator: str) -> Plan:
             plan.notes["tmpfs"] = str(exc)
     elif "tmpfs" not in off:
         plan.notes["tmpfs"] = "no mount namespace"
-    plan.landlock_abi = 0 if "landlock" in off else landlock.abi_version()
-    if not plan.landlock_abi and "landlock" not in off:
-        plan.notes["landlock"] = "the kernel has no Landlock (Linux 5.13+, CONFIG_SECURITY_LANDLOCK, lsm=landlock)"
     if not plan.landlock_abi and "mount" in entered:
         failed = namespaces.read_only_mounts(scratch)
         plan.notes["ro-mounts"] = ("read-only except " + ", ".join(failed)) if failed else ""
@@ -190,35 +191,51 @@ def task_owner(plan: Plan) -> int | None:
 # ---------------------------------------------------------------- the child
 
 
-def enter(plan: Plan, task_dir: str, kind: str, parent: int) -> None:
-    """In the evaluation child, before any untrusted code; raises if any step fails (the
-    candidate then does not run)."""
-    for name in ("HOME", "TMPDIR", "TMP", "TEMP"):
-        os.environ[name] = task_dir
-    tempfile = sys.modules.get("tempfile")
-    if tempfile is not None:
-        tempfile.tempdir = task_dir
-    if not plan.enabled:
-        return
+def enter(plan: Plan, folder: str | int, kind: str, parent: int) -> None:
+    """In the evaluation child, before it is given a task and so before any untrusted code;
+    ``folder`` (the only writable one, a path or an O_PATH descriptor, which this closes)
+    becomes the task's folder by a rename. Raises if any step fails: the candidate then does
+    not run."""
+    own = [(folder, TASK_RIGHTS)] if isinstance(folder, int) else []
+    try:
+        if plan.enabled:
+            _enter(plan, folder, kind, parent, own)
+    finally:
+        for fd, _ in plan.base_rules + plan.code_rules + own:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # closed already
+
+
+def _enter(plan: Plan, folder: str | int, kind: str, parent: int, own: list) -> None:
     libc = plan.libc
     if plan.uid is not None:
         _become(plan, libc)
     elif plan.drop_caps:
-        _drop_capabilities(plan, libc, keep=())
+        _capset(libc, ())
     _prctl(libc, PR_SET_NO_NEW_PRIVS, 1, "no_new_privs")
     _prctl(libc, PR_SET_PDEATHSIG, 9, "pdeathsig")  # cleared by the uid change
     if os.getppid() != parent:
         os._exit(71)  # the worker died meanwhile
     if plan.landlock_abi:
-        own = landlock.open_rule_paths([(task_dir, TASK_RIGHTS), ("/proc/self", landlock.READ)])
+        paths = [("/proc/self", landlock.READ)]
+        if not isinstance(folder, int):
+            paths.append((folder, TASK_RIGHTS))
+        own += landlock.open_rule_paths(paths)
         rules = plan.base_rules + (plan.code_rules if kind in plan.code_kinds else []) + own
-        try:
-            landlock.restrict(rules, plan.landlock_abi)
-        finally:
-            for fd, _ in plan.base_rules + plan.code_rules + own:
-                os.close(fd)
+        landlock.restrict(rules, plan.landlock_abi)
     if plan.seccomp_program is not None:
         seccomp.install(plan.seccomp_program, libc)
+
+
+def settle(task_dir: str) -> None:
+    """In the child, once it has its task: temporary files and the home go to its folder."""
+    for name in ("HOME", "TMPDIR", "TMP", "TEMP"):
+        os.environ[name] = task_dir
+    tempfile = sys.modules.get("tempfile")
+    if tempfile is not None:
+        tempfile.tempdir = task_dir
 
 
 def _prctl(libc, option: int, value: int, what: str) -> None:
@@ -228,11 +245,10 @@ def _prctl(libc, option: int, value: int, what: str) -> None:
 
 
 def _become(plan: Plan, libc) -> None:
-    """Root to ``plan.uid``: no groups, no capabilities (but CAP_DAC_READ_SEARCH if needed)."""
+    """Root to ``plan.uid``: no groups, no capabilities (but CAP_DAC_READ_SEARCH if needed).
+    The bounding set needs no trimming: with PR_SET_NO_NEW_PRIVS an exec gains no capability
+    (file capabilities and set-uid bits are ignored, a uid 0 exec keeps what it had)."""
     keep = (CAP_DAC_READ_SEARCH,) if plan.read_search else ()
-    for cap in range(plan.cap_last + 1):
-        if cap not in keep:
-            libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
     if keep:
         _prctl(libc, PR_SET_KEEPCAPS, 1, "keepcaps")
     os.setgroups([])
@@ -241,14 +257,6 @@ def _become(plan: Plan, libc) -> None:
     if keep:
         _prctl(libc, PR_SET_KEEPCAPS, 0, "keepcaps")
         _capset(libc, keep)
-
-
-def _drop_capabilities(plan: Plan, libc, keep: tuple[int, ...]) -> None:
-    for cap in range(plan.cap_last + 1):
-        if cap not in keep:
-            libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
-    libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
-    _capset(libc, keep)
 
 
 def _capset(libc, caps: tuple[int, ...]) -> None:
@@ -287,14 +295,15 @@ def _beneath(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
-def _world_accessible(path: str) -> bool:
+def _world_accessible(path: str, search_only: bool = False) -> bool:
     """Whether an unprivileged uid may reach ``path`` (search every ancestor) and list it."""
     path = os.path.realpath(path)
     try:
         st = os.stat(path)
     except OSError:
         return True  # nothing to read there
-    if stat.S_ISDIR(st.st_mode) and st.st_mode & 0o005 != 0o005:
+    want = 0o001 if search_only else 0o005
+    if stat.S_ISDIR(st.st_mode) and st.st_mode & want != want:
         return False
     parent = os.path.dirname(path)
     while parent != path:
@@ -334,8 +343,9 @@ def _describe(plan: Plan, limits, tmpfs: bool) -> list[dict]:
             "evaluator's folders where the evaluator runs beside the candidate, or for held-out "
             "runs), write the task folder only; no execution from it")
     elif "ro-mounts" in notes:
-        add("filesystem", True, "mount namespace, every mount read-only but the scratch tmpfs "
-            "(no Landlock: " + notes.get("landlock", "") + "); reading is not limited"
+        add("filesystem", False, "no Landlock, so writes only are stopped: every mount is "
+            "read-only but the scratch tmpfs (mount namespace); reading is not limited "
+            "(" + notes.get("landlock", "") + ")"
             + (f"; {notes['ro-mounts']}" if notes["ro-mounts"] else ""))
     else:
         add("filesystem", False, "not isolated: " + notes.get("landlock", "isolation is off"))

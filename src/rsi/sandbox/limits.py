@@ -5,10 +5,10 @@ Two hooks, both called by the worker (``rsi.sandbox.worker``):
 - ``prepare_worker`` runs once in each worker at start-up, before the evaluator is imported.
   Whatever is costly and shared by all candidates belongs here (namespaces: network, mount,
   IPC, UTS, user; the scratch tmpfs; see ``isolation.py``).
-- ``enter_sandbox`` runs in every evaluation child, in its own process group, once it has its
-  task (children are forked in advance and wait for one) and before any untrusted code:
-  rlimits, then the uid change, Landlock and seccomp. Its working directory is already the task
-  folder, fd 1 and 2 already point at the captured output.
+- ``enter_sandbox`` runs in every evaluation child, in its own process group, as soon as it is
+  forked: children are forked in advance and wait for a task, so this costs the candidate no
+  latency. Rlimits, then the uid change, Landlock and seccomp. Its writable folder is renamed to
+  the task's folder when the task comes.
 
 Both run in a single-threaded context that must stay cheap: no imports, no subprocesses.
 """
@@ -33,12 +33,15 @@ def prepare_worker(scratch_dir: str, limits: Limits, *, isolation: str = "full",
     return isolation_.prepare(scratch_dir, limits, isolation != "none", evaluator)
 
 
-def enter_sandbox(task_dir: str, limits: Limits, kind: str = "train",
+def enter_sandbox(folder: str | int, limits: Limits, kind: str = "train",
                   parent: int | None = None) -> None:
-    """In the evaluation child, in its own process group, before the evaluator is called:
-    resource limits, then identity, Landlock and seccomp (``isolation.enter``)."""
+    """In the evaluation child, in its own process group, before it is given a task of
+    ``kind`` (and so before any untrusted code): resource limits, then identity, Landlock and
+    seccomp (``isolation.enter``). ``folder`` is its only writable folder (a path, or an O_PATH
+    descriptor opened before the fork, which this closes); the worker renames it to the task's
+    folder when it hands the task over."""
     apply_rlimits(limits)
-    isolation_.enter(isolation_.PLAN, task_dir, kind, os.getppid() if parent is None else parent)
+    isolation_.enter(isolation_.PLAN, folder, kind, os.getppid() if parent is None else parent)
 
 
 def apply_rlimits(limits: Limits) -> None:

@@ -413,9 +413,33 @@ class EvaluatorPool:
                 ))
 
 
+def evaluate_fresh(evaluator_path: Path, source: str, *, kind: str = "train", seed: int = 0,
+                   limits: Limits | None = None, isolation: str = "full",
+                   timeout: float | None = None) -> EvalResult:
+    """Evaluate one program in a pool of its own: a fresh worker (and scorer) that no earlier
+    candidate shared, for re-checking the best candidates before they are reported."""
+    import tempfile
+
+    limits = limits or Limits()
+    wait = timeout if timeout is not None else limits.wall_seconds + limits.score_seconds + 60
+    with tempfile.TemporaryDirectory(prefix="rsi-fresh-") as scratch:
+        with EvaluatorPool(evaluator_path, 1, limits, Path(scratch), isolation=isolation) as pool:
+            pool.submit(EvalTask(candidate_id=0, source=source, seed=seed, kind=kind))
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                results = pool.collect(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
+                if results:
+                    return results[0]
+    return EvalResult(candidate_id=0, kind=kind, status="timeout",
+                      error=f"no result from a fresh worker within {wait:g}s")
+
+
 def sandbox_warning(sandbox: dict) -> str:
     """The loud message for a pool whose candidates are not fully isolated."""
     level = sandbox.get("level", "none")
+    if level == "none":
+        return ("rsi: WARNING: isolation='none': candidates run without a sandbox, under resource "
+                "limits only; use it for trusted code alone.\n")
     lines = [f"rsi: WARNING: candidates run with {level.upper()} isolation on this machine; "
              "generated code is untrusted. Not in force:"]
     for p in sandbox.get("protections", []):
@@ -432,4 +456,4 @@ def _close_fd(fd: int) -> None:
         pass
 
 
-__all__ = ["EvaluatorPool", "sandbox_warning"]
+__all__ = ["EvaluatorPool", "evaluate_fresh", "sandbox_warning"]

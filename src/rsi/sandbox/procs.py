@@ -69,6 +69,27 @@ def children(pid: int) -> list[int]:
     return pids
 
 
+def sweep(parent: int, pgid: int, keep: set[int]) -> None:
+    """Kill and reap everything a task left behind: its process group ``pgid``, and any
+    process that escaped the group (orphans are reparented to ``parent``, this process, a child
+    subreaper) but those in ``keep``."""
+    kill_group(pgid)
+    for _ in range(10_000):
+        pids = [p for p in children(parent) if p not in keep]
+        if not pids:
+            return
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for p in pids:
+            try:
+                os.waitpid(p, 0)
+            except ChildProcessError:
+                pass
+
+
 def remove_tree(path: str) -> None:
     import shutil
 

@@ -15,6 +15,7 @@ takes longer than ``Limits.score_seconds``.
 
 from __future__ import annotations
 
+import ast
 import os
 import select
 import signal
@@ -28,12 +29,30 @@ from .protocol import TRACEBACK_CHARS, check_metrics, read_exact, recv, send, se
 SCORE_FUNCTIONS = {"train": "score", "holdout": "score_holdout"}
 
 
+def split_by_syntax(path: str) -> bool:
+    """Whether the evaluator defines ``produce`` and ``score`` at top level (read, not run)."""
+    try:
+        tree = ast.parse(open(path, encoding="utf-8").read())
+    except (OSError, SyntaxError, ValueError):
+        return False
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return {"produce", "score"} <= names
+
+
 class Scorer:
     """A scorer process started by a worker, and the pipes to it."""
 
-    def __init__(self, evaluator: str, data_bytes: int) -> None:
+    def __init__(self, evaluator: str, data_bytes: int, score_seconds: float) -> None:
         self.evaluator = evaluator
         self.data_bytes = data_bytes
+        self.score_seconds = score_seconds
         req_r, self.req = os.pipe()
         self.resp, resp_w = os.pipe()
         try:
@@ -71,6 +90,24 @@ class Scorer:
 
     def request(self, kind: str, seed: int, blob: bytes) -> None:
         send_blob(self.req, {"op": "score", "kind": kind, "seed": seed}, blob)
+
+    def wait(self, deadline: float, watch: int) -> tuple[str, object]:
+        """Wait for the answer to ``request`` until ``deadline`` (monotonic), or until ``watch``
+        (the worker's pipe from the pool) has something: ("answer", reply), ("control", None),
+        ("again", None) when woken early, ("timeout", message) or ("dead", message)."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return "timeout", f"score() took more than {self.score_seconds:g}s"
+        poller = select.poll()
+        poller.register(self.resp, select.POLLIN)
+        poller.register(watch, select.POLLIN)
+        events = [fd for fd, _ in poller.poll(int(remaining * 1000) + 1)]
+        if self.resp in events:
+            answer = recv(self.resp)
+            if answer is None:
+                return "dead", f"the scorer died (exit code {self.proc.wait()}) while scoring"
+            return "answer", answer
+        return ("control", None) if watch in events else ("again", None)
 
     def close(self) -> None:
         for fd in (self.req, self.resp):

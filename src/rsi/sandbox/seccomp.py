@@ -4,8 +4,9 @@ Denied with EPERM: debugging other processes (ptrace, process_vm_readv/writev, p
 kcmp, process_madvise), mounting and namespaces (mount, umount2, pivot_root, chroot, the new
 mount API, unshare, setns, clone/clone3 with namespace flags), kernel modules, kexec, bpf,
 perf_event_open, keyrings, userfaultfd, io_uring (its operations bypass this filter), clock and
-host settings, swap, reboot, quotas, accounting, open_by_handle_at; ``kill(-1, ...)`` (every
-process the caller may signal). ``clone3`` fails with ENOSYS, so that the C library falls back to
+host settings, swap, reboot, quotas, accounting, open_by_handle_at; changing owners, modes and
+extended attributes (Landlock does not cover them: an ordinary user's candidate could otherwise
+chmod the evaluator it owns); ``kill(-1, ...)`` (every process the caller may signal). ``clone3`` fails with ENOSYS, so that the C library falls back to
 ``clone``, whose flags a filter can see. ``socket`` is allowed for AF_INET and AF_INET6 only
 when the candidate has its own network namespace (where they reach nothing), else for no family
 at all; other families (AF_UNIX, AF_NETLINK, AF_VSOCK, AF_PACKET...) fail with EAFNOSUPPORT, so a
@@ -46,8 +47,11 @@ _DENIED = (
     "kexec_file_load bpf perf_event_open keyctl add_key request_key userfaultfd "
     "io_uring_setup io_uring_enter io_uring_register settimeofday clock_settime clock_adjtime "
     "adjtimex sethostname setdomainname swapon swapoff reboot quotactl acct syslog vhangup "
-    "lookup_dcookie open_by_handle_at name_to_handle_at fanotify_init"
+    "lookup_dcookie open_by_handle_at name_to_handle_at fanotify_init "
+    "fchmod fchmodat fchmodat2 fchown fchownat setxattr lsetxattr fsetxattr removexattr "
+    "lremovexattr fremovexattr setxattrat removexattrat"
 ).split()
+_LEGACY = "iopl ioperm chmod chown lchown".split()  # x86_64 only
 
 TABLES = {
     "x86_64": (0xC000003E, {
@@ -64,6 +68,10 @@ TABLES = {
         "io_uring_enter": 426, "io_uring_register": 427, "open_tree": 428, "move_mount": 429,
         "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433, "clone3": 435,
         "pidfd_getfd": 438, "process_madvise": 440, "mount_setattr": 442,
+        "chmod": 90, "fchmod": 91, "chown": 92, "fchown": 93, "lchown": 94, "setxattr": 188,
+        "lsetxattr": 189, "fsetxattr": 190, "removexattr": 197, "lremovexattr": 198,
+        "fremovexattr": 199, "fchownat": 260, "fchmodat": 268, "fchmodat2": 452,
+        "setxattrat": 463, "removexattrat": 466,
     }),
     "aarch64": (0xC00000B7, {
         "lookup_dcookie": 18, "umount2": 39, "mount": 40, "pivot_root": 41, "chroot": 51,
@@ -79,6 +87,9 @@ TABLES = {
         "io_uring_enter": 426, "io_uring_register": 427, "open_tree": 428, "move_mount": 429,
         "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433, "clone3": 435,
         "pidfd_getfd": 438, "process_madvise": 440, "mount_setattr": 442,
+        "setxattr": 5, "lsetxattr": 6, "fsetxattr": 7, "removexattr": 14, "lremovexattr": 15,
+        "fremovexattr": 16, "fchmod": 52, "fchmodat": 53, "fchownat": 54, "fchown": 55,
+        "fchmodat2": 452, "setxattrat": 463, "removexattrat": 466,
     }),
 }
 
@@ -106,7 +117,7 @@ def build(allow_inet: bool) -> bytes:
     ]
     if arch_id == 0xC000003E:  # x32 system calls have bit 30 set
         prog += [_insn(JGE_K, 0x40000000, jf=1), _insn(RET_K, eperm)]
-    for name in _DENIED + (["iopl", "ioperm"] if "iopl" in table else []):
+    for name in _DENIED + [n for n in _LEGACY if n in table]:
         prog += [_insn(JEQ_K, table[name], jf=1), _insn(RET_K, eperm)]
     prog += [_insn(JEQ_K, table["clone3"], jf=1), _insn(RET_K, RET_ERRNO | errno.ENOSYS)]
     # clone: deny namespace flags. Loads clobber the accumulator, so each argument check ends

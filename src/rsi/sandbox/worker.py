@@ -28,7 +28,6 @@ Protocol (``protocol.py``), on two dedicated pipes (stdout is left to evaluators
 
 from __future__ import annotations
 
-import ast
 import json
 import math
 import os
@@ -39,14 +38,14 @@ import time
 import traceback
 from typing import NamedTuple
 
-from .procs import children, kill_group, load_module, output_file, remove_tree, vm_size_mb
-from .protocol import (
-    MAX_RESULT, THREAD_VARS, TRACEBACK_CHARS, check_metrics, describe_exit, read_capped, recv,
-    send, write_all,
-)
+from .outcome import call_evaluate, call_produce, judge, read_result
+from .procs import kill_group, load_module, output_file, remove_tree, sweep, vm_size_mb
+from .protocol import MAX_RESULT, THREAD_VARS, check_metrics, read_capped, recv, send, write_all
+from .scorer import split_by_syntax
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
+PR_GET_NO_NEW_PRIVS = 39
 START_TIMEOUT = 300.0
 SPLIT = {"train": ("produce", "score"), "holdout": ("produce_holdout", "score_holdout")}
 PLAIN = {"train": "evaluate", "holdout": "evaluate_holdout"}
@@ -60,29 +59,17 @@ class Spare(NamedTuple):
     result: int  # read end: the child's result comes back here
     out: int  # the child's stdout and stderr: unnamed files (O_TMPFILE) in the scratch folder,
     err: int  # bounded by RLIMIT_FSIZE, which no candidate can swap for a symlink
-
-
-def split_by_syntax(path: str) -> bool:
-    """Whether the evaluator defines ``produce`` and ``score`` at top level (read, not run)."""
-    try:
-        tree = ast.parse(open(path, encoding="utf-8").read())
-    except (OSError, SyntaxError, ValueError):
-        return False
-    names = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.Assign):
-            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update((a.asname or a.name).split(".")[0] for a in node.names)
-    return {"produce", "score"} <= names
+    folder: str  # its scratch folder, renamed to the task's folder when it gets a task
+    kind: str  # the task kind whose sandbox rules it entered
 
 
 class Worker:
-    """The zygote. Between tasks it keeps one *spare*: a child forked in advance and blocked on
-    a pipe, so that the fork (about a millisecond with numpy loaded, more to get the child
-    running) is paid while the previous candidate runs, not on the critical path. Likewise the
+    """The zygote. Between tasks it keeps one *spare*: a child forked in advance, which enters
+    the sandbox at once (uid, Landlock rules for a scratch folder of its own, seccomp) and then
+    blocks on a pipe. A task renames that folder to the task's (Landlock rules follow the folder,
+    not its name), writes the program in it and hands the task over. So the fork (about a
+    millisecond with numpy loaded, more to get the child running) and the sandbox (about as much
+    again) are paid while the previous candidate runs, not on the critical path. Likewise the
     clean-up of a task (unlinking its folder, closing its output files) is deferred until the
     next candidate runs or the worker is idle."""
 
@@ -102,6 +89,7 @@ class Worker:
         self.private: set[int] = set()  # the worker's ends of every child's fds: no child keeps them
         self.trash: list[int | str] = []  # fds to close and task folders to remove
         self.outputs: list[tuple[int, int]] = []  # emptied output files, for the next spares
+        self.forked = 0  # spares forked so far: names their folders
 
     # --- start-up
 
@@ -171,7 +159,7 @@ class Worker:
     def _start_scorer(self) -> None:
         from .scorer import Scorer
 
-        self.scorer = Scorer(self.evaluator, self.limits.data_bytes)
+        self.scorer = Scorer(self.evaluator, self.limits.data_bytes, self.limits.score_seconds)
         self.private.update(self.scorer.fds)
 
     def _scorer_ready(self) -> str | None:
@@ -199,6 +187,7 @@ class Worker:
         import random
 
         from . import codec
+        from .isolation import settle
         from .limits import enter_sandbox
 
         self.random = random
@@ -214,9 +203,13 @@ class Worker:
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans of a task come back to us
             self.libc = libc
+            if self.plan is not None and self.plan.libc is not None:  # resolve the symbols once
+                self.plan.libc.prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
+                self.plan.libc.syscall.restype = ctypes.c_long
         except (OSError, AttributeError):
             self.libc = None
         self.enter_sandbox = enter_sandbox
+        self.settle = settle
         sys.dont_write_bytecode = True  # no __pycache__ of candidates in scratch
         gc.collect()
         gc.freeze()  # keep the zygote's objects out of the children's collections (fewer COW faults)
@@ -257,13 +250,24 @@ class Worker:
 
     # --- the spare child
 
-    def _fork_spare(self) -> None:
+    def _profile(self, kind: str) -> bool:
+        """Whether a task of ``kind`` may read the evaluator's folders (its sandbox differs)."""
+        return self.plan is not None and kind in self.plan.code_kinds
+
+    def _fork_spare(self, kind: str = "train") -> None:
         ctl_r, ctl_w = os.pipe()
         res_r, res_w = os.pipe()
         if self.outputs:  # reused: creating files costs more than emptying them
             out, err = self.outputs.pop()
         else:
             out, err = output_file(self.scratch), output_file(self.scratch)
+        self.forked += 1
+        folder = os.path.join(self.scratch, f".spare-{self.forked}")
+        remove_tree(folder)
+        os.mkdir(folder, 0o700)
+        if self.plan is not None and self.plan.uid is not None:
+            os.chown(folder, self.plan.uid, self.plan.uid)
+        handle = os.open(folder, os.O_PATH | os.O_CLOEXEC)  # not its name: it is renamed soon
         private = [fd for fd in (self.req, self.resp, ctl_w, res_r, *self.private)
                    if fd not in (out, err)]
         sys.stdout.flush()
@@ -271,16 +275,17 @@ class Worker:
         pid = os.fork()
         if pid == 0:  # ------------------------------------------------ the evaluation child
             try:
-                self._child(ctl_r, res_w, out, err, private)
+                self._child(ctl_r, res_w, out, err, private, handle, kind)
             finally:
                 os._exit(70)
+        os.close(handle)
         os.close(ctl_r)
         os.close(res_w)
         try:
             os.setpgid(pid, pid)  # the child does it too: whichever runs first
         except OSError:
             pass
-        self.spare = Spare(pid, ctl_w, res_r, out, err)
+        self.spare = Spare(pid, ctl_w, res_r, out, err, folder, kind)
         self.private.update((ctl_w, res_r, out, err))
 
     def _drop_spare(self) -> None:
@@ -293,6 +298,14 @@ class Worker:
                 os.waitpid(spare.pid, 0)
             except ChildProcessError:
                 pass
+            remove_tree(spare.folder)
+
+    def _spare_for(self, kind: str) -> Spare:
+        """The spare, forked anew if it entered the rules of another kind of task."""
+        if self.spare is None or self._profile(self.spare.kind) != self._profile(kind):
+            self._drop_spare()
+            self._fork_spare(kind)
+        return self.spare
 
     def _dispatch(self, task: dict) -> Spare:
         """Hand ``task`` to the spare, which becomes the child running it."""
@@ -304,7 +317,11 @@ class Worker:
                 if attempt == 2:
                     raise
                 self._drop_spare()
-                self._fork_spare()
+                self._fork_spare(task["kind"])
+                fresh = self.spare.folder  # its rules hold for its folder: move the program in
+                os.rename(os.path.join(task["dir"], "program.py"), os.path.join(fresh, "program.py"))
+                remove_tree(task["dir"])
+                os.rename(fresh, task["dir"])
                 continue
             self._close(spare.ctl)
             self.spare = None
@@ -326,23 +343,39 @@ class Worker:
         task_dir = os.path.join(self.scratch, f"{cid}-{kind}")
         if task_dir in self.trash:
             self._clean()  # the same candidate again, before its folder was removed
-        remove_tree(task_dir)
-        os.mkdir(task_dir, 0o700)
-        if self.plan is not None and self.plan.uid is not None:
-            os.chown(task_dir, self.plan.uid, self.plan.uid)
+        spare = self._spare_for(kind)
         try:
-            try:
-                with open(os.path.join(task_dir, "program.py"), "w", encoding="utf-8") as f:
-                    f.write(msg["source"])
-            except UnicodeEncodeError as exc:
-                reply["error"] = f"program source is not valid UTF-8: {exc}"
-            else:
-                if self._run_in_child(msg, task_dir, reply) is None:
-                    return False
+            error = None
+            for attempt in (1, 2):
+                if attempt == 2:
+                    self._clean()  # e.g. the last candidate filled the scratch tmpfs: free it
+                try:
+                    self._write_program(spare.folder, task_dir, msg["source"])
+                    error = None
+                    break
+                except UnicodeEncodeError as exc:
+                    error = f"program source is not valid UTF-8: {exc}"
+                    break
+                except OSError as exc:
+                    error = f"cannot write the program into the scratch folder: {exc}"
+            if error is not None:
+                reply["error"] = error
+                self._drop_spare()  # its folder is gone or holds a program it will not run
+            elif self._run_in_child(msg, task_dir, reply) is None:
+                return False
             send(self.resp, reply)
             return True
         finally:
             self.trash.append(task_dir)  # removed while the next candidate runs, or when idle
+
+    @staticmethod
+    def _write_program(folder: str, task_dir: str, source: str) -> None:
+        """Rename the spare's ``folder`` to ``task_dir`` (once) and write the program in it."""
+        if os.path.lexists(folder):
+            remove_tree(task_dir)
+            os.rename(folder, task_dir)
+        with open(os.path.join(task_dir, "program.py"), "w", encoding="utf-8") as f:
+            f.write(source)
 
     def _run_in_child(self, msg: dict, task_dir: str, reply: dict) -> dict | None:
         start = time.monotonic()
@@ -363,7 +396,7 @@ class Worker:
         self._recycle(child.out, child.err)
         if outcome == "shutdown":
             return None
-        blob = self._judge(reply, outcome, status, data, self.functions[msg["kind"]][0])
+        blob = judge(reply, outcome, status, data, self.functions[msg["kind"]][0], self.limits)
         if blob is not None and self._score(msg, blob, reply) == "shutdown":
             return None
         reply["wall"] = time.monotonic() - start
@@ -408,7 +441,7 @@ class Worker:
                 wait_ms = math.ceil(remaining * 1000)
                 for fd, _ in poller.poll(wait_ms if pidfd is not None else min(10, wait_ms)):
                     if fd == rfd:
-                        if not _read_result(rfd, data, cap):
+                        if not read_result(rfd, data, cap):
                             poller.unregister(rfd)
                     elif fd == self.req:
                         outcome = self._control(cid) or outcome
@@ -424,7 +457,7 @@ class Worker:
             _, status, usage = os.wait4(pid, 0)
         os.set_blocking(rfd, False)
         try:
-            while _read_result(rfd, data, cap):
+            while read_result(rfd, data, cap):
                 pass
         except BlockingIOError:
             pass
@@ -441,76 +474,11 @@ class Worker:
         return None
 
     def _sweep(self, pgid: int) -> None:
-        """Kill and reap everything the task left behind: its process group, and any process
-        that escaped the group (orphans are reparented to this worker, a child subreaper)."""
-        kill_group(pgid)
-        keep = {p.pid for p in (self.spare, self.scorer) if p is not None}
-        for _ in range(10_000):
-            pids = [p for p in children(self.pid) if p not in keep]
-            if not pids:
-                return
-            for p in pids:
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            for p in pids:
-                try:
-                    os.waitpid(p, 0)
-                except ChildProcessError:
-                    pass
-
-    def _judge(self, reply: dict, outcome: str, status: int, data: bytes, mode: str):
-        """Fill ``reply`` from how the child ended; the produced data to score, or None."""
-        limits = self.limits
-        if outcome == "cancel":
-            reply["error"] = "cancelled"
-            return None
-        cap = MAX_RESULT if mode == "beside" else limits.data_bytes
-        if data[:1] == b"D" and len(data) - 1 <= cap:
-            if mode == "split":
-                return data[1:]
-            reply["error"] = "the evaluation process sent data, but this evaluator has no score()"
-            return None
-        payload = None
-        if data[:1] == b"J" and len(data) <= MAX_RESULT:
-            try:
-                payload = json.loads(data[1:])
-            except (ValueError, RecursionError):
-                payload = None
-        if isinstance(payload, dict) and ("metrics" in payload or "error" in payload):
-            if "error" in payload:
-                metrics, error = None, str(payload["error"])[-(TRACEBACK_CHARS + 200) :]
-            elif mode == "split":  # forged: the split contract's child sends data, never metrics
-                metrics, error = None, ("the candidate's process sent metrics; with produce() "
-                                        "and score() only score() may (ignored)")
-            else:  # checked again here: the child ran untrusted code
-                metrics, error = check_metrics(payload["metrics"])
-            if metrics is not None:
-                reply["status"], reply["metrics"] = "ok", metrics
-            else:
-                reply["error"] = error
-            return None
-        if outcome == "timeout":
-            reply["status"] = "timeout"
-            reply["error"] = f"wall time limit of {limits.wall_seconds:g}s exceeded"
-            return None
-        if os.WIFSIGNALED(status):
-            sig = os.WTERMSIG(status)
-            cpu_limit = max(1, math.ceil(limits.cpu_seconds))
-            if sig == signal.SIGXCPU or (sig == signal.SIGKILL and reply["cpu"] >= cpu_limit - 0.05):
-                reply["status"] = "timeout"
-                reply["error"] = f"CPU time limit of {limits.cpu_seconds:g}s exceeded"
-                return None
-        if len(data) > cap:
-            reply["error"] = f"evaluation result larger than {cap} bytes"
-            return None
-        reply["error"] = f"evaluation process died ({describe_exit(status)}) without a result"
-        return None
+        """Kill and reap everything the task left behind (``procs.sweep``)."""
+        sweep(self.pid, pgid, keep={p.pid for p in (self.spare, self.scorer) if p is not None})
 
     def _score(self, msg: dict, blob: bytes, reply: dict) -> str | None:
         """Have the trusted scorer score ``blob``; fills ``reply``. "shutdown" if the pool went."""
-        limits = self.limits
         if self.scorer is None or self.scorer.proc.poll() is not None:
             self._stop_scorer()
             error = self._scorer_ready()
@@ -523,46 +491,40 @@ class Worker:
             self._stop_scorer()
             reply["error"] = "the scorer died; it is restarted for the next task"
             return None
-        poller = select.poll()
-        poller.register(self.scorer.resp, select.POLLIN)
-        poller.register(self.req, select.POLLIN)
-        deadline = time.monotonic() + limits.score_seconds
+        deadline = time.monotonic() + self.limits.score_seconds
         while True:
-            remaining = deadline - time.monotonic()
-            events = poller.poll(max(0, math.ceil(remaining * 1000))) if remaining > 0 else []
-            if not events:
-                self._stop_scorer()
-                reply["status"] = "timeout"
-                reply["error"] = f"score() took more than {limits.score_seconds:g}s"
-                return None
-            for fd, _ in events:
-                if fd == self.req:
-                    outcome = self._control(msg["id"])
-                    if outcome is not None:
-                        self._stop_scorer()  # it may be busy: a fresh one for the next task
-                        reply["error"] = "cancelled"
-                        return outcome if outcome == "shutdown" else None
+            event, answer = self.scorer.wait(deadline, self.req)
+            if event == "again":
+                continue
+            if event == "control":
+                outcome = self._control(msg["id"])
+                if outcome is None:
                     continue
-                answer = recv(self.scorer.resp)
-                if answer is None:
-                    code = self.scorer.proc.wait()
-                    self._stop_scorer()
-                    reply["error"] = f"the scorer died (exit code {code}) while scoring"
-                    return None
-                if "metrics" in answer:
-                    metrics, error = check_metrics(answer["metrics"])
-                else:
-                    metrics, error = None, str(answer.get("error"))
-                if metrics is not None:
-                    reply["status"], reply["metrics"] = "ok", metrics
-                else:
-                    reply["error"] = error
+                self._stop_scorer()  # it may be busy: a fresh one for the next task
+                reply["error"] = "cancelled"
+                return outcome if outcome == "shutdown" else None
+            if event != "answer":
+                self._stop_scorer()
+                if event == "timeout":
+                    reply["status"] = "timeout"
+                reply["error"] = answer
                 return None
+            if "metrics" in answer:
+                metrics, error = check_metrics(answer["metrics"])
+            else:
+                metrics, error = None, str(answer.get("error"))
+            if metrics is not None:
+                reply["status"], reply["metrics"] = "ok", metrics
+            else:
+                reply["error"] = error
+            return None
 
     # --- in the child
 
-    def _child(self, ctl_r: int, res_w: int, out: int, err: int, private: list[int]) -> None:
-        """A spare: wait for a task, then run it. Never returns (the caller ``_exit``s)."""
+    def _child(self, ctl_r: int, res_w: int, out: int, err: int, private: list[int],
+               folder: int, kind: str) -> None:
+        """A spare: enter the sandbox, wait for a task, then run it. Never returns (the caller
+        ``_exit``s)."""
         # Own process group, so that the worker can kill the candidate and all it starts. Not
         # setsid(): with autogroup scheduling a new session costs milliseconds.
         os.setpgid(0, 0)
@@ -572,27 +534,34 @@ class Worker:
                 os._exit(71)
         for fd in private:  # the pool's pipes and other tasks' files are not for candidates
             os.close(fd)
+        limits, failed = self.limits, None
+        try:
+            self.enter_sandbox(folder, limits, kind, self.pid)
+        except BaseException as exc:  # noqa: BLE001 - reported as the task's error: fail closed
+            failed = f"the sandbox could not be entered: {type(exc).__name__}: {exc}"
         task = recv(ctl_r)
         if task is None:  # the worker no longer needs this spare
             os._exit(0)
         os.close(ctl_r)
-        task_dir, limits, kind = task["dir"], self.limits, task["kind"]
+        task_dir, kind = task["dir"], task["kind"]
         os.dup2(out, 1)
         os.dup2(err, 2)
         os.close(out)
         os.close(err)
-        os.chdir(task_dir)
         mode, fn = self.functions[kind]
         try:
-            self.enter_sandbox(task_dir, limits, kind, self.pid)
+            if failed:
+                raise RuntimeError(failed)
+            os.chdir(task_dir)
+            self.settle(task_dir)
             self.random.seed(task["seed"])
             if self.numpy is not None:
                 self.numpy.random.seed(task["seed"] % 2**32)
             program = os.path.join(task_dir, "program.py")
             if mode == "split":
-                data = _produce(fn, program, limits, self.codec)
+                data = call_produce(fn, program, limits, self.codec)
             else:
-                data = b"J" + json.dumps(_evaluate(fn, program, limits.memory_mb)).encode()
+                data = b"J" + json.dumps(call_evaluate(fn, program, limits.memory_mb)).encode()
         except BaseException as exc:  # noqa: BLE001 - setup failure or an unencodable result
             data = b"J" + json.dumps({"error": f"evaluation failed: {type(exc).__name__}: {exc}"}).encode()
         for stream in (sys.stdout, sys.stderr):
@@ -602,44 +571,6 @@ class Worker:
                 pass
         write_all(res_w, data)
         os._exit(0)
-
-
-def _read_result(rfd: int, data: bytearray, cap: int) -> bool:
-    chunk = os.read(rfd, 65536)
-    if len(data) <= cap:
-        data += chunk
-    return bool(chunk)
-
-
-def _evaluate(fn, program: str, memory_mb: int) -> dict:
-    """Call the evaluator in the child; a JSON-ready payload: {"metrics"} or {"error"}."""
-    try:
-        value = fn(program)
-    except MemoryError:
-        tb = traceback.format_exc()[-TRACEBACK_CHARS:]
-        return {"error": f"MemoryError: out of memory (memory limit of {memory_mb} MB)\n{tb}"}
-    except BaseException:  # noqa: BLE001 - candidates may raise anything, SystemExit included
-        return {"error": traceback.format_exc()[-TRACEBACK_CHARS:]}
-    try:
-        metrics, error = check_metrics(value)
-    except BaseException:  # noqa: BLE001 - e.g. a hostile __float__
-        return {"error": "checking the evaluator's result failed:\n" + traceback.format_exc()[-TRACEBACK_CHARS:]}
-    return {"metrics": metrics} if error is None else {"error": error}
-
-
-def _produce(fn, program: str, limits, codec) -> bytes:
-    """Call ``produce`` in the child; b"D" + its encoded data, or b"J" + an error."""
-    try:
-        value = fn(program)
-        return b"D" + codec.encode(value, limits.data_bytes)
-    except MemoryError:
-        tb = traceback.format_exc()[-TRACEBACK_CHARS:]
-        error = f"MemoryError: out of memory (memory limit of {limits.memory_mb} MB)\n{tb}"
-    except codec.DataError as exc:
-        error = f"produce() returned data that cannot be scored: {exc}"
-    except BaseException:  # noqa: BLE001 - candidates may raise anything, SystemExit included
-        error = traceback.format_exc()[-TRACEBACK_CHARS:]
-    return b"J" + json.dumps({"error": error}).encode()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,102 @@
+"""`rsi self-improve`: parse, call the API, print. Wired into rsi's CLI by ``add_self_improve_parser``.
+
+Approvals of improvers use the run's promotion table, so ``rsi pending / approve / reject OUT``
+work on a self-improvement folder as on any run; ``pending``, ``approve`` and ``reject`` here are
+the same calls, for code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = """\
+Improve the improver: an rsi run whose program is the search policy, scored by its meta-utility
+(mean normalised gain of rsi searches it drives on the training problems of rsi's suite), driven
+by the best improver so far. A candidate is adopted only if it beats the incumbent on the
+validation problems by more than noise (paired sign test and bootstrap interval, --level),
+passes diff review and, with --approval manual, a person's approval. Test problems are measured
+for the report only.
+
+examples:
+  rsi self-improve --out runs/si                       # the short setting: about 25 min on 2 cores
+  rsi self-improve --generations 12 --budget 300 --seeds 3 --validation-seeds 10 \\
+                   --meta-budget 12 --out runs/si-long  # for real use (hours)
+  rsi self-improve --resume runs/si                    # continue after Ctrl-C, `rsi stop` or a crash
+  rsi pending runs/si; rsi approve runs/si 17 --note "read the diff"   # with --approval manual
+
+Writes to --out: generations.md / .json (the table), curves.svg, best_improver.py (use it with
+`rsi run --improver`), improvers/ (every adopted version), measurements/ (every search's result)."""
+
+
+def add_self_improve_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("self-improve", help="improve the improver (recursive self-improvement)",
+                              description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", metavar="DIR", help="folder of the self-improvement run (default runs/self-improve-<time>)")
+    p.add_argument("--resume", metavar="DIR", help="continue an earlier self-improvement run")
+    p.add_argument("--generations", type=int, default=4, help="generations (default 4)")
+    p.add_argument("--budget", type=int, default=100, help="evaluations per inner search (default 100)")
+    p.add_argument("--seeds", type=int, default=2, help="training seeds per problem (default 2)")
+    p.add_argument("--validation-seeds", type=int, default=6, help="validation seeds per problem (default 6)")
+    p.add_argument("--test-seeds", type=int, default=4, help="test seeds per problem, report only; 0: no test report")
+    p.add_argument("--meta-budget", type=int, default=8, help="candidate improvers per generation (default 8)")
+    p.add_argument("--challengers", type=int, default=1, help="best training candidates validated per generation")
+    p.add_argument("--approval", choices=("auto", "manual"), default="auto",
+                   help="manual: every adoption waits for `rsi approve` (default auto)")
+    p.add_argument("--level", type=float, default=0.05, help="significance level of the adoption gate (default 0.05)")
+    p.add_argument("--workers", type=int, default=2, help="inner searches run at a time (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
+    p.add_argument("--improver", metavar="FILE", help="starting improver (default: rsi's seed improver)")
+    p.set_defaults(func=cmd_self_improve)
+    return p
+
+
+def cmd_self_improve(args: argparse.Namespace) -> int:
+    import time
+
+    from .selfimprove import BEST_FILE, SelfImproveConfig, SelfImproveRun
+
+    if args.resume:
+        run = SelfImproveRun.reopen(args.resume)
+    else:
+        config = SelfImproveConfig(
+            generations=args.generations, budget=args.budget, seeds=args.seeds,
+            validation_seeds=args.validation_seeds, test_seeds=args.test_seeds, meta_budget=args.meta_budget,
+            challengers=args.challengers, workers=args.workers, approval=args.approval, level=args.level,
+            seed=args.seed, report_test=args.test_seeds > 0,
+        )
+        out = Path(args.out) if args.out else Path("runs") / f"self-improve-{time.strftime('%Y%m%d-%H%M%S')}"
+        run = SelfImproveRun.start(out, config, args.improver)
+    print(f"self-improvement run: {run.out}", file=sys.stderr)
+    summary = run.execute()
+    print((run.out / "generations.md").read_text() if (run.out / "generations.md").exists() else "")
+    print(f"stopped: {summary.stop_reason}")
+    pending_requests = run.store.promotions("pending")
+    for request in pending_requests:
+        print(f"waiting for a person: improver #{request['candidate_id']} ({request['evidence'].get('summary')}); "
+              f"rsi approve {run.out} {request['candidate_id']}, then rsi self-improve --resume {run.out}")
+    if summary.stop_reason not in ("all generations done",):
+        print(f"continue with: rsi self-improve --resume {run.out}")
+    print(f"adopted improver: {run.out / BEST_FILE} (#{run.incumbent_id}); curves: {run.out / 'curves.svg'}")
+    return 0
+
+
+def pending(out_dir: str | Path) -> list[dict]:
+    """Adoption requests of a self-improvement run that wait for a person."""
+    from ..storage import Store
+
+    return Store.open(Path(out_dir)).promotions("pending")
+
+
+def approve(out_dir: str | Path, candidate_id: int, note: str | None = None):
+    """Approve a pending improver: the run adopts it at its next generation (or on --resume)."""
+    from ..oversight import adoption
+
+    return adoption.approve(Path(out_dir), candidate_id, note)
+
+
+def reject(out_dir: str | Path, candidate_id: int, note: str | None = None) -> None:
+    from ..oversight import adoption
+
+    adoption.reject(Path(out_dir), candidate_id, note)

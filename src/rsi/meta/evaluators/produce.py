@@ -1,0 +1,84 @@
+"""The sandboxed side of the meta-utility: one inner search driven by a candidate improver.
+
+An ``EvaluatorPool`` worker imports this file once. At import (before any candidate runs) it
+loads the problems named in ``RSI_META_PROBLEMS`` (folders separated by ``os.pathsep``): their
+settings, initial programs and trusted evaluators, so that a search needs nothing from the file
+system but its own task folder. Only those problems: the trusted side decides which splits a
+pool may see, and test problems are never given to a pool that serves a decision.
+
+Each task's program is a candidate improver followed by one trusted line that the meta-evaluator
+appends, ``# rsi-meta-unit {"problem": ..., "seed": ..., "budget": ...}``. ``evaluate`` runs that
+search (``rsi.meta.inner``) under the limits the pool enforces, then writes the best program it
+found as one line ``RSI-META-RESULT <json>`` to its captured standard output, which the trusted
+side reads and re-scores. The number it returns is a count, never a score: nothing this process
+reports about quality is believed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from rsi.errors import RsiError
+from rsi.improvers import load_improver
+from rsi.meta import inner
+from rsi.meta.protocol import result_line, split_unit_task
+from rsi.problem import load_problem
+
+
+def _load_evaluator(path: Path):
+    spec = importlib.util.spec_from_file_location(f"rsi_meta_problem_{path.parent.name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.evaluate
+
+
+def _preload() -> dict:
+    """Each problem, loaded and warmed: its evaluator runs once on the (trusted) initial program,
+    so that the lazy first-call costs of numpy (up to 70 ms) are paid here, not in every fork."""
+    problems = {}
+    for folder in filter(None, os.environ.get("RSI_META_PROBLEMS", "").split(os.pathsep)):
+        problem = load_problem(folder)
+        evaluate_program = _load_evaluator(problem.evaluator_path)
+        evaluate_program(str(problem.root / "initial.py"))
+        problems[problem.name] = (problem, evaluate_program)
+    return problems
+
+
+PROBLEMS = _preload()
+
+
+def evaluate(program_path) -> dict[str, float]:
+    source, unit = split_unit_task(Path(program_path).read_text())
+    if unit["problem"] not in PROBLEMS:
+        raise ValueError(f"problem {unit['problem']!r} is not loaded in this pool")
+    problem, evaluate_program = PROBLEMS[unit["problem"]]
+    folder = Path(program_path).resolve().parent
+    improver_file = folder / "improver.py"
+    improver_file.write_text(source)
+    sys.stdout.flush()
+    saved = os.dup(1)  # what the improver prints goes nowhere; the result line goes here
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.close(null)
+    try:
+        try:
+            improver = load_improver(improver_file)
+        except RsiError as exc:
+            raise RuntimeError(str(exc)) from None
+        found = inner.search(problem, evaluate_program, improver, int(unit["seed"]), int(unit["budget"]),
+                             folder / "search", float(unit.get("eval_cpu", 1.0)), float(unit.get("eval_wall", 3.0)))
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+    line = result_line({
+        "problem": problem.name, "seed": unit["seed"], "source": found.best_source, "claimed": found.best_score,
+        "evaluations": found.evaluations, "stop": found.stop_reason, "counts": found.counts,
+    })
+    data = memoryview(line.encode())
+    while data:
+        data = data[os.write(1, data):]
+    return {"combined_score": 0.0, "inner_evaluations": float(found.evaluations)}

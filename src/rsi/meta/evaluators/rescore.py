@@ -1,0 +1,38 @@
+"""The trusted re-scoring of what an inner search returned: the problem's own evaluator.
+
+An ``EvaluatorPool`` worker imports this file once; it loads the evaluators of the problems named
+in ``RSI_META_PROBLEMS`` (folders separated by ``os.pathsep``). Each task's program starts with
+one line ``# rsi-meta-rescore <problem name>`` written by the meta-evaluator, followed by the
+program to score; ``evaluate`` hands it to that problem's ``evaluate``, exactly as an ordinary
+run of the problem would (in a fresh sandboxed child, with the pool's limits).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from rsi.meta.protocol import rescore_problem
+
+
+def _load(folder: Path):
+    path = folder / "evaluate.py"
+    spec = importlib.util.spec_from_file_location(f"rsi_meta_rescore_{folder.name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.evaluate(str(folder / "initial.py"))  # warm: numpy's lazy first-call costs, paid once
+    return module.evaluate
+
+
+EVALUATORS = {Path(folder).name: _load(Path(folder))
+              for folder in filter(None, os.environ.get("RSI_META_PROBLEMS", "").split(os.pathsep))}
+
+
+def evaluate(program_path) -> dict[str, float]:
+    with open(program_path, encoding="utf-8") as f:
+        first = f.readline().strip()
+    name = rescore_problem(first)
+    if name not in EVALUATORS:
+        raise ValueError(f"problem {name!r} is not loaded in this pool")
+    return EVALUATORS[name](program_path)

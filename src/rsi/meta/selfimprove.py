@@ -1,0 +1,531 @@
+"""Self-improvement: an rsi run whose program is the improver, driven by the best improver so far.
+
+    rsi self-improve --generations 4 --budget 100 --meta-budget 8 --out runs/si
+
+The problem is "the current improver": ``<out>/problem/initial.py`` is the starting improver
+(rsi's seed improver unless ``--improver``), its EVOLVE-BLOCK everything after the imports, and
+its score is the training meta-utility (``metautil``), measured by trusted code: inner searches
+in the sandbox, their best programs re-scored outside it. The run is an ordinary ``Run`` (store,
+audit trail, archive, mutate proposer, resume) whose evaluations go to a ``MetaEvaluator``
+instead of a pool of problem workers, and whose improver, the one choosing which improver to
+mutate next, is the incumbent: the starting one, then each adopted one.
+
+Every generation proposes and measures ``meta_budget`` candidate improvers, then the gate:
+
+1. screen: the best not-yet-tried candidates on training (``challengers`` of them) that beat the
+   incumbent's training meta-utility;
+2. validate: measure challenger and incumbent on the validation problems x validation seeds, the
+   same units for both, and compare them paired (``oversight.gate.compare_paired``: one-sided
+   exact sign test *and* the bootstrap interval of the mean difference above 0, both at
+   ``level``, 0.05 by default);
+3. review: ``oversight.review`` of the challenger against the incumbent must raise no flag;
+4. approve: with ``approval="manual"`` (or any flag) the request waits for a person
+   (``rsi pending / approve / reject OUT``, the run's promotion table); otherwise it is adopted.
+
+Each decision is a row of the run's promotion table and an audit event (``improver.refused``,
+``approval.requested``, ``improver.adopted``) carrying its evidence. Adopted improvers are written
+to ``<out>/improvers/`` and ``<out>/best_improver.py`` (usable at once with ``rsi run
+--improver``), and drive the rest of the run: the only way untrusted code leaves the sandbox is
+through this gate.
+
+Test problems never reach a decision: the decisions' meta-evaluator is built from the training and
+validation splits only (it refuses test problems), and the test meta-utility of each incumbent is
+measured afterwards, by a separate evaluator, for the report (``generations.md``, ``curves.svg``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import RsiError, RunError
+from ..improvers import SEED_IMPROVER, load_improver
+from ..oversight import audit
+from ..oversight.gate import compare_paired
+from ..oversight.review import review
+from ..program import BLOCK_END, BLOCK_START, has_markers
+from ..run import SEED_ID, Overrides, Run, RunSummary
+from ..sandbox.types import EvalResult, EvalTask
+from ..storage import Candidate
+from . import report
+from .metautil import MetaEvaluator, MetaResult, UnitLimits
+from .suite import SuiteProblem, load_suite
+
+CONFIG_FILE = "selfimprove.json"
+PROBLEM_DIR = "problem"
+BEST_FILE = "best_improver.py"
+DECISION_SPLITS = ("train", "validation")
+# What an improver has no business naming: its own evaluator (the meta-utility's two sides and their
+# hooks) and the suite's answers. (rsi's program-level list also protects "score", which every
+# improver uses for candidates' scores.)
+IMPROVER_PROTECTED = ("evaluate", "evaluate_holdout", "evaluate.py", "produce.py", "rescore.py", "rsi_evaluator",
+                      "metautil", "result_line", "parse_result", "RSI_META_PROBLEMS", "normalised_gain")
+IMPROVER_SECRETS = ("reference.py", "suite", "SUITE_DIR")
+
+PROBLEM_EVALUATOR = '''\
+"""The problem "the current improver": an improver's score is its training meta-utility.
+
+`rsi self-improve` measures it with trusted code (rsi.meta.metautil): inner searches driven by the
+candidate improver run in the sandbox, and what they return is re-scored outside it. Evaluating
+an improver here, in one process with it, would trust what it reports, so this file only says so.
+"""
+
+
+def evaluate(program_path):
+    raise RuntimeError("an improver's meta-utility is measured by `rsi self-improve`, not by `rsi run`")
+'''
+
+PROBLEM_TOML = """\
+# The problem "the current improver" of `rsi self-improve` (settings written by it).
+[run]
+budget = {budget}
+seed = {seed}
+
+[evaluator]
+timeout = 86400  # a meta-evaluation takes minutes; its own limits are per inner search
+
+[archive]
+features = ["code_size"]
+bins = 4
+islands = 2
+migration_interval = 8
+
+[oversight]
+promote_every = 1000000000  # improvers are adopted by the self-improvement gate, not the program gate
+"""
+
+
+@dataclass
+class SelfImproveConfig:
+    generations: int = 4
+    budget: int = 100  # inner evaluations per search
+    seeds: int = 2  # training seeds per problem
+    validation_seeds: int = 6
+    test_seeds: int = 4
+    meta_budget: int = 8  # candidate improvers per generation
+    challengers: int = 1  # best training candidates validated per generation
+    workers: int = 2  # inner searches at a time
+    parallel: int = 2  # candidate improvers measured at a time
+    approval: str = "auto"
+    level: float = 0.05
+    seed: int = 0
+    report_test: bool = True
+    limits: UnitLimits = field(default_factory=UnitLimits)
+    isolation: str | None = None  # passed to the evaluator pools (None: their default, full)
+    problems: list[str] | None = None  # only these suite problems (quick runs, tests); None: all
+
+    def suite(self, split: str) -> list[SuiteProblem]:
+        found = load_suite(split)
+        return found if self.problems is None else [p for p in found if p.name in self.problems]
+
+    def __post_init__(self):
+        if self.approval not in ("auto", "manual"):
+            raise RsiError(f"--approval must be auto or manual, not {self.approval!r}")
+        for name in ("generations", "budget", "seeds", "validation_seeds", "meta_budget", "challengers", "workers",
+                     "parallel"):
+            if getattr(self, name) < 1:
+                raise RsiError(f"{name} must be at least 1 (got {getattr(self, name)})")
+        if self.test_seeds < 0:
+            raise RsiError("test_seeds must be 0 or more")
+        if isinstance(self.limits, dict):
+            self.limits = UnitLimits(**self.limits)
+
+    def seeds_of(self, split: str) -> list[int]:
+        base = 1000 * self.seed + {"train": 1, "validation": 101, "test": 201}[split]
+        count = {"train": self.seeds, "validation": self.validation_seeds, "test": self.test_seeds}[split]
+        return list(range(base, base + count))
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def improver_problem(folder: Path, improver_source: str, config: SelfImproveConfig) -> Path:
+    """Write the problem "the current improver": initial.py (EVOLVE-BLOCK after the imports)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "initial.py").write_text(with_block(improver_source))
+    (folder / "evaluate.py").write_text(PROBLEM_EVALUATOR)
+    (folder / "problem.toml").write_text(PROBLEM_TOML.format(budget=1, seed=config.seed))
+    return folder
+
+
+def with_block(source: str) -> str:
+    """The improver with EVOLVE-BLOCK markers around everything after its docstring and imports
+    (so that edits go to settings and logic, not to imports); unchanged if it has markers."""
+    if has_markers(source):
+        return source
+    import ast
+
+    tree = ast.parse(source)
+    last = 0
+    for node in tree.body:
+        is_doc = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+        if isinstance(node, (ast.Import, ast.ImportFrom)) or (is_doc and last == 0):
+            last = node.end_lineno
+        else:
+            break
+    lines = source.splitlines()
+    body = lines[last:]
+    return "\n".join(lines[:last] + ["", BLOCK_START] + body + [BLOCK_END]) + "\n"
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class _ImproverPool:
+    """The evaluator pool's interface over a MetaEvaluator: a task is a candidate improver, its
+    result the training meta-utility (status error/timeout when one of its searches failed)."""
+
+    def __init__(self, meta: MetaEvaluator, units, workers: int, on_measured: Callable[[int, MetaResult], None]):
+        self.meta = meta
+        self.units_ = units
+        self._workers = workers
+        self.on_measured = on_measured
+        self._in_flight: set[int] = set()
+
+    @property
+    def workers(self) -> int:
+        return self._workers
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def submit(self, task: EvalTask) -> None:
+        self.meta.submit((task.candidate_id, "train"), task.source, self.units_)
+        self._in_flight.add(task.candidate_id)
+
+    def collect(self, timeout: float) -> list[EvalResult]:
+        out = []
+        for result in self.meta.collect(timeout):
+            cid = result.key[0]
+            self._in_flight.discard(cid)
+            self.on_measured(cid, result)
+            status = "ok" if result.ok else ("timeout" if result.status == "timeout" else "error")
+            out.append(EvalResult(cid, "train", status, metrics=result.metrics() if result.ok else {},
+                                  error=result.error, wall_seconds=result.wall_seconds,
+                                  cpu_seconds=result.cpu_seconds))
+        return out
+
+    def cancel_all(self) -> None:
+        for cid in list(self._in_flight):
+            self.meta.cancel((cid, "train"))
+        self._in_flight.clear()
+
+
+class SelfImproveRun(Run):
+    """The outer run. Build it with ``create`` or ``resume``; ``execute`` runs the generations."""
+
+    config: SelfImproveConfig
+    log: Callable[[str], None] = staticmethod(lambda line: print(line, file=sys.stderr, flush=True))
+
+    # --- creating and resuming ------------------------------------------------------------
+    @classmethod
+    def start(cls, out: str | Path, config: SelfImproveConfig, improver_path: str | Path | None = None
+              ) -> "SelfImproveRun":
+        out = Path(out)
+        if (out / "rsi.db").exists():
+            raise RunError(f"{out}: already holds a self-improvement run; continue it with "
+                           f"`rsi self-improve --resume {out}` or pass another --out")
+        source = load_improver(improver_path).source
+        problem = improver_problem(out / PROBLEM_DIR, source, config)
+        run = cls.create(problem, out, Overrides(seed=config.seed, budget=1))
+        run.config = config
+        (out / CONFIG_FILE).write_text(json.dumps(config.to_json(), indent=2) + "\n")
+        run.store.log("selfimprove.started", {"config": config.to_json(),
+                                              "improver": str(improver_path or SEED_IMPROVER),
+                                              "improver_sha256": _sha(source)})
+        run._setup()
+        return run
+
+    @classmethod
+    def reopen(cls, out: str | Path) -> "SelfImproveRun":
+        out = Path(out)
+        config_file = out / CONFIG_FILE
+        if not config_file.is_file():
+            raise RunError(f"{out}: not a self-improvement run (no {CONFIG_FILE})")
+        run = cls.resume(out)
+        run.config = SelfImproveConfig(**json.loads(config_file.read_text()))
+        started = [e for e in run._events(["selfimprove.started"])]
+        if started and started[0].payload["config"] != run.config.to_json():
+            raise RunError(f"{config_file} differs from the settings this run started with (see `rsi audit {out}`)")
+        run._setup()
+        return run
+
+    def _setup(self) -> None:
+        self.out = self.run_dir
+        (self.out / "improvers").mkdir(exist_ok=True)
+        (self.out / "measurements").mkdir(exist_ok=True)
+        self.measurements: dict[tuple[int, str], MetaResult] = {}
+        for path in (self.out / "measurements").glob("*.json"):
+            cid, split = path.stem.split("-", 1)
+            data = json.loads(path.read_text())
+            self.measurements[(int(cid), split)] = MetaResult.from_json((int(cid), split), data)
+        self.rows: list[dict[str, Any]] = [e.payload for e in self._events(["selfimprove.generation"])]
+        adopted = self._events(["improver.adopted"])
+        self.incumbent_id = adopted[-1].payload["id"] if adopted else SEED_ID
+        self.driver_id = self.incumbent_id
+        if adopted:  # a resumed run continues with the adopted improver (and its saved state)
+            self.improver = load_improver(self._improver_file(self.incumbent_id))
+        best = self._source(self.incumbent_id) if self.next_id > SEED_ID else self.problem.initial_source
+        (self.out / BEST_FILE).write_text(best)
+
+    def _events(self, kinds: list[str]):
+        return audit.events(self.store.conn, kinds)
+
+    def _improver_file(self, cid: int) -> Path:
+        path = self.out / "improvers" / f"improver-{cid}.py"
+        source = self._source(cid)
+        if not path.is_file() or path.read_text() != source:
+            path.write_text(source)
+        return path
+
+    # --- the generations ------------------------------------------------------------------
+    def execute(self, on_progress=None) -> RunSummary:
+        config = self.config
+        self._started = time.monotonic()
+        self._evals_at_start = self.ctx.evaluations
+        self.ctx.budget = 1 + config.generations * config.meta_budget
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        for sig in previous:
+            signal.signal(sig, self._on_signal)
+        problems = [p for split in DECISION_SPLITS for p in config.suite(split)]
+        try:
+            with MetaEvaluator(problems, config.budget, config.workers, config.limits, self.out / "scratch",
+                               isolation=config.isolation) as meta:
+                self.meta = meta
+                pool = _ImproverPool(meta, meta.units("train", config.seeds_of("train")), config.parallel,
+                                     self._on_measured)
+                self.pool = pool
+                if self.next_id == SEED_ID:
+                    self.log(f"generation 0: measuring the starting improver on {len(pool.units_)} training units")
+                    self.settings.run.budget = 1
+                    self._evaluate_seed(pool)
+                for cand in self.store.candidates(("pending",)):
+                    self._resubmit(pool, cand)
+                self._apply_approvals()
+                if not self.rows and not self._stopping():
+                    self._validation(self.incumbent_id)
+                    self._record(0, None)
+                while len(self.rows) <= config.generations and not self._stopping():
+                    generation = len(self.rows)
+                    self.stop_reason = None
+                    self.settings.run.budget = 1 + generation * config.meta_budget
+                    self.log(f"generation {generation}: {config.meta_budget} candidate improvers, "
+                             f"driven by {self._label(self.driver_id)}")
+                    self._generation_driver = self.driver_id
+                    self._generation(pool, on_progress)
+                    if self._stopping():
+                        break
+                    decision = self._decide(generation)
+                    self._record(generation, decision)
+                if self.stop_reason == "budget reached":
+                    self.stop_reason = "all generations done"
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            shutil.rmtree(self.out / "scratch", ignore_errors=True)
+        report.write(self.out, self.rows, self._candidate_points())
+        return self._finish()
+
+    def _stopping(self) -> bool:
+        return self.stop_reason not in (None, "budget reached")
+
+    def _generation(self, pool: _ImproverPool, on_progress) -> None:
+        try:
+            self._loop(pool, on_progress)
+        except RunError as exc:
+            if "failed in next_step" not in str(exc) or self.driver_id == SEED_ID:
+                raise
+            # an adopted improver that cannot drive this run: fall back on the starting one
+            self.store.log("improver.driver_failed", {"id": self.driver_id, "error": str(exc)[:2000]})
+            self.log(f"the adopted improver #{self.driver_id} failed to drive the run ({exc}); "
+                     "continuing with the starting improver")
+            self._drive(SEED_ID, reset=True)
+            self._loop(pool, on_progress)
+        if self.stop_reason == "interrupted":
+            pool.cancel_all()
+        else:
+            self._drain(pool)
+
+    def _on_measured(self, cid: int, result: MetaResult) -> None:
+        self._save(cid, "train", result)
+        self.log(f"  improver #{cid}: {result.summary()}")
+
+    def _save(self, cid: int, split: str, result: MetaResult) -> None:
+        self.measurements[(cid, split)] = result
+        path = self.out / "measurements" / f"{cid}-{split}.json"
+        path.write_text(json.dumps(result.to_json(sources=True)) + "\n")
+
+    # --- the gate --------------------------------------------------------------------------
+    def _validation(self, cid: int) -> MetaResult | None:
+        """The validation measurement of ``cid`` (measured once, then kept)."""
+        if (cid, "validation") not in self.measurements:
+            units = self.meta.units("validation", self.config.seeds_of("validation"))
+            self.log(f"  validating improver #{cid} on {len(units)} validation units")
+            found = self.meta.measure({(cid, "validation"): self._source(cid)}, units,
+                                      stop=lambda: self.stop_reason == "interrupted")
+            if (cid, "validation") not in found:
+                return None
+            self._save(cid, "validation", found[(cid, "validation")])
+            self.store.log("improver.validated", {"id": cid, "utility": found[(cid, "validation")].utility,
+                                                  "status": found[(cid, "validation")].status})
+        return self.measurements[(cid, "validation")]
+
+    def _apply_approvals(self) -> None:
+        """Adopt an improver a person approved since the last generation (``rsi approve``)."""
+        promoted = self.store.promoted()
+        adopted = {e.payload["id"] for e in self._events(["improver.adopted"])}
+        if promoted is not None and promoted.id not in adopted and promoted.id != self.incumbent_id:
+            request = [r for r in self.store.promotions() if r["candidate_id"] == promoted.id][-1]
+            self._adopt(promoted, {"approved_by": request["actor"], "note": request["note"],
+                                   "evidence": request["evidence"].get("summary")})
+
+    def _decide(self, generation: int) -> dict[str, Any]:
+        """Screen, validate, review and adopt or not; the decision as a table row needs it."""
+        self._apply_approvals()
+        incumbent = self.store.get(self.incumbent_id)
+        tried = {r["candidate_id"] for r in self.store.promotions()}
+        pool = [c for c in self.store.candidates(("ok",))
+                if c.id not in tried and c.id != incumbent.id and c.score is not None]
+        pool.sort(key=lambda c: (-c.score, c.id))
+        screened = [c for c in pool[: self.config.challengers] if c.score > (incumbent.score or 0.0)]
+        decision: dict[str, Any] = {"challenger": None, "outcome": "no challenger",
+                                    "best_train": pool[0].score if pool else None}
+        if not screened:
+            self.log(f"  no candidate beats the incumbent #{incumbent.id} on training "
+                     f"({incumbent.score:.4f}); nothing to validate")
+            return decision
+        level = self.config.level
+        for challenger in screened:
+            outcome = self._judge(generation, incumbent, challenger, level)
+            decision = {"challenger": challenger.id, "best_train": pool[0].score, **outcome}
+            if outcome["outcome"] == "adopted":
+                break
+        return decision
+
+    def _judge(self, generation: int, incumbent: Candidate, challenger: Candidate, level: float) -> dict[str, Any]:
+        base = self._validation(incumbent.id)
+        found = self._validation(challenger.id)
+        if base is None or found is None:
+            return {"outcome": "interrupted"}
+        flags = review(incumbent.source or "", challenger.source or "", IMPROVER_PROTECTED, IMPROVER_SECRETS)
+        evidence: dict[str, Any] = {
+            "incumbent": incumbent.id, "generation": generation, "driver": self.driver_id,
+            "train": {"challenger": challenger.score, "incumbent": incumbent.score},
+            "flags": [dataclasses.asdict(f) for f in flags], "policy": self.config.approval,
+            "improver_sha256": _sha(challenger.source or ""),
+            "units": [[u.problem, u.seed] for u in found.units],
+        }
+        if not found.ok:
+            evidence.update(summary=f"validation failed: {found.error}", test="sign+bootstrap", level=level)
+            self.store.add_promotion(challenger.id, "refused", evidence, "improver.refused")
+            self.log(f"  #{challenger.id} refused: {evidence['summary']}")
+            return {"outcome": "refused", "summary": evidence["summary"], "effect": None, "p_value": None}
+        comparison = compare_paired(base.gains, found.gains, level=level, seed=challenger.id)
+        evidence.update(summary=comparison.summary, test=comparison.test, level=level, p_value=comparison.p_value,
+                        effect=comparison.effect,
+                        validation={"challenger": found.utility, "incumbent": base.utility,
+                                    "challenger_gains": found.gains, "incumbent_gains": base.gains})
+        row = {"summary": comparison.summary, "effect": comparison.effect, "p_value": comparison.p_value,
+               "validation": found.utility, "flags": len(flags)}
+        if not comparison.better:
+            self.store.add_promotion(challenger.id, "refused", evidence, "improver.refused")
+            self.log(f"  #{challenger.id} refused on validation: {comparison.summary}")
+            return {"outcome": "refused", **row}
+        if flags or self.config.approval == "manual":
+            why = f"{len(flags)} review flag(s)" if flags else "manual approval policy"
+            self.store.add_promotion(challenger.id, "pending", evidence, "approval.requested")
+            self.log(f"  #{challenger.id} passes validation ({comparison.summary}) but waits for a person "
+                     f"({why}): rsi approve {self.out} {challenger.id}")
+            return {"outcome": "pending", **row}
+        self.store.add_promotion(challenger.id, "promoted", evidence, "improver.gate_passed")
+        self._adopt(challenger, {"evidence": comparison.summary})
+        return {"outcome": "adopted", **row}
+
+    def _adopt(self, candidate: Candidate, why: dict[str, Any]) -> None:
+        source = candidate.source or ""
+        path = self._improver_file(candidate.id)
+        self.store.log("improver.adopted", {"id": candidate.id, "previous": self.incumbent_id,
+                                            "improver_sha256": _sha(source), "file": str(path), **why})
+        self.incumbent_id = candidate.id
+        (self.out / BEST_FILE).write_text(source)
+        self._drive(candidate.id, reset=True)
+        self.log(f"  adopted improver #{candidate.id}: it drives the next generations; {self.out / BEST_FILE}")
+
+    def _drive(self, cid: int, reset: bool) -> None:
+        """Let improver ``cid`` choose the next candidates (a fresh state: its own start())."""
+        self.improver = load_improver(self._improver_file(cid))
+        self.driver_id = cid
+        if reset:
+            self.ctx.state = {}
+            self.improver.start(self.ctx)
+
+    # --- the report ------------------------------------------------------------------------
+    def _label(self, cid: int) -> str:
+        return "the starting improver (#1)" if cid == SEED_ID else f"improver #{cid}"
+
+    def _test(self, cid: int) -> MetaResult | None:
+        """The test measurement of an incumbent: reporting only, after its decisions, by its own
+        evaluator (the decisions' evaluator cannot load test problems)."""
+        if not self.config.report_test or self.config.test_seeds < 1:
+            return None
+        if (cid, "test") not in self.measurements:
+            found = report.measure_test({(cid, "test"): self._source(cid)}, self.config,
+                                        self.out / "scratch-test", stop=lambda: self.stop_reason == "interrupted")
+            if (cid, "test") not in found:
+                return None
+            self._save(cid, "test", found[(cid, "test")])
+        return self.measurements[(cid, "test")]
+
+    def _record(self, generation: int, decision: dict[str, Any] | None) -> None:
+        incumbent = self.store.get(self.incumbent_id)
+        validation = self._validation(incumbent.id)
+        test = self._test(incumbent.id)
+        first = self.rows[-1]["next_id"] if self.rows else SEED_ID
+        these = [c for c in self.store.candidates(("ok", "error", "timeout")) if first <= c.id < self.next_id]
+        scores = [c.score for c in these if c.status == "ok" and c.score is not None]
+        row = {
+            "generation": generation, "incumbent": incumbent.id,
+            "driver": getattr(self, "_generation_driver", None) if generation else None,
+            "train": incumbent.score, "validation": validation.utility if validation else None,
+            "test": test.utility if test else None,
+            "candidates": len(these), "failed": sum(1 for c in these if c.status != "ok"),
+            "best_train_this_generation": max(scores) if scores else None,
+            "best_train_so_far": max((c.score for c in self.store.candidates(("ok",)) if c.score is not None),
+                                     default=None),
+            "decision": decision, "next_id": self.next_id,
+        }
+        self.rows.append(row)
+        self.store.log("selfimprove.generation", row)
+        report.write(self.out, self.rows, self._candidate_points())
+        self.log(report.row_line(row))
+
+    def _candidate_points(self) -> list[tuple[int, float]]:
+        """(generation, training meta-utility) of every measured candidate, for the plot."""
+        bounds = [(row["generation"], row["next_id"]) for row in self.rows]
+        points = []
+        for cand in self.store.candidates(("ok",)):
+            if cand.score is None:
+                continue
+            generation = next((g for g, end in bounds if cand.id < end), len(self.rows))
+            points.append((generation, cand.score))
+        return points
+
+
+def run_self_improve(out: str | Path, config: SelfImproveConfig | None = None, improver: str | Path | None = None,
+                     resume: bool = False, log: Callable[[str], None] | None = None) -> SelfImproveRun:
+    """Start (or continue) a self-improvement run in ``out`` and run it to the end."""
+    run = SelfImproveRun.reopen(out) if resume else SelfImproveRun.start(out, config or SelfImproveConfig(), improver)
+    if log is not None:
+        run.log = log
+    run.execute()
+    return run

@@ -1,0 +1,4 @@
+# verdict: timeout
+def run():
+    while True:
+        pass

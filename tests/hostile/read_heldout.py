@@ -1,0 +1,5 @@
+# verdict: error
+# expect: Permission denied
+def run():
+    print(open("@@HELDOUT@@").read())
+    return [3, 1, 4, 1, 5]

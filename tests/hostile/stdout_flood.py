@@ -1,0 +1,5 @@
+# verdict: error
+# expect: File too large
+def run():
+    while True:
+        print("x" * 1000)

@@ -1,0 +1,7 @@
+# verdict: error
+# expect: SystemExit
+import sys
+
+
+def run():
+    sys.exit(0)

@@ -1,0 +1,351 @@
+"""Self-improvement: the gate adopts a better improver and nothing else; the measurement is honest.
+
+The end-to-end checks drive the real loop (outer run, meta-evaluator pools, sandboxed inner
+searches, trusted re-scoring, gate, review, audit) on a few fast suite problems with tiny budgets.
+The outer run's proposer is replaced by one that proposes chosen improvers, so that each check
+knows what it is offering the gate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+import rsi.meta.selfimprove as selfimprove
+from rsi.errors import ProposalFailed, RsiError
+from rsi.improvers import SEED_IMPROVER
+from rsi.meta import report
+from rsi.meta.cli import approve, pending
+from rsi.meta.metautil import MetaEvaluator, MetaResult, UnitLimits, UnitResult
+from rsi.meta.protocol import parse_result, result_line, split_unit_task, unit_task
+from rsi.meta.selfimprove import BEST_FILE, SelfImproveConfig, SelfImproveRun, with_block
+from rsi.meta.suite import SUITE_DIR, load_suite
+from rsi.oversight import audit
+from rsi.program import BLOCK_END, BLOCK_START, edit_violation
+from rsi.proposers.base import Proposal
+from rsi.storage import Store
+
+TRAIN = ["regress_damped", "regress_sinpoly"]
+VALIDATION = ["cache_loop", "minimise_logistic", "regress_rational"]
+TEST = ["regress_bump"]
+
+WEAK = '''\
+"""A deliberately weak improver: always the seed program as parent, always one blind operator."""
+from rsi.improvers import Step
+
+
+def next_step(ctx):
+    return Step(parent=ctx.population[0][0], proposer="mutate", operator="delete_stmt")
+'''
+
+SEED = SEED_IMPROVER.read_text()
+
+CRASHING = SEED.replace("def next_step(ctx: ImproverContext) -> Step:\n",
+                        "def next_step(ctx: ImproverContext) -> Step:\n    raise ZeroDivisionError('broken on purpose')\n")
+HANGING = SEED.replace("def next_step(ctx: ImproverContext) -> Step:\n",
+                       "def next_step(ctx: ImproverContext) -> Step:\n    while True:\n        pass\n")
+
+# Reports a fake score: it rewrites the search's result line to claim an absurd score for the
+# *initial* program (whose true gain is 0).
+FAKING = SEED + '''
+
+import sys as _sys
+
+_produce = _sys.modules.get("rsi_evaluator")
+if _produce is not None and hasattr(_produce, "result_line"):
+    _real_line = _produce.result_line
+    _initial = {name: problem.initial_source for name, (problem, _) in _produce.PROBLEMS.items()}
+
+    def _fake_line(data):
+        return _real_line(dict(data, claimed=1e9, source=_initial[data["problem"]]))
+
+    _produce.result_line = _fake_line
+'''
+
+
+def _block(source: str) -> str:
+    lines = source.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith(BLOCK_START))
+    end = next(i for i, line in enumerate(lines) if line.strip().startswith(BLOCK_END))
+    return "\n".join(lines[start + 1:end])
+
+
+def rigged() -> str:
+    """The seed improver, plus a cheat on the training problems: it recognises each one by its
+    initial program and proposes the problem's reference solution. Elsewhere it is the seed."""
+    cheats = {}
+    for name in TRAIN:
+        folder = SUITE_DIR / name
+        cheats[_block((folder / "initial.py").read_text()).strip()] = _block((folder / "reference.py").read_text())
+    return SEED + f'''
+
+import rsi.proposers.mutate as _mutate
+from rsi.proposers.base import Proposal as _Proposal
+
+_CHEATS = {cheats!r}
+_original = _mutate.MutateProposer.propose
+
+
+def _cheat(self, parent, inspirations, operator, rng):
+    lines = parent.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "{BLOCK_START}")
+    end = next(i for i, line in enumerate(lines) if line.strip() == "{BLOCK_END}")
+    block = "\\n".join(lines[start + 1:end]).strip()
+    if block in _CHEATS:
+        child = "\\n".join(lines[:start + 1] + [_CHEATS[block]] + lines[end:]) + "\\n"
+        return _Proposal(child, "perturb_constant", "I know this training problem")
+    return _original(self, parent, inspirations, operator, rng)
+
+
+_mutate.MutateProposer.propose = _cheat
+'''
+
+
+class Offer:
+    """The outer run's proposer, replaced: it offers the given improvers, in order, as children of
+    whatever parent the driving improver picks (spliced into its EVOLVE-BLOCK)."""
+
+    name = "mutate"
+
+    def __init__(self, *sources: str):
+        self.sources = list(sources)
+        self.operators = ["offer"]
+
+    def propose(self, parent: str, inspirations, operator, rng) -> Proposal:
+        if not self.sources:
+            raise ProposalFailed("nothing more to offer")
+        body = self.sources.pop(0).replace("from __future__ import annotations\n", "")
+        lines = parent.splitlines()
+        start = next(i for i, line in enumerate(lines) if line.strip() == BLOCK_START)
+        end = next(i for i, line in enumerate(lines) if line.strip() == BLOCK_END)
+        child = "\n".join(lines[:start + 1] + body.splitlines() + lines[end:]) + "\n"
+        assert edit_violation(parent, child) is None
+        return Proposal(child, "offer", "an improver chosen by the test")
+
+
+def config(**changes) -> SelfImproveConfig:
+    values = dict(generations=1, budget=20, seeds=1, validation_seeds=2, test_seeds=1, meta_budget=1, workers=2,
+                  parallel=1, problems=TRAIN + VALIDATION + TEST, report_test=False,
+                  limits=UnitLimits(cpu_base=4.0, cpu_per_eval=0.05, wall_base=20.0, wall_per_eval=0.5))
+    values.update(changes)
+    return SelfImproveConfig(**values)
+
+
+def start(tmp_path: Path, starting: str, offers: list[str], **changes) -> SelfImproveRun:
+    improver = tmp_path / "starting_improver.py"
+    improver.write_text(starting)
+    run = SelfImproveRun.start(tmp_path / "si", config(**changes), improver)
+    run.proposers = {"mutate": Offer(*offers)}
+    run.log = lambda line: None
+    return run
+
+
+def events(out: Path, kind: str) -> list[dict]:
+    return [e.payload for e in audit.events(Store.open(out).conn, [kind])]
+
+
+# ----------------------------------------------------------------------------- fast checks
+
+
+def test_with_block_marks_everything_after_the_imports():
+    marked = with_block(SEED)
+    before, _, rest = marked.partition(BLOCK_START)
+    assert "import" in before and "DEFAULTS" not in before
+    assert "DEFAULTS" in rest and rest.rstrip().endswith(BLOCK_END)
+    assert with_block(marked) == marked
+    compile(marked, "improver", "exec")
+
+
+def test_protocol_round_trip_and_rejections():
+    text = unit_task("x = 1\n", {"problem": "p", "seed": 3, "budget": 5})
+    assert split_unit_task(text) == ("x = 1\n", {"problem": "p", "seed": 3, "budget": 5})
+    line = result_line({"problem": "p", "seed": 3, "source": "y = 2\n", "claimed": 1.5, "evaluations": 5})
+    noise = "improver chatter\n" + line
+    assert parse_result(noise, "p", 3) == {"source": "y = 2\n", "claimed": 1.5, "evaluations": 5}
+    assert isinstance(parse_result(line, "q", 3), str)  # a result for another unit
+    assert isinstance(parse_result("nothing\n", "p", 3), str)
+    assert parse_result(line.replace("1.5", "NaN"), "p", 3)["claimed"] is None
+
+
+def test_a_decision_evaluator_refuses_test_problems():
+    with pytest.raises(ValueError, match="test problems are for reports only"):
+        MetaEvaluator(load_suite("test")[:1], budget=5)
+
+
+def test_config_and_report_render(tmp_path):
+    with pytest.raises(RsiError):
+        SelfImproveConfig(approval="sometimes")
+    cfg = SelfImproveConfig(seeds=2, validation_seeds=3, test_seeds=1)
+    assert cfg.seeds_of("train") == [1, 2] and cfg.seeds_of("validation") == [101, 102, 103]
+    assert not set(cfg.seeds_of("train")) & set(cfg.seeds_of("validation"))
+    rows = [{"generation": 0, "incumbent": 1, "driver": None, "train": 0.4, "validation": 0.3, "test": 0.35,
+             "candidates": 1, "failed": 0, "best_train_this_generation": 0.4, "best_train_so_far": 0.4,
+             "decision": None, "next_id": 2},
+            {"generation": 1, "incumbent": 5, "driver": 1, "train": 0.5, "validation": 0.45, "test": None,
+             "candidates": 4, "failed": 1, "best_train_this_generation": 0.5, "best_train_so_far": 0.5,
+             "decision": {"challenger": 5, "outcome": "adopted", "effect": 0.15, "p_value": 0.01}, "next_id": 9}]
+    report.write(tmp_path, rows, [(1, 0.2), (1, 0.5)])
+    assert "| 1 | #1 | 4 (1) |" in (tmp_path / "generations.md").read_text()
+    svg = (tmp_path / "curves.svg").read_text()
+    assert svg.startswith("<svg") and "adopt #5" in svg
+    assert json.loads((tmp_path / "generations.json").read_text())[1]["incumbent"] == 5
+
+
+def test_meta_result_utility_counts_failed_checks_as_no_gain():
+    units = [UnitResult("a", 1, "ok", gain=0.5, score=1.0, claimed=1.0),
+             UnitResult("a", 2, "flagged", gain=0.0), UnitResult("b", 1, "ok", gain=1.0, score=2.0, claimed=9.0)]
+    result = MetaResult("k", "train", 10, units)
+    assert result.utility == pytest.approx(0.5)
+    assert result.metrics()["claims_wrong"] == 1 and result.metrics()["units_flagged"] == 1
+    assert MetaResult.from_json("k", result.to_json()).gains == result.gains
+    assert MetaResult("k", "train", 10, units, status="error").utility is None
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+@pytest.mark.slow
+def test_reported_scores_are_ignored_the_trusted_rescore_counts(tmp_path):
+    problems = [p for p in load_suite("train") if p.name in TRAIN]
+    with MetaEvaluator(problems, budget=20, workers=2, scratch=tmp_path / "s") as meta:
+        units = meta.units("train", [1])
+        found = meta.measure({"honest": SEED, "faker": FAKING}, units)
+    honest, faker = found["honest"], found["faker"]
+    assert honest.ok and honest.utility > 0
+    assert all(u.claimed == pytest.approx(u.score) for u in honest.units)
+    assert faker.ok and [u.claimed for u in faker.units] == [1e9, 1e9]
+    assert faker.utility == 0.0  # the initial programs it returned, re-scored: no gain at all
+    assert faker.metrics()["claims_wrong"] == 2
+
+
+@pytest.fixture(scope="module")
+def adoption(tmp_path_factory):
+    """A weak incumbent, offered the seed improver; decisions and suite loads instrumented."""
+    tmp_path = tmp_path_factory.mktemp("adoption")
+    loads, evaluators, deciding = [], [], [False]
+    real_load, real_init = selfimprove.load_suite, MetaEvaluator.__init__
+    real_decide = SelfImproveRun._decide
+
+    def load(split=None, *args, **kwargs):
+        loads.append((split, deciding[0]))
+        return real_load(split, *args, **kwargs)
+
+    def init(self, problems, *args, **kwargs):
+        problems = list(problems)
+        evaluators.append(({p.split for p in problems}, deciding[0]))
+        real_init(self, problems, *args, **kwargs)
+
+    def decide(self, generation):
+        deciding[0] = True
+        try:
+            return real_decide(self, generation)
+        finally:
+            deciding[0] = False
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(selfimprove, "load_suite", load)
+    patch.setattr(MetaEvaluator, "__init__", init)
+    patch.setattr(SelfImproveRun, "_decide", decide)
+    try:
+        run = start(tmp_path, WEAK, [SEED], report_test=True)
+        run.execute()
+    finally:
+        patch.undo()
+    return run, loads, evaluators
+
+
+@pytest.mark.slow
+def test_a_better_improver_is_adopted_and_drives_the_next_steps(adoption):
+    run, _, _ = adoption
+    out = run.out
+    assert run.incumbent_id != 1
+    adopted = run.store.get(run.incumbent_id)
+    assert "CreditBandit" in adopted.source
+    assert (out / BEST_FILE).read_text() == adopted.source
+    assert run.improver.path.read_text() == adopted.source  # the adopted one now drives the run
+    [request] = run.store.promotions("promoted")
+    evidence = request["evidence"]
+    assert evidence["test"] == "sign+bootstrap" and evidence["level"] == 0.05
+    assert evidence["p_value"] < 0.05 and evidence["effect"] > 0 and not evidence["flags"]
+    assert len(evidence["validation"]["challenger_gains"]) == len(VALIDATION) * 2
+    [event] = events(out, "improver.adopted")
+    assert event["id"] == adopted.id and event["previous"] == 1
+    rows = json.loads((out / "generations.json").read_text())
+    assert [r["generation"] for r in rows] == [0, 1]
+    assert rows[1]["decision"]["outcome"] == "adopted" and rows[1]["driver"] == 1
+    assert rows[1]["validation"] > rows[0]["validation"] and rows[1]["test"] is not None
+    assert (out / "curves.svg").read_text().startswith("<svg")
+    assert audit.verify(run.store.conn).ok
+
+
+@pytest.mark.slow
+def test_no_decision_reads_a_test_problem(adoption):
+    run, loads, evaluators = adoption
+    assert run.store.promotions("promoted")  # decisions were made (and test reported: see below)
+    assert loads and all(not (split in ("test", None) and inside) for split, inside in loads)
+    assert ("test", False) in loads  # the report did measure the test split, outside decisions
+    for splits, inside in evaluators:
+        if inside:
+            assert "test" not in splits
+    decision_pool = [splits for splits, _ in evaluators if "train" in splits]
+    assert decision_pool and all("test" not in splits for splits in decision_pool)
+
+
+@pytest.mark.slow
+def test_an_equal_improver_is_not_adopted(tmp_path):
+    # same behaviour, different text: identical searches, so nothing to prefer on any split
+    run = start(tmp_path, SEED, [SEED + "\nUNUSED_SETTING = 1\n"])
+    run.execute()
+    assert run.incumbent_id == 1 and not run.store.promotions("promoted")
+    rows = json.loads((run.out / "generations.json").read_text())
+    assert rows[1]["decision"]["outcome"] in ("no challenger", "refused")
+    assert (run.out / BEST_FILE).read_text() == run.store.get(1).source
+
+
+@pytest.mark.slow
+def test_a_rigged_improver_that_wins_only_on_training_is_refused(tmp_path):
+    run = start(tmp_path, SEED, [rigged()])
+    run.execute()
+    assert run.incumbent_id == 1 and not run.store.promotions("promoted")
+    [request] = run.store.promotions("refused")
+    evidence = request["evidence"]
+    assert evidence["train"]["challenger"] > evidence["train"]["incumbent"] + 0.5  # it does cheat on training
+    assert evidence["effect"] <= 0 and "not better" in evidence["summary"]  # and gains nothing on validation
+    assert any(f["code"] == "foreign-attr-assign" for f in evidence["flags"])  # review saw the patch too
+    assert events(run.out, "improver.refused")
+
+
+@pytest.mark.slow
+def test_crashing_and_hanging_improvers_fail_and_the_loop_goes_on(tmp_path):
+    run = start(tmp_path, WEAK, [CRASHING, HANGING, SEED], meta_budget=3,
+                limits=UnitLimits(cpu_base=2.0, cpu_per_eval=0.0, wall_base=8.0, wall_per_eval=0.0))
+    run.execute()
+    measured = [c for c in run.store.candidates() if c.proposer == "mutate" and c.status in ("ok", "error", "timeout")]
+    assert [c.status for c in measured][:2] == ["error", "timeout"] or [c.status for c in measured][:2] == [
+        "error", "error"]
+    assert "ZeroDivisionError" in measured[0].error
+    assert "CPU" in measured[1].error or "time" in measured[1].error
+    assert measured[1].cpu_seconds < 30
+    assert measured[2].status == "ok" and run.incumbent_id == measured[2].id  # and the next one is adopted
+
+
+@pytest.mark.slow
+def test_manual_approval_waits_for_a_person(tmp_path):
+    run = start(tmp_path, WEAK, [SEED], approval="manual")
+    run.execute()
+    out = run.out
+    assert run.incumbent_id == 1
+    [request] = pending(out)
+    assert request["evidence"]["policy"] == "manual"
+    assert (out / BEST_FILE).read_text() == run.store.get(1).source
+    approve(out, request["candidate_id"], "read the diff")
+    again = SelfImproveRun.reopen(out)
+    again.log = lambda line: None
+    again.execute()
+    assert again.incumbent_id == request["candidate_id"]
+    assert (out / BEST_FILE).read_text() == again.store.get(request["candidate_id"]).source
+    adopted = events(out, "improver.adopted")[-1]
+    assert adopted["note"] == "read the diff" and adopted["approved_by"]

@@ -63,6 +63,16 @@ def evaluate_holdout(program_path):
 '''
 
 
+RUNNER = """
+    import importlib.util
+    def evaluate(path):
+        spec = importlib.util.spec_from_file_location("c", path)
+        m = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(m)
+        return m.run()
+"""
+
+
 def write(folder: Path, name: str, text: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o755)
@@ -217,6 +227,37 @@ def test_landlock_rules_allow_reads_and_one_writable_folder(tmp_path):
     assert (tmp_path / "rw" / "ok").read_text() == "fine"
 
 
+@needs_full
+def test_rsi_code_is_readable_but_not_the_meta_suite(tmp_path):
+    import rsi
+
+    engine = Path(rsi.__file__).parent
+    problem = next(p for p in sorted((engine / "meta" / "suite").glob("*")) if (p / "evaluate.py").exists())
+    evaluator = write(tmp_path / "p", "evaluate.py", RUNNER)
+    with EvaluatorPool(evaluator, 1, LIMITS, tmp_path / "s") as pool:
+        r = evaluate(pool, f"""
+            import importlib
+            def run():
+                out = [len(open({str(engine / "proposers" / "bandit.py")!r}).read()) > 0]
+                try:
+                    open({str(problem / "evaluate.py")!r}).read()
+                    out.append("read")
+                except PermissionError:
+                    out.append("denied")
+                print(out)
+                return {{"combined_score": 1}}
+        """)
+    assert r.stdout.strip() == "[True, 'denied']", (r.error, r.stdout)
+
+
+def test_a_folder_can_be_granted_but_one_subfolder(tmp_path):
+    for sub in ("a/b/c", "a/x", "y"):
+        (tmp_path / sub).mkdir(parents=True)
+    (tmp_path / "a" / "f.py").write_text("")
+    granted = isolation._all_but(str(tmp_path), str(tmp_path / "a" / "b"))
+    assert sorted(Path(p).relative_to(tmp_path).as_posix() for p in granted) == ["a/f.py", "a/x", "y"]
+
+
 def test_environment_allow_list_keeps_secrets_out():
     env = worker_environment({"PATH": "/bin", "LANG": "C", "LC_ALL": "C", "OMP_NUM_THREADS": "1",
                               "OPENAI_API_KEY": "k", "AWS_SECRET_ACCESS_KEY": "k", "GITHUB_TOKEN": "t",
@@ -324,16 +365,6 @@ def test_binpack_score_rejects_invalid_packings():
 
 
 # ---------------------------------------------------------------- levels and degraded modes
-
-
-RUNNER = """
-    import importlib.util
-    def evaluate(path):
-        spec = importlib.util.spec_from_file_location("c", path)
-        m = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(m)
-        return m.run()
-"""
 
 
 @needs_full

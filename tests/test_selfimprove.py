@@ -324,10 +324,9 @@ def test_crashing_and_hanging_improvers_fail_and_the_loop_goes_on(tmp_path):
                 limits=UnitLimits(cpu_base=2.0, cpu_per_eval=0.0, wall_base=8.0, wall_per_eval=0.0))
     run.execute()
     measured = [c for c in run.store.candidates() if c.proposer == "mutate" and c.status in ("ok", "error", "timeout")]
-    assert [c.status for c in measured][:2] == ["error", "timeout"] or [c.status for c in measured][:2] == [
-        "error", "error"]
+    assert [c.status for c in measured] == ["error", "timeout", "ok"]
     assert "ZeroDivisionError" in measured[0].error
-    assert "CPU" in measured[1].error or "time" in measured[1].error
+    assert "CPU time limit" in measured[1].error  # enforced by the OS (RLIMIT_CPU) on the search
     assert measured[1].cpu_seconds < 30
     assert measured[2].status == "ok" and run.incumbent_id == measured[2].id  # and the next one is adopted
 

@@ -37,10 +37,10 @@ def add_self_improve_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="DIR", help="continue an earlier self-improvement run")
     p.add_argument("--generations", type=int, default=4, help="generations (default 4)")
     p.add_argument("--budget", type=int, default=100, help="evaluations per inner search (default 100)")
-    p.add_argument("--seeds", type=int, default=2, help="training seeds per problem (default 2)")
-    p.add_argument("--validation-seeds", type=int, default=6, help="validation seeds per problem (default 6)")
+    p.add_argument("--seeds", type=int, default=1, help="training seeds per problem (default 1)")
+    p.add_argument("--validation-seeds", type=int, default=8, help="validation seeds per problem (default 8)")
     p.add_argument("--test-seeds", type=int, default=4, help="test seeds per problem, report only; 0: no test report")
-    p.add_argument("--meta-budget", type=int, default=8, help="candidate improvers per generation (default 8)")
+    p.add_argument("--meta-budget", type=int, default=10, help="candidate improvers per generation (default 10)")
     p.add_argument("--challengers", type=int, default=1, help="best training candidates validated per generation")
     p.add_argument("--approval", choices=("auto", "manual"), default="auto",
                    help="manual: every adoption waits for `rsi approve` (default auto)")
@@ -100,3 +100,21 @@ def reject(out_dir: str | Path, candidate_id: int, note: str | None = None) -> N
     from ..oversight import adoption
 
     adoption.reject(Path(out_dir), candidate_id, note)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m rsi.meta.cli self-improve ...`: the same command, before it is wired into `rsi`."""
+    from ..errors import RsiError
+
+    parser = argparse.ArgumentParser(prog="rsi")
+    add_self_improve_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except RsiError as exc:
+        print(f"rsi: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

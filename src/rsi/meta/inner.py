@@ -8,10 +8,14 @@ caps (``rsi.meta.evaluators.produce``); each inner evaluation is one more fork o
 its own CPU and wall limits, so that a mutated program that loops forever or corrupts the
 evaluator's module state costs one evaluation, not the whole search.
 
-Measured on 2 cores (see benchmarks/selfimprove.py): the engine's own work (proposal, review,
-store) costs about 12 ms per evaluation, the fork about 5 ms, the suite's evaluations 0.3-35 ms.
-Nested pools would add an interpreter start (about a second) per search; in-process evaluation
-without the fork saves the 5 ms but lets one bad program hang or poison the whole search.
+Measured on the 2-core development machine (CPU per evaluation of a 100-evaluation search): the
+engine's own work (proposals, including the invalid and duplicate ones, review, store commits) about
+12 ms; the fork 5-7 ms (once the evaluator has been warmed in the parent: numpy's lazy first calls
+cost up to 70 ms in every fresh child otherwise); the suite's evaluations 0.3-35 ms. A training
+meta-evaluation (14 searches x 100 evaluations) costs 45-60 CPU seconds. Nested pools would add an
+interpreter start (about a second) per search; evaluating in-process without the fork would save
+the 5 ms but lets one mutated program (``gap = gap + 1.5`` in the sorting problem) hang the whole
+search, or poison the evaluator's module state for every later evaluation.
 
 What an inner search reports is *not* trusted: the caller re-scores the returned program.
 """

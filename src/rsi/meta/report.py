@@ -107,7 +107,7 @@ def svg(rows: list[dict[str, Any]], points: list[tuple[int, float]], width: int 
     for i in range(6):  # horizontal grid and labels
         v = lo + (hi - lo) * i / 5
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#ddd"/>')
-        parts.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:.2f}</text>')
+        parts.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:.3f}</text>')
     for g in range(last + 1):
         parts.append(f'<text x="{x(g):.1f}" y="{height - bottom + 18}" text-anchor="middle">{g}</text>')
     parts.append(f'<text x="{(left + width - right) / 2:.0f}" y="{height - 12}" text-anchor="middle">generation</text>')

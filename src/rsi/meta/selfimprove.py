@@ -107,10 +107,10 @@ promote_every = 1000000000  # improvers are adopted by the self-improvement gate
 class SelfImproveConfig:
     generations: int = 4
     budget: int = 100  # inner evaluations per search
-    seeds: int = 2  # training seeds per problem
-    validation_seeds: int = 6
+    seeds: int = 1  # training seeds per problem
+    validation_seeds: int = 8
     test_seeds: int = 4
-    meta_budget: int = 8  # candidate improvers per generation
+    meta_budget: int = 10  # candidate improvers per generation
     challengers: int = 1  # best training candidates validated per generation
     workers: int = 2  # inner searches at a time
     parallel: int = 2  # candidate improvers measured at a time
@@ -315,7 +315,7 @@ class SelfImproveRun(Run):
                 if not self.rows and not self._stopping():
                     self._validation(self.incumbent_id)
                     self._record(0, None)
-                while len(self.rows) <= config.generations and not self._stopping():
+                while 0 < len(self.rows) <= config.generations and not self._stopping():
                     generation = len(self.rows)
                     self.stop_reason = None
                     self.settings.run.budget = 1 + generation * config.meta_budget
@@ -326,8 +326,10 @@ class SelfImproveRun(Run):
                     if self._stopping():
                         break
                     decision = self._decide(generation)
+                    if self._stopping():
+                        break  # interrupted during the gate: it runs again on --resume
                     self._record(generation, decision)
-                if self.stop_reason == "budget reached":
+                if len(self.rows) > config.generations and not self._stopping():
                     self.stop_reason = "all generations done"
         finally:
             for sig, handler in previous.items():
@@ -478,7 +480,8 @@ class SelfImproveRun(Run):
         evaluator (the decisions' evaluator cannot load test problems)."""
         if not self.config.report_test or self.config.test_seeds < 1:
             return None
-        if (cid, "test") not in self.measurements:
+        cached = self.measurements.get((cid, "test"))
+        if cached is None or not cached.ok:  # a failed report is measured again
             found = report.measure_test({(cid, "test"): self._source(cid)}, self.config,
                                         self.out / "scratch-test", stop=lambda: self.stop_reason == "interrupted")
             if (cid, "test") not in found:
@@ -490,6 +493,8 @@ class SelfImproveRun(Run):
         incumbent = self.store.get(self.incumbent_id)
         validation = self._validation(incumbent.id)
         test = self._test(incumbent.id)
+        if self._stopping():
+            return  # interrupted while measuring: the row is written on --resume
         first = self.rows[-1]["next_id"] if self.rows else SEED_ID
         these = [c for c in self.store.candidates(("ok", "error", "timeout")) if first <= c.id < self.next_id]
         scores = [c.score for c in these if c.status == "ok" and c.score is not None]

@@ -166,18 +166,27 @@ def prepare(scratch: str, limits, enabled: bool, evaluator: str) -> Plan:
 def finish(plan: Plan, evaluator: str, new_files: list[str], code_kinds: set[str]) -> None:
     """After the evaluator is imported: the Landlock rules (opened once, used by every child).
     ``new_files``: files of the modules the evaluator import loaded; their folders (outside
-    the Python and system folders) are the evaluator's *code folders*, readable by the task
+    the Python and system folders, and outside the rsi package unless the evaluator lives
+    there) are the evaluator's *code folders*, readable, with all beneath them, by the task
     kinds in ``code_kinds``."""
     if not plan.enabled or not plan.landlock_abi:
         return
-    read = [(p, landlock.READ) for p in SYSTEM_READ + _python_folders()]
-    plan.base_rules = landlock.open_rule_paths(read + DEVICES)
-    granted = [os.path.realpath(p) for p in SYSTEM_READ + _python_folders()]
-    folders = [os.path.dirname(os.path.realpath(evaluator))]
+    own = os.path.dirname(os.path.realpath(evaluator))
+    engine = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # the rsi package
+    granted: list[str] = []
+    for path in SYSTEM_READ + _python_folders():
+        path = os.path.realpath(path)
+        granted += _all_but(path, engine) if _beneath(engine, path) else [path]
+    plan.base_rules = landlock.open_rule_paths(
+        [(p, landlock.READ) for p in granted] + DEVICES + _engine_files(engine))
+    folders = [own]
     for path in new_files:
         folder = os.path.dirname(os.path.realpath(path))
-        if folder not in folders and not any(_beneath(folder, g) for g in granted):
-            folders.append(folder)
+        if folder in folders or any(_beneath(folder, g) for g in granted):
+            continue
+        if _beneath(folder, engine) and not _problem_folder(folder):
+            continue  # rsi's own code: its files are granted one by one, below
+        folders.append(folder)
     plan.code_folders = folders
     plan.code_rules = landlock.open_rule_paths([(f, landlock.READ) for f in folders])
     plan.code_kinds = code_kinds
@@ -289,6 +298,51 @@ def _python_folders() -> list[str]:
         if folder and os.path.isdir(folder) and folder not in out:
             out.append(folder)
     return out
+
+
+def _all_but(folder: str, hole: str) -> list[str]:
+    """What granting ``folder`` but not ``hole`` (beneath it) takes: the siblings of every
+    folder on the way down (rsi installed in site-packages keeps its meta-suite hidden)."""
+    out = []
+    while folder != hole:
+        step = os.path.join(folder, os.path.relpath(hole, folder).split(os.sep)[0])
+        try:
+            out += [os.path.join(folder, n) for n in os.listdir(folder)
+                    if os.path.join(folder, n) != step]
+        except OSError:
+            pass
+        folder = step
+    return out
+
+
+def _problem_folder(folder: str) -> bool:
+    return os.path.exists(os.path.join(folder, "evaluate.py"))
+
+
+def _engine_files(engine: str) -> list[tuple[str, int]]:
+    """rsi's own modules, readable by every candidate (a lazy import inside an evaluator must
+    work): every folder of the package that holds no problem folder, and the modules beside
+    the problem folders (the meta-suite's, held-out ones included), which stay unreadable but
+    where a rule grants one. Folder names may be listed."""
+    rules = [(engine, landlock.READ_DIR)]
+    holders = set()  # folders with a problem folder somewhere beneath
+    for root, dirs, _ in os.walk(engine):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        if _problem_folder(root):
+            dirs[:] = []
+            path = os.path.dirname(root)
+            while _beneath(path, engine) and path not in holders:
+                holders.add(path)
+                path = os.path.dirname(path)
+    for root, dirs, files in os.walk(engine):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        if root not in holders:
+            dirs[:] = []
+            if not _problem_folder(root):
+                rules.append((root, landlock.READ))
+            continue
+        rules += [(os.path.join(root, f), landlock.READ_FILE) for f in files if f.endswith(".py")]
+    return rules
 
 
 def _beneath(path: str, folder: str) -> bool:

@@ -7,8 +7,8 @@ Two hooks, both called by the worker (``rsi.sandbox.worker``):
   IPC, UTS, user; the scratch tmpfs; see ``isolation.py``).
 - ``enter_sandbox`` runs in every evaluation child, in its own process group, as soon as it is
   forked: children are forked in advance and wait for a task, so this costs the candidate no
-  latency. Rlimits, then the uid change, Landlock and seccomp. Its writable folder is renamed to
-  the task's folder when the task comes.
+  latency. The uid change, Landlock and seccomp, then rlimits. Its writable folder is renamed
+  to the task's folder when the task comes.
 
 Both run in a single-threaded context that must stay cheap: no imports, no subprocesses.
 """
@@ -36,12 +36,12 @@ def prepare_worker(scratch_dir: str, limits: Limits, *, isolation: str = "full",
 def enter_sandbox(folder: str | int, limits: Limits, kind: str = "train",
                   parent: int | None = None) -> None:
     """In the evaluation child, in its own process group, before it is given a task of
-    ``kind`` (and so before any untrusted code): resource limits, then identity, Landlock and
-    seccomp (``isolation.enter``). ``folder`` is its only writable folder (a path, or an O_PATH
+    ``kind`` (and so before any untrusted code): identity, Landlock and seccomp
+    (``isolation.enter``), then resource limits. ``folder`` is its only writable folder (a path, or an O_PATH
     descriptor opened before the fork, which this closes); the worker renames it to the task's
     folder when it hands the task over."""
-    apply_rlimits(limits)
     isolation_.enter(isolation_.PLAN, folder, kind, os.getppid() if parent is None else parent)
+    apply_rlimits(limits)  # after: the sandbox's own descriptors are closed by now (NOFILE)
 
 
 def apply_rlimits(limits: Limits) -> None:

@@ -1,8 +1,10 @@
 """A pool of warm evaluation workers: submit candidates, collect their results.
 
-Each worker (``rsi.sandbox.worker``) is a fresh interpreter that imports the evaluator once and
-forks one child per candidate, so a candidate costs a fork, not an interpreter start. Workers run
-in their own session: a Ctrl-C in the terminal reaches only the main process, which is expected
+Each worker (``rsi.sandbox.worker``) is a fresh interpreter that isolates itself (namespaces,
+``isolation.py``), imports the evaluator once and forks one child per candidate, which enters
+the sandbox (uid, Landlock, seccomp) before it is given its task, so a candidate costs a fork,
+not an interpreter start. With the split contract (``produce``/``score``) each worker also keeps
+a trusted scorer process (``scorer.py``). Workers run in their own session: a Ctrl-C in the terminal reaches only the main process, which is expected
 to call ``cancel_all`` / ``close``. If the main process dies, the workers see their request pipe
 close, kill their running evaluation and exit.
 
@@ -90,7 +92,7 @@ class EvaluatorPool:
         self.isolation = isolation
         self.scratch_root = Path(scratch_root).resolve()
         self.scratch_root.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.scratch_root, 0o711)
+        _searchable(self.scratch_root)
         self._env = self._make_env(env)
         self._workers: list[_Worker] = []
         self._done: list[EvalResult] = []  # finished results not yet collected
@@ -241,7 +243,7 @@ class EvaluatorPool:
     def _spawn(self, index: int) -> _Worker:
         folder = self.scratch_root / f"w{index}"
         folder.mkdir(exist_ok=True)
-        os.chmod(folder, 0o711)
+        _searchable(folder)
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         try:
@@ -447,6 +449,14 @@ def sandbox_warning(sandbox: dict) -> str:
             lines.append(f"rsi:   - {p['name']}: {p['detail']}")
     lines.append("rsi: `rsi doctor` explains each protection and what would enable it.")
     return "\n".join(lines) + "\n"
+
+
+def _searchable(folder: Path) -> None:
+    """Let any uid pass through ``folder`` (not list it): a candidate may run under its own."""
+    try:
+        os.chmod(folder, 0o711)
+    except OSError:
+        pass  # not ours: a candidate under its own uid may then lack access, and says so
 
 
 def _close_fd(fd: int) -> None:

@@ -16,11 +16,19 @@ reports about quality is believed.
 
 from __future__ import annotations
 
+import collections  # noqa: F401 - what an improver may import, loaded before the sandbox narrows
+import heapq  # noqa: F401    reads (candidates may read only their task folder and rsi's engine)
 import importlib.util
+import itertools  # noqa: F401
+import math  # noqa: F401
 import os
+import random  # noqa: F401
+import statistics  # noqa: F401
 import sys
 from pathlib import Path
 
+import rsi.improvers.seed  # noqa: F401 - the seed improver and its bandit
+import rsi.proposers.bandit  # noqa: F401
 from rsi.errors import RsiError
 from rsi.improvers import load_improver
 from rsi.meta import inner

@@ -71,6 +71,8 @@ class Plan:
         self.drop_caps = False  # user namespace: children drop its capabilities
         self.landlock_abi = 0
         self.seccomp_program: bytes | None = None
+        self.filter: seccomp.Filter | None = None
+        self.rulesets: dict[bool, landlock.Ruleset] = {}  # with the code folders or without
         self.base_rules: list[tuple[int, int]] = []
         self.code_rules: list[tuple[int, int]] = []
         self.code_kinds: set[str] = set()  # task kinds that may read the evaluator's folders
@@ -169,6 +171,8 @@ def finish(plan: Plan, evaluator: str, new_files: list[str], code_kinds: set[str
     the Python and system folders, and outside the rsi package unless the evaluator lives
     there) are the evaluator's *code folders*, readable, with all beneath them, by the task
     kinds in ``code_kinds``."""
+    if plan.enabled and plan.seccomp_program is not None:
+        plan.filter = seccomp.Filter(plan.seccomp_program, plan.libc)
     if not plan.enabled or not plan.landlock_abi:
         return
     own = os.path.dirname(os.path.realpath(evaluator))
@@ -190,6 +194,9 @@ def finish(plan: Plan, evaluator: str, new_files: list[str], code_kinds: set[str
     plan.code_folders = folders
     plan.code_rules = landlock.open_rule_paths([(f, landlock.READ) for f in folders])
     plan.code_kinds = code_kinds
+    for code in (False, True):
+        rules = plan.base_rules + (plan.code_rules if code else [])
+        plan.rulesets[code] = landlock.Ruleset(rules, plan.landlock_abi)
 
 
 def task_owner(plan: Plan) -> int | None:
@@ -232,10 +239,9 @@ def _enter(plan: Plan, folder: str | int, kind: str, parent: int, own: list) -> 
         if not isinstance(folder, int):
             paths.append((folder, TASK_RIGHTS))
         own += landlock.open_rule_paths(paths)
-        rules = plan.base_rules + (plan.code_rules if kind in plan.code_kinds else []) + own
-        landlock.restrict(rules, plan.landlock_abi)
-    if plan.seccomp_program is not None:
-        seccomp.install(plan.seccomp_program, libc)
+        plan.rulesets[kind in plan.code_kinds].restrict(own)
+    if plan.filter is not None:
+        plan.filter.install()
 
 
 def settle(task_dir: str) -> None:

@@ -12,9 +12,10 @@ grants. rsi grants, per candidate:
 
 Every access right the running kernel knows is *handled*, so what is not granted is denied.
 
-    abi = abi_version()            # 0: unavailable
-    rules = [(fd, READ), ...]      # O_PATH file descriptors, opened in advance
-    restrict(rules, abi)           # in the child, after PR_SET_NO_NEW_PRIVS
+    abi = abi_version()                     # 0: unavailable
+    rules = open_rule_paths([(path, READ)])  # O_PATH file descriptors, opened in advance
+    ruleset = Ruleset(rules, abi)           # once
+    ruleset.restrict(extra_rules)           # in each child, after PR_SET_NO_NEW_PRIVS
 """
 
 from __future__ import annotations
@@ -124,6 +125,42 @@ def open_rule_paths(paths: list[tuple[str, int]]) -> list[tuple[int, int]]:
     return rules
 
 
+class Ruleset:
+    """The arguments of the system calls that build a ruleset, made once (in the zygote), so
+    that each child only makes the calls: ``restrict(abi, extra)``."""
+
+    def __init__(self, rules: list[tuple[int, int]], abi: int, *, network: bool = True,
+                 scope: bool = True) -> None:
+        self.abi = abi
+        self.fs = handled_fs(abi)
+        self.attr = _RulesetAttr(self.fs, NET_BIND_TCP | NET_CONNECT_TCP if network and abi >= 4 else 0,
+                                 SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if scope and abi >= 6 else 0)
+        self.size = ctypes.c_size_t(8 if abi < 4 else 16 if abi < 6 else 24)
+        kept = [(fd, rights & self.fs) for fd, rights in rules if rights & self.fs]
+        self.rules = (_PathBeneath * len(kept))(*[_PathBeneath(r, fd) for fd, r in kept])
+        self.refs = [ctypes.byref(rule) for rule in self.rules]
+        self.zero = ctypes.c_uint32(0)
+        self.syscall = _syscall()
+
+    def restrict(self, extra: list[tuple[int, int]] = ()) -> None:
+        """Create the ruleset, add its rules and ``extra`` ones, enforce it on this process.
+        PR_SET_NO_NEW_PRIVS must be set already (or the caller hold CAP_SYS_ADMIN)."""
+        syscall, zero = self.syscall, self.zero
+        ruleset = _check(syscall(SYS_CREATE_RULESET, ctypes.byref(self.attr), self.size, zero),
+                         "create_ruleset")
+        try:
+            for ref in self.refs:
+                if syscall(SYS_ADD_RULE, ruleset, RULE_PATH_BENEATH, ref, zero) < 0:
+                    _check(-1, "add_rule")
+            for fd, rights in extra:
+                rule = _PathBeneath(rights & self.fs, fd)
+                _check(syscall(SYS_ADD_RULE, ruleset, RULE_PATH_BENEATH, ctypes.byref(rule), zero),
+                       "add_rule")
+            _check(syscall(SYS_RESTRICT_SELF, ruleset, zero), "restrict_self")
+        finally:
+            os.close(ruleset)
+
+
 def restrict(rules: list[tuple[int, int]], abi: int, *, network: bool = True,
              scope: bool = True) -> None:
     """Create a ruleset granting ``rules`` and nothing else, and enforce it on this process.
@@ -132,19 +169,4 @@ def restrict(rules: list[tuple[int, int]], abi: int, *, network: bool = True,
     also deny every TCP bind and connect (ABI 4+). ``scope``: also deny signals and abstract
     unix sockets to processes outside the domain (ABI 6+).
     """
-    fs = handled_fs(abi)
-    attr = _RulesetAttr(fs, NET_BIND_TCP | NET_CONNECT_TCP if network and abi >= 4 else 0,
-                        SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if scope and abi >= 6 else 0)
-    size = 8 if abi < 4 else 16 if abi < 6 else 24
-    syscall = _syscall()
-    ruleset = _check(syscall(SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size),
-                             ctypes.c_uint32(0)), "create_ruleset")
-    try:
-        for fd, rights in rules:
-            rule = _PathBeneath(rights & fs, fd)
-            if rule.allowed_access:
-                _check(syscall(SYS_ADD_RULE, ruleset, RULE_PATH_BENEATH, ctypes.byref(rule),
-                               ctypes.c_uint32(0)), "add_rule")
-        _check(syscall(SYS_RESTRICT_SELF, ruleset, ctypes.c_uint32(0)), "restrict_self")
-    finally:
-        os.close(ruleset)
+    Ruleset(rules, abi, network=network, scope=scope).restrict()

@@ -26,6 +26,8 @@ import traceback
 
 from .protocol import TRACEBACK_CHARS, check_metrics, read_exact, recv, send, send_blob
 
+START_TIMEOUT = 300.0  # seconds a scorer may take to import the evaluator
+
 SCORE_FUNCTIONS = {"train": "score", "holdout": "score_holdout"}
 
 
@@ -120,6 +122,78 @@ class Scorer:
         except ProcessLookupError:
             pass
         self.proc.wait()
+
+
+class Scoring:
+    """The worker's side of the split contract (a mixin of ``worker.Worker``): start, check,
+    use and replace its scorer. Uses the worker's ``evaluator``, ``limits``, ``functions``,
+    ``private``, ``req`` and ``_control``."""
+
+    scorer: Scorer | None = None
+
+    def _start_scorer(self) -> None:
+        self.scorer = Scorer(self.evaluator, self.limits.data_bytes, self.limits.score_seconds)
+        self.private.update(self.scorer.fds)
+
+    def _scorer_ready(self) -> str | None:
+        if self.scorer is None:
+            self._start_scorer()
+        error = self.scorer.ready(START_TIMEOUT)
+        missing = {k for k, (mode, _) in self.functions.items() if mode == "split"}
+        missing -= self.scorer.kinds
+        if error is None and missing:
+            error = f"the scorer finds no score function for {', '.join(sorted(missing))}"
+        if error is not None:
+            self._stop_scorer()
+        return error
+
+    def _stop_scorer(self) -> None:
+        if self.scorer is not None:
+            self.private.difference_update(self.scorer.fds)
+            self.scorer.close()
+            self.scorer = None
+
+    def _score(self, msg: dict, blob: bytes, reply: dict) -> str | None:
+        """Have the trusted scorer score ``blob``; fills ``reply``. "shutdown" if the pool went."""
+        if self.scorer is None or self.scorer.proc.poll() is not None:
+            self._stop_scorer()
+            error = self._scorer_ready()
+            if error:
+                reply["error"] = f"the scorer could not be restarted: {error}"
+                return None
+        try:
+            self.scorer.request(msg["kind"], msg["seed"], blob)
+        except OSError:
+            self._stop_scorer()
+            reply["error"] = "the scorer died; it is restarted for the next task"
+            return None
+        deadline = time.monotonic() + self.limits.score_seconds
+        while True:
+            event, answer = self.scorer.wait(deadline, self.req)
+            if event == "again":
+                continue
+            if event == "control":
+                outcome = self._control(msg["id"])
+                if outcome is None:
+                    continue
+                self._stop_scorer()  # it may be busy: a fresh one for the next task
+                reply["error"] = "cancelled"
+                return outcome if outcome == "shutdown" else None
+            if event != "answer":
+                self._stop_scorer()
+                if event == "timeout":
+                    reply["status"] = "timeout"
+                reply["error"] = answer
+                return None
+            if "metrics" in answer:
+                metrics, error = check_metrics(answer["metrics"])
+            else:
+                metrics, error = None, str(answer.get("error"))
+            if metrics is not None:
+                reply["status"], reply["metrics"] = "ok", metrics
+            else:
+                reply["error"] = error
+            return None
 
 
 def _score(module, msg: dict, blob: bytes, data_bytes: int) -> dict:

@@ -156,10 +156,22 @@ class _Fprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
+class Filter:
+    """A filter program ready to load, made once (in the zygote): ``install`` in each child."""
+
+    def __init__(self, program: bytes, libc) -> None:
+        self.buffer = ctypes.create_string_buffer(program, len(program))
+        self.fprog = _Fprog(len(program) // 8, ctypes.addressof(self.buffer))
+        self.ref = ctypes.byref(self.fprog)
+        self.libc = libc
+
+    def install(self) -> None:
+        """Load the filter on this process (PR_SET_NO_NEW_PRIVS must be set); OSError if refused."""
+        if self.libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, self.ref, 0, 0) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"seccomp filter refused: {os.strerror(err)}")
+
+
 def install(program: bytes, libc) -> None:
     """Load ``program`` on this process (PR_SET_NO_NEW_PRIVS must be set); OSError if refused."""
-    buf = ctypes.create_string_buffer(program, len(program))
-    fprog = _Fprog(len(program) // 8, ctypes.addressof(buf))
-    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"seccomp filter refused: {os.strerror(err)}")
+    Filter(program, libc).install()

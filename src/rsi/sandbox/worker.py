@@ -2,10 +2,11 @@
 
 ``EvaluatorPool`` starts it as ``python -m rsi.sandbox.worker --req FD --resp FD``. The worker
 isolates itself (``limits.prepare_worker``: namespaces, scratch tmpfs), imports the evaluator
-(and numpy) once, then for every task: writes the program to
-``<scratch>/<candidate_id>-<kind>/program.py`` and hands the task to a child forked in advance.
-The child, in its own process group, enters the sandbox (``limits.enter_sandbox``), seeds
-``random`` and numpy, and calls the evaluator:
+(and numpy) once, and keeps children forked in advance, each in its own process group and
+already in the sandbox (``limits.enter_sandbox``: uid, Landlock, seccomp, rlimits). For every
+task it renames such a child's folder to ``<scratch>/<candidate_id>-<kind>``, writes
+``program.py`` in it and hands the task over; the child seeds ``random`` and numpy and calls
+the evaluator:
 
 - plain contract ("beside"): ``evaluate(program_path)``; the child checks the metrics and sends
   them back. The score is computed beside the candidate, in its process.
@@ -40,13 +41,13 @@ from typing import NamedTuple
 
 from .outcome import call_evaluate, call_produce, judge, read_result
 from .procs import kill_group, load_module, output_file, remove_tree, sweep, vm_size_mb
-from .protocol import MAX_RESULT, THREAD_VARS, check_metrics, read_capped, recv, send, write_all
-from .scorer import split_by_syntax
+from .protocol import MAX_RESULT, THREAD_VARS, read_capped, recv, send, write_all
+from .scorer import Scoring, split_by_syntax
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 PR_GET_NO_NEW_PRIVS = 39
-START_TIMEOUT = 300.0
+SPARES = 2  # children kept ready: one may still be entering its sandbox when a task comes
 SPLIT = {"train": ("produce", "score"), "holdout": ("produce_holdout", "score_holdout")}
 PLAIN = {"train": "evaluate", "holdout": "evaluate_holdout"}
 
@@ -63,7 +64,7 @@ class Spare(NamedTuple):
     kind: str  # the task kind whose sandbox rules it entered
 
 
-class Worker:
+class Worker(Scoring):
     """The zygote. Between tasks it keeps one *spare*: a child forked in advance, which enters
     the sandbox at once (uid, Landlock rules for a scratch folder of its own, seccomp) and then
     blocks on a pipe. A task renames that folder to the task's (Landlock rules follow the folder,
@@ -85,7 +86,7 @@ class Worker:
         self.scorer = None
         self.libc = None
         self.numpy = None
-        self.spare: Spare | None = None
+        self.spares: list[Spare] = []  # children forked in advance, in the sandbox, waiting
         self.private: set[int] = set()  # the worker's ends of every child's fds: no child keeps them
         self.trash: list[int | str] = []  # fds to close and task folders to remove
         self.outputs: list[tuple[int, int]] = []  # emptied output files, for the next spares
@@ -156,30 +157,6 @@ class Worker:
             raise AttributeError(f"{self.evaluator} defines no function evaluate(program_path) "
                                  "(nor produce(program_path) and score(data))")
 
-    def _start_scorer(self) -> None:
-        from .scorer import Scorer
-
-        self.scorer = Scorer(self.evaluator, self.limits.data_bytes, self.limits.score_seconds)
-        self.private.update(self.scorer.fds)
-
-    def _scorer_ready(self) -> str | None:
-        if self.scorer is None:
-            self._start_scorer()
-        error = self.scorer.ready(START_TIMEOUT)
-        missing = {k for k, (mode, _) in self.functions.items() if mode == "split"}
-        missing -= self.scorer.kinds
-        if error is None and missing:
-            error = f"the scorer finds no score function for {', '.join(sorted(missing))}"
-        if error is not None:
-            self._stop_scorer()
-        return error
-
-    def _stop_scorer(self) -> None:
-        if self.scorer is not None:
-            self.private.difference_update(self.scorer.fds)
-            self.scorer.close()
-            self.scorer = None
-
     def _warm(self) -> None:
         """Import here what every child would otherwise import, and freeze the heap."""
         import ctypes
@@ -218,10 +195,11 @@ class Worker:
         idle = select.poll()
         idle.register(self.req, select.POLLIN)
         try:
-            self._fork_spare()
             while True:
-                if self.trash and not idle.poll(20):  # idle for 20 ms: clean up now
-                    self._clean()
+                if not self.spares:  # the next candidate's child, before its task comes
+                    self._fork_spare()
+                if (self.trash or len(self.spares) < SPARES) and not idle.poll(20):
+                    self._chores()  # idle for 20 ms: catch up now
                 msg = recv(self.req)
                 if msg is None:
                     return
@@ -254,7 +232,7 @@ class Worker:
         """Whether a task of ``kind`` may read the evaluator's folders (its sandbox differs)."""
         return self.plan is not None and kind in self.plan.code_kinds
 
-    def _fork_spare(self, kind: str = "train") -> None:
+    def _fork_spare(self, kind: str = "train") -> Spare:
         ctl_r, ctl_w = os.pipe()
         res_r, res_w = os.pipe()
         if self.outputs:  # reused: creating files costs more than emptying them
@@ -285,12 +263,23 @@ class Worker:
             os.setpgid(pid, pid)  # the child does it too: whichever runs first
         except OSError:
             pass
-        self.spare = Spare(pid, ctl_w, res_r, out, err, folder, kind)
+        spare = Spare(pid, ctl_w, res_r, out, err, folder, kind)
+        self.spares.append(spare)
         self.private.update((ctl_w, res_r, out, err))
+        return spare
 
-    def _drop_spare(self) -> None:
-        spare, self.spare = self.spare, None
-        if spare is not None:
+    def _chores(self) -> None:
+        """Keep SPARES children ready (for the usual kind of task) and clean up after the last."""
+        usual = self._profile("train")
+        while sum(self._profile(s.kind) == usual for s in self.spares) < SPARES \
+                and len(self.spares) <= SPARES:
+            self._fork_spare()
+        self._clean()
+
+    def _drop_spare(self, which: Spare | None = None) -> None:
+        """Kill ``which`` spare (all of them if None)."""
+        for spare in [which] if which is not None else list(self.spares):
+            self.spares.remove(spare)
             for fd in (spare.ctl, spare.result, spare.out, spare.err):
                 self._close(fd)
             kill_group(spare.pid)
@@ -301,30 +290,30 @@ class Worker:
             remove_tree(spare.folder)
 
     def _spare_for(self, kind: str) -> Spare:
-        """The spare, forked anew if it entered the rules of another kind of task."""
-        if self.spare is None or self._profile(self.spare.kind) != self._profile(kind):
-            self._drop_spare()
-            self._fork_spare(kind)
-        return self.spare
+        """A spare that entered the sandbox rules of ``kind``, forked now if there is none."""
+        for spare in self.spares:
+            if self._profile(spare.kind) == self._profile(kind):
+                return spare
+        return self._fork_spare(kind)
 
-    def _dispatch(self, task: dict) -> Spare:
-        """Hand ``task`` to the spare, which becomes the child running it."""
+    def _dispatch(self, spare: Spare, task: dict) -> Spare:
+        """Hand ``task`` to ``spare``, which becomes the child running it."""
         for attempt in (1, 2):
-            spare = self.spare
             try:
                 send(spare.ctl, task)
             except BrokenPipeError:  # the spare died while waiting (killed from outside)
                 if attempt == 2:
                     raise
-                self._drop_spare()
-                self._fork_spare(task["kind"])
-                fresh = self.spare.folder  # its rules hold for its folder: move the program in
-                os.rename(os.path.join(task["dir"], "program.py"), os.path.join(fresh, "program.py"))
+                self._drop_spare(spare)
+                spare = self._fork_spare(task["kind"])
+                # its rules hold for its own folder: move the program in, and rename that
+                os.rename(os.path.join(task["dir"], "program.py"),
+                          os.path.join(spare.folder, "program.py"))
                 remove_tree(task["dir"])
-                os.rename(fresh, task["dir"])
+                os.rename(spare.folder, task["dir"])
                 continue
             self._close(spare.ctl)
-            self.spare = None
+            self.spares.remove(spare)
             return spare
         raise AssertionError("unreachable")
 
@@ -360,8 +349,8 @@ class Worker:
                     error = f"cannot write the program into the scratch folder: {exc}"
             if error is not None:
                 reply["error"] = error
-                self._drop_spare()  # its folder is gone or holds a program it will not run
-            elif self._run_in_child(msg, task_dir, reply) is None:
+                self._drop_spare(spare)  # its folder is gone or holds a program it will not run
+            elif self._run_in_child(msg, spare, task_dir, reply) is None:
                 return False
             send(self.resp, reply)
             return True
@@ -377,13 +366,11 @@ class Worker:
         with open(os.path.join(task_dir, "program.py"), "w", encoding="utf-8") as f:
             f.write(source)
 
-    def _run_in_child(self, msg: dict, task_dir: str, reply: dict) -> dict | None:
+    def _run_in_child(self, msg: dict, spare: Spare, task_dir: str, reply: dict) -> dict | None:
         start = time.monotonic()
-        child = self._dispatch({"dir": task_dir, "kind": msg["kind"], "seed": msg["seed"]})
+        child = self._dispatch(spare, {"dir": task_dir, "kind": msg["kind"], "seed": msg["seed"]})
         try:
             send(self.resp, {"op": "started", "id": msg["id"], "pid": child.pid})
-            self._fork_spare()  # the next candidate's child, forked while this one runs
-            self._clean()  # the last candidate's files, while this one runs
             outcome, status, usage, data = self._wait(child.pid, child.result, msg["id"], start)
         except BaseException:
             self.trash.extend((child.out, child.err))
@@ -421,6 +408,7 @@ class Worker:
         """
         try:
             pidfd = os.pidfd_open(pid)
+            self.private.add(pidfd)  # not for the spare that may be forked meanwhile
         except (AttributeError, OSError):
             pidfd = None  # old kernel: poll wait4 every 10 ms
         poller = select.poll()
@@ -432,6 +420,7 @@ class Worker:
         cap = max(MAX_RESULT, self.limits.data_bytes) + 16
         data = bytearray()
         outcome, status, usage = None, 0, None
+        chores = True  # the next spares and the last task's clean-up, while this child runs
         try:
             while outcome is None:
                 remaining = deadline - time.monotonic()
@@ -439,7 +428,13 @@ class Worker:
                     outcome = "timeout"
                     break
                 wait_ms = math.ceil(remaining * 1000)
-                for fd, _ in poller.poll(wait_ms if pidfd is not None else min(10, wait_ms)):
+                if pidfd is None:
+                    wait_ms = min(10, wait_ms)
+                if chores:
+                    chores = False
+                    self._chores()
+                events = poller.poll(wait_ms)
+                for fd, _ in events:
                     if fd == rfd:
                         if not read_result(rfd, data, cap):
                             poller.unregister(rfd)
@@ -451,7 +446,7 @@ class Worker:
                         outcome = "exit"
         finally:
             if pidfd is not None:
-                os.close(pidfd)
+                self._close(pidfd)
         if outcome != "exit":
             kill_group(pid)
             _, status, usage = os.wait4(pid, 0)
@@ -475,49 +470,8 @@ class Worker:
 
     def _sweep(self, pgid: int) -> None:
         """Kill and reap everything the task left behind (``procs.sweep``)."""
-        sweep(self.pid, pgid, keep={p.pid for p in (self.spare, self.scorer) if p is not None})
-
-    def _score(self, msg: dict, blob: bytes, reply: dict) -> str | None:
-        """Have the trusted scorer score ``blob``; fills ``reply``. "shutdown" if the pool went."""
-        if self.scorer is None or self.scorer.proc.poll() is not None:
-            self._stop_scorer()
-            error = self._scorer_ready()
-            if error:
-                reply["error"] = f"the scorer could not be restarted: {error}"
-                return None
-        try:
-            self.scorer.request(msg["kind"], msg["seed"], blob)
-        except OSError:
-            self._stop_scorer()
-            reply["error"] = "the scorer died; it is restarted for the next task"
-            return None
-        deadline = time.monotonic() + self.limits.score_seconds
-        while True:
-            event, answer = self.scorer.wait(deadline, self.req)
-            if event == "again":
-                continue
-            if event == "control":
-                outcome = self._control(msg["id"])
-                if outcome is None:
-                    continue
-                self._stop_scorer()  # it may be busy: a fresh one for the next task
-                reply["error"] = "cancelled"
-                return outcome if outcome == "shutdown" else None
-            if event != "answer":
-                self._stop_scorer()
-                if event == "timeout":
-                    reply["status"] = "timeout"
-                reply["error"] = answer
-                return None
-            if "metrics" in answer:
-                metrics, error = check_metrics(answer["metrics"])
-            else:
-                metrics, error = None, str(answer.get("error"))
-            if metrics is not None:
-                reply["status"], reply["metrics"] = "ok", metrics
-            else:
-                reply["error"] = error
-            return None
+        keep = {s.pid for s in self.spares} | ({self.scorer.pid} if self.scorer else set())
+        sweep(self.pid, pgid, keep=keep)
 
     # --- in the child
 

@@ -119,15 +119,20 @@ def main() -> int:
     challenger_file = Path(args.improver) if args.improver else run_dir / "best_improver.py"
     challenger = challenger_file.read_text()
     seed = SEED_IMPROVER.read_text()
-    improvers = {"seed improver": seed, "self-improved": challenger}
-    if challenger.strip() == seed.strip() or "EVOLVE-BLOCK" in challenger and _same_code(challenger, seed):
-        print("note: no improver was adopted; the self-improved improver is the seed improver", file=sys.stderr)
+    improvers = {"seed improver": seed}
+    unchanged = _same_code(challenger, seed)
+    if unchanged:
+        print("\nnote: no improver was adopted: the self-improved improver is the seed improver", flush=True)
+    else:
+        improvers["self-improved"] = challenger
     best_train = _best_training_candidate(run_dir)
     if best_train is not None and not _same_code(best_train[1], challenger):
         improvers[f"best on training (#{best_train[0]}, not adopted)"] = best_train[1]
 
     seeds = list(range(5001, 5001 + args.seeds))
     full, seconds = measure(improvers, budget, seeds, args.workers, f"budget {budget}")
+    if unchanged:
+        full["self-improved"] = full["seed improver"]
     half, half_seconds = measure({"self-improved": challenger}, max(1, budget // 2), seeds, args.workers,
                                  f"budget {budget // 2}")
 

@@ -255,6 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--note", help="why (kept in the audit trail)")
         p.set_defaults(func=_cmd_decide)
 
+    from .meta.cli import add_self_improve_parser
+
+    add_self_improve_parser(sub)
+
     p = sub.add_parser("doctor", help="which sandbox protections are active on this machine",
                        description="Report the isolation this machine allows.\n\nexample:\n  rsi doctor",
                        formatter_class=raw)

@@ -1,6 +1,7 @@
 # verdict: error
 # expect: MemoryError
+# alone: yes
 def run():
     hoard = []
     while True:
-        hoard.append(bytearray(10**7))
+        hoard.append(bytearray(5 * 10**7))

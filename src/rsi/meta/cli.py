@@ -24,6 +24,7 @@ examples:
   rsi self-improve --generations 12 --budget 300 --seeds 3 --validation-seeds 10 \\
                    --meta-budget 12 --out runs/si-long  # for real use (hours)
   rsi self-improve --resume runs/si                    # continue after Ctrl-C, `rsi stop` or a crash
+  rsi self-improve --resume runs/si --generations 8    # ... and extend it to 8 generations
   rsi pending runs/si; rsi approve runs/si 17 --note "read the diff"   # with --approval manual
 
 Writes to --out: generations.md / .json (the table), curves.svg, best_improver.py (use it with
@@ -35,7 +36,8 @@ def add_self_improve_parser(subparsers) -> argparse.ArgumentParser:
                               description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", metavar="DIR", help="folder of the self-improvement run (default runs/self-improve-<time>)")
     p.add_argument("--resume", metavar="DIR", help="continue an earlier self-improvement run")
-    p.add_argument("--generations", type=int, default=4, help="generations (default 4)")
+    p.add_argument("--generations", type=int,
+                   help="generations (default 4; with --resume: extend the run to this many)")
     p.add_argument("--budget", type=int, default=100, help="evaluations per inner search (default 100)")
     p.add_argument("--seeds", type=int, default=1, help="training seeds per problem (default 1)")
     p.add_argument("--validation-seeds", type=int, default=8, help="validation seeds per problem (default 8)")
@@ -58,10 +60,10 @@ def cmd_self_improve(args: argparse.Namespace) -> int:
     from .selfimprove import BEST_FILE, SelfImproveConfig, SelfImproveRun
 
     if args.resume:
-        run = SelfImproveRun.reopen(args.resume)
+        run = SelfImproveRun.reopen(args.resume, args.generations)
     else:
         config = SelfImproveConfig(
-            generations=args.generations, budget=args.budget, seeds=args.seeds,
+            generations=args.generations or 4, budget=args.budget, seeds=args.seeds,
             validation_seeds=args.validation_seeds, test_seeds=args.test_seeds, meta_budget=args.meta_budget,
             challengers=args.challengers, workers=args.workers, approval=args.approval, level=args.level,
             seed=args.seed, report_test=args.test_seeds > 0,

@@ -247,16 +247,23 @@ class SelfImproveRun(Run):
         return run
 
     @classmethod
-    def reopen(cls, out: str | Path) -> "SelfImproveRun":
+    def reopen(cls, out: str | Path, generations: int | None = None) -> "SelfImproveRun":
+        """Continue a run; ``generations`` (more than it had) extends it."""
         out = Path(out)
         config_file = out / CONFIG_FILE
         if not config_file.is_file():
             raise RunError(f"{out}: not a self-improvement run (no {CONFIG_FILE})")
         run = cls.resume(out)
         run.config = SelfImproveConfig(**json.loads(config_file.read_text()))
-        started = [e for e in run._events(["selfimprove.started"])]
-        if started and started[0].payload["config"] != run.config.to_json():
-            raise RunError(f"{config_file} differs from the settings this run started with (see `rsi audit {out}`)")
+        recorded = run._events(["selfimprove.started", "selfimprove.extended"])
+        if recorded and recorded[-1].payload["config"] != json.loads(json.dumps(run.config.to_json())):
+            raise RunError(f"{config_file} differs from the settings this run recorded (see `rsi audit {out}`)")
+        if generations is not None and generations != run.config.generations:
+            if generations < run.config.generations:
+                raise RunError(f"this run has {run.config.generations} generations; --generations can only extend it")
+            run.config.generations = generations
+            config_file.write_text(json.dumps(run.config.to_json(), indent=2) + "\n")
+            run.store.log("selfimprove.extended", {"config": run.config.to_json()})
         run._setup()
         return run
 
@@ -399,7 +406,16 @@ class SelfImproveRun(Run):
         pool = [c for c in self.store.candidates(("ok",))
                 if c.id not in tried and c.id != incumbent.id and c.score is not None]
         pool.sort(key=lambda c: (-c.score, c.id))
-        screened = [c for c in pool[: self.config.challengers] if c.score > (incumbent.score or 0.0)]
+        # searches are deterministic given their seeds: a candidate with exactly the training
+        # results of one already judged (or of the incumbent) behaves as it does; judge it once
+        judged = {self._behaviour(cid) for cid in tried | {incumbent.id}} - {None}
+        distinct: list[Candidate] = []
+        for cand in pool:
+            behaviour = self._behaviour(cand.id)
+            if behaviour not in judged:
+                distinct.append(cand)
+                judged.add(behaviour)
+        screened = [c for c in distinct[: self.config.challengers] if c.score > (incumbent.score or 0.0)]
         decision: dict[str, Any] = {"challenger": None, "outcome": "no challenger",
                                     "best_train": pool[0].score if pool else None}
         if not screened:
@@ -413,6 +429,11 @@ class SelfImproveRun(Run):
             if outcome["outcome"] == "adopted":
                 break
         return decision
+
+    def _behaviour(self, cid: int) -> tuple | None:
+        """The exact training results of ``cid`` (unit by unit), or None if unknown."""
+        found = self.measurements.get((cid, "train"))
+        return tuple((u.problem, u.seed, u.score) for u in found.units) if found is not None and found.ok else None
 
     def _judge(self, generation: int, incumbent: Candidate, challenger: Candidate, level: float) -> dict[str, Any]:
         base = self._validation(incumbent.id)

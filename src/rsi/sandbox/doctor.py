@@ -149,10 +149,15 @@ def doctor_report() -> str:
     lines.append("  bubblewrap      " + (f"{caps['bubblewrap']} (not used: rsi sets up the same "
                                          "mechanisms itself, once per worker)" if caps["bubblewrap"]
                                          else "not installed (not needed)"))
-    lines += ["", "not protected, whatever the level: the candidate can read everything in its own "
-              "process (its inputs, the evaluator module's memory); with the plain evaluate() "
-              "contract it can forge its own score (use produce/score); CPU time per process is "
-              "capped, not the machine's memory bandwidth or caches."]
+    lines += ["", "not protected, whatever the level:",
+              "  - a candidate reads everything in its own process: its inputs, the evaluator "
+              "module's memory; with the plain evaluate() contract it can forge its score "
+              "(produce/score computes it in another process)",
+              "  - memory and CPU are capped per process (RLIMIT_AS, RLIMIT_CPU) and by the process "
+              "count, not per tree (no cgroup): a tree may map processes x memory_mb and take CPU "
+              "from other workers until its wall timeout",
+              "  - the kernel is shared (no virtual machine); seccomp narrows, does not remove, "
+              "its attack surface"]
     return "\n".join(lines)
 
 

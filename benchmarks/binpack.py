@@ -44,10 +44,13 @@ def _load_holdout(problem: Path):
 
 
 def _run(problem: Path, improver: Path | None, seed: int, budget: int, out: Path) -> float:
-    cmd = [sys.executable, "-m", "rsi.cli", "run", str(problem), "--budget", str(budget), "--seed", str(seed),
-           "--workers", "1", "--out", str(out), "--time", "100000"]
-    if improver:
-        cmd += ["--improver", str(improver)]
+    if (out / "rsi.db").exists():  # an earlier, interrupted benchmark: continue its run
+        cmd = [sys.executable, "-m", "rsi.cli", "run", "--resume", str(out), "--budget", str(budget), "--time", "100000"]
+    else:
+        cmd = [sys.executable, "-m", "rsi.cli", "run", str(problem), "--budget", str(budget), "--seed", str(seed),
+               "--workers", "1", "--out", str(out), "--time", "100000"]
+        if improver:
+            cmd += ["--improver", str(improver)]
     start = time.monotonic()
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
@@ -73,6 +76,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (one worker each)")
     parser.add_argument("--methods", default=",".join(METHODS), help="subset of: " + ", ".join(METHODS))
     parser.add_argument("--or-budget", type=int, default=2000, help="budget of the OR-trained rsi runs (0: skip)")
+    parser.add_argument("--work", type=Path, help="folder for the runs (reused: interrupted runs are resumed)")
     args = parser.parse_args()
     budgets = sorted(int(b) for b in args.budgets.split(","))
     methods = [m for m in METHODS if m in args.methods.split(",")]
@@ -93,7 +97,8 @@ def main() -> None:
     jobs = [(weibull, m, s, budgets[-1]) for m in methods for s in seeds]
     if args.or_budget:
         jobs += [(orlike, "rsi (seed improver)", s, args.or_budget) for s in seeds]
-    work = Path(tempfile.mkdtemp(prefix="rsi-bench-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="rsi-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     print(f"{len(jobs)} runs, {args.jobs} at a time, in {work}", file=sys.stderr)
 

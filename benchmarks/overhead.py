@@ -223,6 +223,8 @@ def main() -> None:
     fresh_ms, fresh_cpu = stats["fresh interpreter per candidate (python -c)"]
     if not shutil.which("bwrap"):
         print("(bubblewrap not installed: apt-get install -y bubblewrap to compare)")
+    else:
+        print("(bubblewrap's cpu leaves out the sandboxed interpreter: bwrap, not this process, reaps it)")
     print(f"{'full isolation - bare fork':<46} {'':>5} {pool_ms - fork_ms:>+10.2f}")
     print(f"{'fresh interpreter / full isolation':<46} {'':>5} {fresh_ms / pool_ms:>9.0f}x {'':>9} {fresh_cpu / pool_cpu:>7.0f}x")
 

@@ -239,3 +239,31 @@ def test_stop_is_clean_within_two_seconds_and_resumable(tmp_path, how):
     assert done.returncode == 0, done.stderr
     assert _evaluated(out) == n + 3
     assert not (out / "STOP").exists()
+
+
+SPLIT_ONLY_EVALUATE = '''
+import importlib.util
+
+
+def produce(program_path):
+    spec = importlib.util.spec_from_file_location("candidate", program_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return [module.f(x / 10.0) for x in range(-20, 21)]
+
+
+def score(data):
+    xs = [x / 10.0 for x in range(-20, 21)]
+    if len(data) != len(xs):
+        raise ValueError("one value per point expected")
+    return {"combined_score": -sum((y - (2.5 * x * x - x + 3.0)) ** 2 for x, y in zip(xs, data)) / len(xs)}
+'''
+
+
+def test_split_only_evaluator_runs_with_the_score_in_a_trusted_process(tmp_path):
+    folder = write_problem(tmp_path / "p", evaluate=SPLIT_ONLY_EVALUATE)
+    run = run_once(folder, tmp_path / "r", budget=12, seed=1)
+    store = Store.open(tmp_path / "r")
+    assert store.meta()["score_mode"] == "split"
+    assert store.best().score > store.get(1).score or store.best().id == 1
+    assert not load_problem(folder).has_holdout

@@ -102,10 +102,13 @@ def load_problem(folder: str | Path) -> Problem:
     except SyntaxError as exc:
         raise ProblemError(f"{evaluator}: syntax error on line {exc.lineno}: {exc.msg}") from None
     names = _top_level_names(tree)
-    if "evaluate" not in names:
+    split = {"produce", "score"} <= names
+    if "evaluate" not in names and not split:
         raise ProblemError(
             f"{evaluator}: defines no function `evaluate`; add "
-            "`def evaluate(program_path) -> dict` returning at least {'combined_score': float}"
+            "`def evaluate(program_path) -> dict` returning at least {'combined_score': float}, "
+            "or the split pair `produce(program_path) -> data` and `score(data) -> dict`"
         )
+    has_holdout = "evaluate_holdout" in names or {"produce_holdout", "score_holdout"} <= names
     settings = load_settings(root / SETTINGS)
-    return Problem(root, source, evaluator, "evaluate_holdout" in names, settings)
+    return Problem(root, source, evaluator, has_holdout, settings)

@@ -25,7 +25,7 @@ from .oversight import adoption
 from .problem import Problem, load_problem
 from .program import code_size, edit_violation, fingerprint, syntax_error, unified_diff
 from .proposers.mutate import MutateProposer
-from .sandbox.pool import EvaluatorPool
+from .sandbox.pool import EvaluatorPool, evaluate_fresh
 from .sandbox.types import EvalResult, EvalTask, Limits
 from .settings import ProblemSettings
 from .storage import EVALUATED_STATUSES, Candidate, Store
@@ -212,6 +212,8 @@ class Run:
         try:
             with EvaluatorPool(self.problem.evaluator_path, self.settings.run.workers, self._limits(), scratch) as pool:
                 self.pool = pool
+                self.store.set_meta("score_mode", pool.score_mode)
+                self.store.set_meta("sandbox_level", pool.sandbox.get("level", "unknown"))
                 if self.next_id == SEED_ID:
                     self._evaluate_seed(pool)
                 for cand in self.store.candidates(("pending",)):
@@ -221,8 +223,10 @@ class Run:
                     pool.cancel_all()
                 else:
                     self._drain(pool)
-                    self._try_promotion(pool)
-                    self._final_holdout(pool)
+                    if self.stop_reason != "evaluator changed":
+                        self._try_promotion(pool)
+                        self._final_holdout(pool)
+                        self._recheck_best()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -270,12 +274,22 @@ class Run:
                    and self.ctx.evaluations + len(self.in_flight) < self.settings.run.budget
                    and not self._check_stop()):
                 self._propose(pool)
-            for result in pool.collect(timeout=0.2):
+            results = pool.collect(timeout=0.2)
+            for result in results:
                 self._tell(result)
                 if on_progress:
                     on_progress(self.snapshot())
+            if results:
+                self._verify_evaluator(pool)
             if self.ctx.evaluations - self.last_promotion_try >= self.settings.oversight.promote_every:
                 self._try_promotion(pool)
+
+    def _verify_evaluator(self, pool: EvaluatorPool) -> None:
+        """The evaluator's files must never change under a run: if they do, stop and say so."""
+        changed = pool.verify_evaluator()
+        if changed and self.stop_reason != "evaluator changed":
+            self.stop_reason = "evaluator changed"
+            self.store.log("run.evaluator_changed", {"problem": changed})
 
     def _drain(self, pool: EvaluatorPool) -> None:
         """Wait for evaluations already running (budget or time reached: no new proposals)."""
@@ -472,6 +486,22 @@ class Run:
             if result is None:
                 return
             self._tell_holdout(result)
+
+    def _recheck_best(self) -> None:
+        """Re-evaluate the best in a fresh worker no other candidate touched, before it is reported."""
+        best = self.store.best()
+        if best is None or best.id == SEED_ID or best.source is None:
+            return
+        fresh = evaluate_fresh(self.problem.evaluator_path, best.source, seed=best.eval_seed or 0, limits=self._limits())
+        score = fresh.metrics.get("combined_score") if fresh.status == "ok" else None
+        agrees = score is not None and abs(score - best.score) <= 1e-9 * max(1.0, abs(best.score))
+        self.store.log("candidate.rechecked", {"id": best.id, "fresh_status": fresh.status, "fresh_score": score,
+                                               "stored_score": best.score, "agrees": agrees})
+        if not agrees:
+            flags = (best.flags or []) + [{"code": "recheck-mismatch", "line": 0,
+                                           "message": f"fresh re-evaluation gave {score} ({fresh.status}), stored {best.score}"}]
+            self.store.update_candidate(best.id, {"flags": flags},
+                                        events=[("candidate.flagged", {"flags": flags[-1:]})])
 
     def _wait_holdout(self, pool: EvaluatorPool) -> EvalResult | None:
         while self.stop_reason != "interrupted":

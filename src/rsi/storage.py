@@ -199,6 +199,13 @@ class Store:
                 out[key] = value
         return out
 
+    def set_meta(self, key: str, value: Any) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, json.dumps(value)),
+            )
+
     def load_state(self) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT value FROM state WHERE key='loop'").fetchone()
         return json.loads(row[0]) if row else None

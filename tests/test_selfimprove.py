@@ -16,7 +16,7 @@ import pytest
 
 import rsi.meta.selfimprove as selfimprove
 from rsi.errors import ProposalFailed, RsiError
-from rsi.improvers import SEED_IMPROVER
+from rsi.improvers import SEED_IMPROVER, load_improver
 from rsi.meta import report
 from rsi.meta.cli import approve, pending
 from rsi.meta.metautil import MetaEvaluator, MetaResult, UnitLimits, UnitResult
@@ -188,7 +188,8 @@ def test_config_and_report_render(tmp_path):
              "candidates": 4, "failed": 1, "best_train_this_generation": 0.5, "best_train_so_far": 0.5,
              "decision": {"challenger": 5, "outcome": "adopted", "effect": 0.15, "p_value": 0.01}, "next_id": 9}]
     report.write(tmp_path, rows, [(1, 0.2), (1, 0.5)])
-    assert "| 1 | #1 | 4 (1) |" in (tmp_path / "generations.md").read_text()
+    table = (tmp_path / "generations.md").read_text()
+    assert "| 1 | #1 | 4 (1) |" in table and "| #5 | +0.150 (p=0.01) | yes |" in table
     svg = (tmp_path / "curves.svg").read_text()
     assert svg.startswith("<svg") and "adopt #5" in svg
     assert json.loads((tmp_path / "generations.json").read_text())[1]["incumbent"] == 5
@@ -265,6 +266,7 @@ def test_a_better_improver_is_adopted_and_drives_the_next_steps(adoption):
     adopted = run.store.get(run.incumbent_id)
     assert "CreditBandit" in adopted.source
     assert (out / BEST_FILE).read_text() == adopted.source
+    assert callable(load_improver(out / BEST_FILE).next_step)  # usable at once with `rsi run --improver`
     assert run.improver.path.read_text() == adopted.source  # the adopted one now drives the run
     [request] = run.store.promotions("promoted")
     evidence = request["evidence"]

@@ -20,9 +20,9 @@ passes diff review and, with --approval manual, a person's approval. Test proble
 for the report only.
 
 examples:
-  rsi self-improve --out runs/si                       # the short setting: about 25 min on 2 cores
-  rsi self-improve --generations 12 --budget 300 --seeds 3 --validation-seeds 10 \\
-                   --meta-budget 12 --out runs/si-long  # for real use (hours)
+  rsi self-improve --out runs/si                       # the short setting: about 20 min on 2 cores
+  rsi self-improve --generations 12 --budget 200 --seeds 2 --validation-seeds 16 \\
+                   --meta-budget 12 --challengers 2 --out runs/si-long   # for real use (5-6 hours)
   rsi self-improve --resume runs/si                    # continue after Ctrl-C, `rsi stop` or a crash
   rsi self-improve --resume runs/si --generations 8    # ... and extend it to 8 generations
   rsi pending runs/si; rsi approve runs/si 17 --note "read the diff"   # with --approval manual

@@ -265,15 +265,20 @@ class MetaEvaluator:
         for key, source in sources.items():
             self.submit(key, source, units)
         out: dict[Hashable, MetaResult] = {}
+        others: list[MetaResult] = []  # results of earlier submissions: kept for the next collect
         while len(out) < len(sources):
             if stop is not None and stop():
                 for key in sources:
                     self.cancel(key)
                 break
             for result in self.collect(0.5):
+                if result.key not in sources:
+                    others.append(result)
+                    continue
                 out[result.key] = result
                 if on_result:
                     on_result(result)
+        self._finished = others + self._finished
         return out
 
     def cancel(self, key: Hashable) -> None:
@@ -288,6 +293,16 @@ class MetaEvaluator:
         self._tasks.clear()
         for pool in self._pools:
             pool.cancel_all()
+
+    def verify_evaluator(self) -> str | None:
+        """None if the files of both pools' evaluators (the meta-utility's and the problems') are
+        as they were when the pools started, else what changed."""
+        for pool in self._pools:
+            check = getattr(pool, "verify_evaluator", None)
+            changed = check() if check else None
+            if changed:
+                return changed
+        return None
 
     def close(self) -> None:
         for pool in self._pools:

@@ -31,33 +31,29 @@ def _num(value: float | None, digits: int = 3) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-def _decision_text(row: dict[str, Any]) -> str:
-    decision = row.get("decision")
-    if not decision:
-        return "start"
-    if not decision.get("challenger"):
-        return "no candidate beat the incumbent on training"
-    outcome = decision["outcome"]
-    effect = decision.get("effect")
-    p = decision.get("p_value")
-    stats = f" (Δval {effect:+.3f}, sign p={p:.2g})" if effect is not None and p is not None else ""
-    return f"#{decision['challenger']} {outcome}{stats}"
-
-
 HEADER = ("| gen | driven by | candidates (failed) | best train this gen | incumbent | train | validation | test "
-          "| adopted? | decision |")
+          "| challenger | Δ validation (sign p) | adopted? |")
 
 
 def row_line(row: dict[str, Any]) -> str:
+    """One generation: the incumbent after its decision, and the decision (Δ: challenger minus
+    incumbent, paired over validation units, as the gate tested it)."""
     decision = row.get("decision") or {}
-    adopted = "yes" if decision.get("outcome") == "adopted" else ("pending" if decision.get("outcome") == "pending"
-                                                                  else "no")
+    outcome = decision.get("outcome")
     if row["generation"] == 0:
-        adopted = "—"
+        challenger, delta, adopted = "—", "—", "(start)"
+    elif not decision.get("challenger"):
+        challenger, delta, adopted = "none beat the incumbent on training", "—", "no"
+    else:
+        challenger = f"#{decision['challenger']} ({_num(decision.get('train'))} train)" if decision.get(
+            "train") is not None else f"#{decision['challenger']}"
+        effect, p = decision.get("effect"), decision.get("p_value")
+        delta = f"{effect:+.3f} (p={p:.2g})" if effect is not None and p is not None else "—"
+        adopted = {"adopted": "yes", "pending": "waits for approval", "refused": "no"}.get(outcome, outcome or "no")
     driver = "—" if row.get("driver") is None else f"#{row['driver']}"
     return (f"| {row['generation']} | {driver} | {row['candidates']} ({row['failed']}) "
             f"| {_num(row['best_train_this_generation'])} | #{row['incumbent']} | {_num(row['train'])} "
-            f"| {_num(row['validation'])} | {_num(row['test'])} | {adopted} | {_decision_text(row)} |")
+            f"| {_num(row['validation'])} | {_num(row['test'])} | {challenger} | {delta} | {adopted} |")
 
 
 def table(rows: list[dict[str, Any]]) -> str:

@@ -215,6 +215,9 @@ class _ImproverPool:
                                   cpu_seconds=result.cpu_seconds))
         return out
 
+    def verify_evaluator(self) -> str | None:
+        return self.meta.verify_evaluator()
+
     def cancel_all(self) -> None:
         for cid in list(self._in_flight):
             self.meta.cancel((cid, "train"))
@@ -425,7 +428,8 @@ class SelfImproveRun(Run):
         level = self.config.level
         for challenger in screened:
             outcome = self._judge(generation, incumbent, challenger, level)
-            decision = {"challenger": challenger.id, "best_train": pool[0].score, **outcome}
+            decision = {"challenger": challenger.id, "train": challenger.score, "best_train": pool[0].score,
+                        **outcome}
             if outcome["outcome"] == "adopted":
                 break
         return decision

@@ -223,7 +223,7 @@ class Run:
                     pool.cancel_all()
                 else:
                     self._drain(pool)
-                    if self.stop_reason != "evaluator changed":
+                    if self.stop_reason not in ("evaluator changed", "stop requested"):
                         self._try_promotion(pool)
                         self._final_holdout(pool)
                         self._recheck_best()

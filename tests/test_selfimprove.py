@@ -9,7 +9,6 @@ knows what it is offering the gate.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pytest

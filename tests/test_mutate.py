@@ -15,7 +15,7 @@ import pytest
 
 from rsi.errors import ProposalFailed
 from rsi.program import edit_violation, editable_regions, syntax_error
-from rsi.proposers import _cst_helpers
+from rsi.proposers import _cst_helpers, _cst_parse
 from rsi.proposers.base import Proposal
 from rsi.proposers.mutate import MutateProposer
 
@@ -170,7 +170,7 @@ def test_every_operator_applies(operator):
 def test_same_seed_same_proposals():
     def run(clear_cache: bool) -> list[Proposal]:
         if clear_cache:
-            _cst_helpers._CACHE.clear()
+            _cst_parse._CACHE.clear()
         proposer, rng = MutateProposer(), random.Random(123)
         parent, out = RICH, []
         for _ in range(60):

@@ -25,7 +25,7 @@ from .oversight import adoption
 from .problem import Problem, load_problem
 from .program import code_size, edit_violation, fingerprint, syntax_error, unified_diff
 from .proposers.mutate import MutateProposer
-from .sandbox.pool import EvaluatorPool, evaluate_fresh
+from .sandbox.pool import EvaluatorPool
 from .sandbox.types import EvalResult, EvalTask, Limits
 from .settings import ProblemSettings
 from .storage import EVALUATED_STATUSES, Candidate, Store
@@ -487,22 +487,6 @@ class Run:
                 return
             self._tell_holdout(result)
 
-    def _recheck_best(self) -> None:
-        """Re-evaluate the best in a fresh worker no other candidate touched, before it is reported."""
-        best = self.store.best()
-        if best is None or best.id == SEED_ID or best.source is None:
-            return
-        fresh = evaluate_fresh(self.problem.evaluator_path, best.source, seed=best.eval_seed or 0, limits=self._limits())
-        score = fresh.metrics.get("combined_score") if fresh.status == "ok" else None
-        agrees = score is not None and abs(score - best.score) <= 1e-9 * max(1.0, abs(best.score))
-        self.store.log("candidate.rechecked", {"id": best.id, "fresh_status": fresh.status, "fresh_score": score,
-                                               "stored_score": best.score, "agrees": agrees})
-        if not agrees:
-            flags = (best.flags or []) + [{"code": "recheck-mismatch", "line": 0,
-                                           "message": f"fresh re-evaluation gave {score} ({fresh.status}), stored {best.score}"}]
-            self.store.update_candidate(best.id, {"flags": flags},
-                                        events=[("candidate.flagged", {"flags": flags[-1:]})])
-
     def _wait_holdout(self, pool: EvaluatorPool) -> EvalResult | None:
         while self.stop_reason != "interrupted":
             results = pool.collect(timeout=0.2)
@@ -511,59 +495,18 @@ class Run:
         pool.cancel_all()
         return None
 
-    # --- the adoption gate --------------------------------------------------------------------
+    # --- the adoption gate (oversight.promotion; imported here because it imports this module) ---
     def _try_promotion(self, pool: EvaluatorPool) -> None:
         """Put the current best through the gate against the promoted program (or the seed)."""
-        self.last_promotion_try = self.ctx.evaluations
-        challenger = self.store.best()
-        incumbent = self.store.promoted() or self.store.get(SEED_ID)
-        tried = {r["candidate_id"] for r in self.store.promotions()}
-        if challenger is None or challenger.id == incumbent.id or challenger.id in tried or self.stop_reason == "interrupted":
-            return
-        kind = "holdout" if self.problem.has_holdout else "train"
-        n = self.settings.oversight.holdout_repeats
-        scores = self._repeat_scores(pool, [challenger.id, incumbent.id], kind, n)
-        if scores is None:
-            return
-        failed = [cid for cid, values in scores.items() if isinstance(values, str)]
-        if failed:
-            self.store.add_promotion(challenger.id, "refused", {"reason": "re-evaluation failed",
-                                     "errors": {str(c): scores[c] for c in failed}}, "candidate.promotion_refused")
-            return
-        evidence = "held-out re-evaluation" if kind == "holdout" else "training re-evaluation (no held-out split)"
-        adoption.decide(self.store, self.problem, self.settings.oversight, challenger, incumbent,
-                        scores[challenger.id], scores[incumbent.id], evidence)
+        from .oversight import promotion
 
-    def _repeat_scores(self, pool: EvaluatorPool, cids: list[int], kind: str, n: int) -> dict[int, list[float] | str] | None:
-        """n fresh-process evaluations of each candidate (different seeds); search results keep flowing."""
-        queue = [(cid, r) for cid in cids for r in range(n)]
-        scores: dict[int, list[float] | str] = {cid: [] for cid in cids}
-        received = {cid: 0 for cid in cids}
-        while any(received[c] < n for c in cids):
-            while queue and pool.in_flight < pool.workers:
-                cid, r = queue.pop(0)
-                seed = eval_seed(self.settings.run.seed, cid, "holdout") + 1 + r
-                pool.submit(EvalTask(cid, self._source(cid), seed, kind))
-            for result in pool.collect(timeout=0.2):
-                if result.kind == "train" and result.candidate_id in self.in_flight:
-                    self._tell(result)
-                    continue
-                if result.candidate_id not in scores or received[result.candidate_id] >= n:
-                    if result.kind == "holdout":
-                        self._tell_holdout(result)
-                    continue
-                received[result.candidate_id] += 1
-                values = scores[result.candidate_id]
-                if result.status != "ok":
-                    scores[result.candidate_id] = f"{result.status}: {(result.error or '')[:300]}"
-                elif isinstance(values, list):
-                    values.append(result.metrics["combined_score"])
-                    if kind == "holdout" and len(values) == 1 and self.store.get(result.candidate_id).holdout is None:
-                        self._tell_holdout(result)
-            if self.stop_reason == "interrupted":
-                pool.cancel_all()
-                return None
-        return scores
+        promotion.try_promotion(self, pool)
+
+    def _recheck_best(self) -> None:
+        """Re-evaluate the best in a fresh worker no other candidate touched, before it is reported."""
+        from .oversight import promotion
+
+        promotion.recheck_best(self)
 
     # --- reporting ---------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:

@@ -13,8 +13,9 @@ hash order, so a seed reproduces a run bit for bit.
 
 Layout: this file holds the expression-level operators and the proposer;
 ``_mutate_statements.py`` the statement-level ones and the crossovers; ``_mutate_base.py`` the
-operator base class and random generators; ``_cst_helpers.py`` parsing (libcst, cached per source
-text), sites, scopes and rendering.
+operator base class and random generators; ``_cst_helpers.py`` (over ``_cst_parse.py``,
+``_cst_model.py`` and ``_cst_build.py``) parsing (libcst, cached per source text), sites, scopes,
+precedence and rendering.
 """
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ class Offer:
 
 
 def config(**changes) -> SelfImproveConfig:
-    values = dict(generations=1, budget=20, seeds=1, validation_seeds=2, test_seeds=1, meta_budget=1, workers=2,
+    values = dict(generations=1, budget=20, seeds=1, validation_seeds=3, test_seeds=1, meta_budget=1, workers=2,
                   parallel=1, problems=TRAIN + VALIDATION + TEST, report_test=False,
                   limits=UnitLimits(cpu_base=4.0, cpu_per_eval=0.05, wall_base=20.0, wall_per_eval=0.5))
     values.update(changes)
@@ -167,6 +167,15 @@ def test_protocol_round_trip_and_rejections():
     assert isinstance(parse_result(line, "q", 3), str)  # a result for another unit
     assert isinstance(parse_result("nothing\n", "p", 3), str)
     assert parse_result(line.replace("1.5", "NaN"), "p", 3)["claimed"] is None
+
+
+def test_the_run_spends_its_level_over_any_number_of_tests():
+    levels = [selfimprove.test_level(0.05, k) for k in range(1, 10001)]
+    assert levels[:3] == pytest.approx([0.025, 0.05 / 6, 0.05 / 12])
+    assert all(a > b for a, b in zip(levels, levels[1:]))
+    assert sum(levels) < 0.05 and sum(levels) > 0.0499  # the union bound: never above the run's level
+    with pytest.raises(ValueError):
+        selfimprove.test_level(0.05, 0)
 
 
 def test_a_decision_evaluator_refuses_test_problems():
@@ -269,9 +278,11 @@ def test_a_better_improver_is_adopted_and_drives_the_next_steps(adoption):
     assert run.improver.path.read_text() == adopted.source  # the adopted one now drives the run
     [request] = run.store.promotions("promoted")
     evidence = request["evidence"]
-    assert evidence["test"] == "sign+bootstrap" and evidence["level"] == 0.05
-    assert evidence["p_value"] < 0.05 and evidence["effect"] > 0 and not evidence["flags"]
-    assert len(evidence["validation"]["challenger_gains"]) == len(VALIDATION) * 2
+    # the run's first test spends half its level (0.05 / (1 * 2))
+    assert evidence["test"] == "sign+bootstrap" and evidence["run_level"] == 0.05
+    assert evidence["test_number"] == 1 and evidence["level"] == 0.025
+    assert evidence["p_value"] < 0.025 and evidence["effect"] > 0 and not evidence["flags"]
+    assert len(evidence["validation"]["challenger_gains"]) == len(VALIDATION) * 3
     [event] = events(out, "improver.adopted")
     assert event["id"] == adopted.id and event["previous"] == 1
     rows = json.loads((out / "generations.json").read_text())

@@ -40,7 +40,7 @@ def add_self_improve_parser(subparsers) -> argparse.ArgumentParser:
                    help="generations (default 4; with --resume: extend the run to this many)")
     p.add_argument("--budget", type=int, default=100, help="evaluations per inner search (default 100)")
     p.add_argument("--seeds", type=int, default=1, help="training seeds per problem (default 1)")
-    p.add_argument("--validation-seeds", type=int, default=8, help="validation seeds per problem (default 8)")
+    p.add_argument("--validation-seeds", type=int, default=12, help="validation seeds per problem (default 12)")
     p.add_argument("--test-seeds", type=int, default=4, help="test seeds per problem, report only; 0: no test report")
     p.add_argument("--meta-budget", type=int, default=10, help="candidate improvers per generation (default 10)")
     p.add_argument("--challengers", type=int, default=1, help="best training candidates validated per generation")

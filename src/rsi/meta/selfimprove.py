@@ -16,8 +16,11 @@ Every generation proposes and measures ``meta_budget`` candidate improvers, then
    incumbent's training meta-utility;
 2. validate: measure challenger and incumbent on the validation problems x validation seeds, the
    same units for both, and compare them paired (``oversight.gate.compare_paired``: one-sided
-   exact sign test *and* the bootstrap interval of the mean difference above 0, both at
-   ``level``, 0.05 by default);
+   exact sign test *and* the bootstrap interval of the mean difference above 0). The run's
+   k-th such test is made at ``level / (k (k + 1))`` (``test_level``): these sum to ``level``
+   (0.05 by default) over any number of tests, so the chance that a run *ever* adopts an
+   improver that is no better than its incumbent stays below ``level``, however many
+   generations it runs or is extended to;
 3. review: ``oversight.review`` of the challenger against the incumbent must raise no flag;
 4. approve: with ``approval="manual"`` (or any flag) the request waits for a person
    (``rsi pending / approve / reject OUT``, the run's promotion table); otherwise it is adopted.
@@ -108,7 +111,7 @@ class SelfImproveConfig:
     generations: int = 4
     budget: int = 100  # inner evaluations per search
     seeds: int = 1  # training seeds per problem
-    validation_seeds: int = 8
+    validation_seeds: int = 12
     test_seeds: int = 4
     meta_budget: int = 10  # candidate improvers per generation
     challengers: int = 1  # best training candidates validated per generation
@@ -174,6 +177,18 @@ def with_block(source: str) -> str:
     lines = source.splitlines()
     body = lines[last:]
     return "\n".join(lines[:last] + ["", BLOCK_START] + body + [BLOCK_END]) + "\n"
+
+
+def test_level(run_level: float, test_number: int) -> float:
+    """The level of a run's ``test_number``-th adoption test (1-based): ``run_level / (k (k+1))``.
+
+    1/(k(k+1)) = 1/k - 1/(k+1) sums to 1 over k = 1, 2, ...: spending the run's level this way
+    bounds the chance of any false adoption by ``run_level`` (a union bound), with no need to
+    know in advance how many tests the run will make.
+    """
+    if test_number < 1:
+        raise ValueError("tests are numbered from 1")
+    return run_level / (test_number * (test_number + 1))
 
 
 def _sha(text: str) -> str:
@@ -439,7 +454,10 @@ class SelfImproveRun(Run):
         found = self.measurements.get((cid, "train"))
         return tuple((u.problem, u.seed, u.score) for u in found.units) if found is not None and found.ok else None
 
-    def _judge(self, generation: int, incumbent: Candidate, challenger: Candidate, level: float) -> dict[str, Any]:
+    def _judge(self, generation: int, incumbent: Candidate, challenger: Candidate, run_level: float
+               ) -> dict[str, Any]:
+        test_number = 1 + len(self.store.promotions())
+        level = test_level(run_level, test_number)
         base = self._validation(incumbent.id)
         found = self._validation(challenger.id)
         if base is None or found is None:
@@ -451,6 +469,7 @@ class SelfImproveRun(Run):
             "flags": [dataclasses.asdict(f) for f in flags], "policy": self.config.approval,
             "improver_sha256": _sha(challenger.source or ""),
             "units": [[u.problem, u.seed] for u in found.units],
+            "test_number": test_number, "run_level": run_level,
         }
         if not found.ok:
             evidence.update(summary=f"validation failed: {found.error}", test="sign+bootstrap", level=level)

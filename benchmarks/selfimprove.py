@@ -35,7 +35,7 @@ from rsi.improvers import SEED_IMPROVER  # noqa: E402
 from rsi.meta.metautil import MetaEvaluator  # noqa: E402
 from rsi.meta.suite import load_suite  # noqa: E402
 
-SHORT = ["--generations", "4", "--budget", "100", "--seeds", "1", "--validation-seeds", "8", "--meta-budget", "10"]
+SHORT: list[str] = []  # `rsi self-improve` defaults: the short setting of the README
 
 
 def bootstrap(challenger: np.ndarray, seed: np.ndarray, n_boot: int = 20000, rng_seed: int = 0):
@@ -101,7 +101,7 @@ def main() -> int:
     parser.add_argument("--from", dest="run_dir", help="a finished `rsi self-improve` folder (default: run one)")
     parser.add_argument("--improver", help="compare this improver file instead of the run's best_improver.py")
     parser.add_argument("--budget", type=int, help="evaluations per search (default: the run's budget)")
-    parser.add_argument("--seeds", type=int, default=10, help="seeds per test problem (default 10)")
+    parser.add_argument("--seeds", type=int, default=20, help="seeds per test problem (default 20)")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 

@@ -103,6 +103,19 @@ _mutate.MutateProposer.propose = _cheat
 '''
 
 
+def lucky() -> str:
+    """The rigged improver, but it cheats only in searches seeded 1 (the training seed of the
+    tests' config): ahead on the training measurement, the seed improver everywhere else."""
+    return rigged().replace("    if block in _CHEATS:", "    if _LUCKY[0] and block in _CHEATS:") + '''
+_LUCKY = [False]
+_seed_start = start
+def start(ctx):
+    import random as _random
+    _LUCKY[0] = ctx.rng.getstate() == _random.Random(1).getstate()
+    _seed_start(ctx)
+'''
+
+
 class Offer:
     """The outer run's proposer, replaced: it offers the given improvers, in order, as children of
     whatever parent the driving improver picks (spliced into its EVOLVE-BLOCK)."""
@@ -186,9 +199,11 @@ def test_a_decision_evaluator_refuses_test_problems():
 def test_config_and_report_render(tmp_path):
     with pytest.raises(RsiError):
         SelfImproveConfig(approval="sometimes")
-    cfg = SelfImproveConfig(seeds=2, validation_seeds=3, test_seeds=1)
+    cfg = SelfImproveConfig(seeds=2, validation_seeds=3, test_seeds=1, confirm_seeds=2)
     assert cfg.seeds_of("train") == [1, 2] and cfg.seeds_of("validation") == [101, 102, 103]
-    assert not set(cfg.seeds_of("train")) & set(cfg.seeds_of("validation"))
+    assert cfg.seeds_of("confirm") == [51, 52]
+    splits = [set(cfg.seeds_of(s)) for s in ("train", "confirm", "validation", "test")]
+    assert sum(map(len, splits)) == len(set().union(*splits))  # disjoint
     rows = [{"generation": 0, "incumbent": 1, "driver": None, "train": 0.4, "validation": 0.3, "test": 0.35,
              "candidates": 1, "failed": 0, "best_train_this_generation": 0.4, "best_train_so_far": 0.4,
              "decision": None, "next_id": 2},
@@ -328,6 +343,22 @@ def test_a_rigged_improver_that_wins_only_on_training_is_refused(tmp_path):
     assert evidence["effect"] <= 0 and "not better" in evidence["summary"]  # and gains nothing on validation
     assert any(f["code"] == "foreign-attr-assign" for f in evidence["flags"])  # review saw the patch too
     assert events(run.out, "improver.refused")
+
+
+@pytest.mark.slow
+def test_a_lucky_training_win_is_not_confirmed_on_fresh_seeds(tmp_path):
+    run = start(tmp_path, SEED, [lucky()])
+    run.execute()
+    assert run.incumbent_id == 1 and not run.store.promotions("promoted")
+    [request] = run.store.promotions("refused")
+    evidence = request["evidence"]
+    assert evidence["stage"] == "confirmation" and "test_number" not in evidence  # no level spent
+    assert evidence["train"]["challenger"] > evidence["train"]["incumbent"] + 0.5  # it won on training...
+    assert evidence["confirm"]["challenger"] <= evidence["confirm"]["incumbent"]  # ...by luck of the seed
+    assert (request["candidate_id"], "validation") not in run.measurements  # never validated
+    assert events(run.out, "improver.unconfirmed")
+    rows = json.loads((run.out / "generations.json").read_text())
+    assert rows[1]["decision"]["outcome"] == "unconfirmed"
 
 
 @pytest.mark.slow

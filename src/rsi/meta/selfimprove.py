@@ -12,17 +12,22 @@ mutate next, is the incumbent: the starting one, then each adopted one.
 
 Every generation proposes and measures ``meta_budget`` candidate improvers, then the gate:
 
-1. screen: the best not-yet-tried candidates on training (``challengers`` of them) that beat the
-   incumbent's training meta-utility;
-2. validate: measure challenger and incumbent on the validation problems x validation seeds, the
+1. screen: the best not-yet-tried candidates on training that beat the incumbent's training
+   meta-utility;
+2. confirm: each screened candidate, best first, is measured with the incumbent on fresh training
+   seeds (``confirm_seeds`` per problem): picking the best of many noisy measurements favours
+   the lucky, and the fresh seeds do not. Only a candidate ahead there too goes on, up to
+   ``challengers`` per generation (after at most ``3 * challengers`` tries); the others are
+   recorded as refused (``improver.unconfirmed``) without spending any of the gate's level;
+3. validate: measure challenger and incumbent on the validation problems x validation seeds, the
    same units for both, and compare them paired (``oversight.gate.compare_paired``: one-sided
    exact sign test *and* the bootstrap interval of the mean difference above 0). The run's
    k-th such test is made at ``level / (k (k + 1))`` (``test_level``): these sum to ``level``
    (0.05 by default) over any number of tests, so the chance that a run *ever* adopts an
    improver that is no better than its incumbent stays below ``level``, however many
    generations it runs or is extended to;
-3. review: ``oversight.review`` of the challenger against the incumbent must raise no flag;
-4. approve: with ``approval="manual"`` (or any flag) the request waits for a person
+4. review: ``oversight.review`` of the challenger against the incumbent must raise no flag;
+5. approve: with ``approval="manual"`` (or any flag) the request waits for a person
    (``rsi pending / approve / reject OUT``, the run's promotion table); otherwise it is adopted.
 
 Each decision is a row of the run's promotion table and an audit event (``improver.refused``,
@@ -112,6 +117,7 @@ class SelfImproveConfig:
     budget: int = 100  # inner evaluations per search
     seeds: int = 1  # training seeds per problem
     validation_seeds: int = 12
+    confirm_seeds: int = 1  # fresh training seeds per problem to confirm a screened candidate; 0: no confirmation
     test_seeds: int = 4
     meta_budget: int = 10  # candidate improvers per generation
     challengers: int = 1  # best training candidates validated per generation
@@ -136,14 +142,15 @@ class SelfImproveConfig:
                      "parallel"):
             if getattr(self, name) < 1:
                 raise RsiError(f"{name} must be at least 1 (got {getattr(self, name)})")
-        if self.test_seeds < 0:
-            raise RsiError("test_seeds must be 0 or more")
+        if self.test_seeds < 0 or self.confirm_seeds < 0:
+            raise RsiError("test_seeds and confirm_seeds must be 0 or more")
         if isinstance(self.limits, dict):
             self.limits = UnitLimits(**self.limits)
 
     def seeds_of(self, split: str) -> list[int]:
-        base = 1000 * self.seed + {"train": 1, "validation": 101, "test": 201}[split]
-        count = {"train": self.seeds, "validation": self.validation_seeds, "test": self.test_seeds}[split]
+        base = 1000 * self.seed + {"train": 1, "confirm": 51, "validation": 101, "test": 201}[split]
+        count = {"train": self.seeds, "confirm": self.confirm_seeds, "validation": self.validation_seeds,
+                 "test": self.test_seeds}[split]
         return list(range(base, base + count))
 
     def to_json(self) -> dict[str, Any]:
@@ -274,8 +281,12 @@ class SelfImproveRun(Run):
         run = cls.resume(out)
         run.config = SelfImproveConfig(**json.loads(config_file.read_text()))
         recorded = run._events(["selfimprove.started", "selfimprove.extended"])
-        if recorded and recorded[-1].payload["config"] != json.loads(json.dumps(run.config.to_json())):
-            raise RunError(f"{config_file} differs from the settings this run recorded (see `rsi audit {out}`)")
+        if recorded:
+            # settings added to rsi after the run was recorded take their defaults
+            now = json.loads(json.dumps(run.config.to_json()))
+            then = recorded[-1].payload["config"]
+            if any(now.get(key) != value for key, value in then.items()):
+                raise RunError(f"{config_file} differs from the settings this run recorded (see `rsi audit {out}`)")
         if generations is not None and generations != run.config.generations:
             if generations < run.config.generations:
                 raise RunError(f"this run has {run.config.generations} generations; --generations can only extend it")
@@ -395,17 +406,7 @@ class SelfImproveRun(Run):
     # --- the gate --------------------------------------------------------------------------
     def _validation(self, cid: int) -> MetaResult | None:
         """The validation measurement of ``cid`` (measured once, then kept)."""
-        if (cid, "validation") not in self.measurements:
-            units = self.meta.units("validation", self.config.seeds_of("validation"))
-            self.log(f"  validating improver #{cid} on {len(units)} validation units")
-            found = self.meta.measure({(cid, "validation"): self._source(cid)}, units,
-                                      stop=lambda: self.stop_reason == "interrupted")
-            if (cid, "validation") not in found:
-                return None
-            self._save(cid, "validation", found[(cid, "validation")])
-            self.store.log("improver.validated", {"id": cid, "utility": found[(cid, "validation")].utility,
-                                                  "status": found[(cid, "validation")].status})
-        return self.measurements[(cid, "validation")]
+        return self._measured(cid, "validation")
 
     def _apply_approvals(self) -> None:
         """Adopt an improver a person approved since the last generation (``rsi approve``)."""
@@ -433,21 +434,69 @@ class SelfImproveRun(Run):
             if behaviour not in judged:
                 distinct.append(cand)
                 judged.add(behaviour)
-        screened = [c for c in distinct[: self.config.challengers] if c.score > (incumbent.score or 0.0)]
+        screened = [c for c in distinct if c.score > (incumbent.score or 0.0)]
         decision: dict[str, Any] = {"challenger": None, "outcome": "no challenger",
                                     "best_train": pool[0].score if pool else None}
         if not screened:
             self.log(f"  no candidate beats the incumbent #{incumbent.id} on training "
                      f"({incumbent.score:.4f}); nothing to validate")
             return decision
-        level = self.config.level
-        for challenger in screened:
-            outcome = self._judge(generation, incumbent, challenger, level)
+        validated = 0
+        for challenger in screened[: 3 * self.config.challengers]:
+            confirmed = self._confirm(generation, incumbent, challenger)
+            if confirmed is None:
+                return {"outcome": "interrupted"}
+            if not confirmed:
+                decision = {"challenger": challenger.id, "train": challenger.score, "best_train": pool[0].score,
+                            "outcome": "unconfirmed"}
+                continue
+            outcome = self._judge(generation, incumbent, challenger, self.config.level)
             decision = {"challenger": challenger.id, "train": challenger.score, "best_train": pool[0].score,
                         **outcome}
-            if outcome["outcome"] == "adopted":
+            validated += 1
+            if outcome["outcome"] == "adopted" or validated >= self.config.challengers:
                 break
         return decision
+
+    def _measured(self, cid: int, split: str) -> MetaResult | None:
+        """The measurement of ``cid`` on the units of ``split`` (train seeds or fresh "confirm"
+        seeds of the training problems, or validation), made once and then kept."""
+        if (cid, split) not in self.measurements:
+            problems = "validation" if split == "validation" else "train"
+            units = self.meta.units(problems, self.config.seeds_of(split))
+            self.log(f"  measuring improver #{cid} on {len(units)} {split} units")
+            found = self.meta.measure({(cid, split): self._source(cid)}, units,
+                                      stop=lambda: self.stop_reason == "interrupted")
+            if (cid, split) not in found:
+                return None
+            self._save(cid, split, found[(cid, split)])
+            self.store.log(f"improver.{'validated' if split == 'validation' else 'measured'}",
+                           {"id": cid, "split": split, "utility": found[(cid, split)].utility,
+                            "status": found[(cid, split)].status})
+        return self.measurements[(cid, split)]
+
+    def _confirm(self, generation: int, incumbent: Candidate, challenger: Candidate) -> bool | None:
+        """Is ``challenger`` ahead of the incumbent on fresh training seeds too? (None: interrupted.)
+        A refusal here is recorded, but spends none of the gate's level."""
+        if self.config.confirm_seeds < 1:
+            return True
+        base = self._measured(incumbent.id, "confirm")
+        found = self._measured(challenger.id, "confirm")
+        if base is None or found is None:
+            return None
+        if found.ok and base.ok and found.utility > base.utility:
+            self.log(f"  #{challenger.id} confirmed on fresh training seeds: {found.utility:.4f} vs {base.utility:.4f}")
+            return True
+        summary = (f"not ahead on fresh training seeds: {found.utility:.4f} vs {base.utility:.4f}" if found.ok
+                   else f"confirmation failed: {found.error}")
+        evidence = {"incumbent": incumbent.id, "generation": generation, "driver": self.driver_id,
+                    "stage": "confirmation", "summary": summary,
+                    "train": {"challenger": challenger.score, "incumbent": incumbent.score},
+                    "confirm": {"challenger": found.utility, "incumbent": base.utility,
+                                "units": [[u.problem, u.seed] for u in found.units]}}
+        self.store.add_promotion(challenger.id, "refused", evidence, "improver.unconfirmed")
+        self.log(f"  #{challenger.id} unconfirmed: {summary}")
+        return False
 
     def _behaviour(self, cid: int) -> tuple | None:
         """The exact training results of ``cid`` (unit by unit), or None if unknown."""
@@ -456,7 +505,7 @@ class SelfImproveRun(Run):
 
     def _judge(self, generation: int, incumbent: Candidate, challenger: Candidate, run_level: float
                ) -> dict[str, Any]:
-        test_number = 1 + len(self.store.promotions())
+        test_number = 1 + sum(1 for r in self.store.promotions() if "test_number" in r["evidence"])
         level = test_level(run_level, test_number)
         base = self._validation(incumbent.id)
         found = self._validation(challenger.id)

@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from rsi.errors import ProblemError, RunError
 from rsi.problem import load_problem
 from rsi.run import Overrides, Run
+from rsi.sandbox.scratch import new_scratch, sweep_stale
 from rsi.storage import Store
 
 from conftest import TARGET_EVALUATE, TARGET_INITIAL, write_problem
@@ -203,8 +205,11 @@ def test_kill_9_loses_no_evaluated_candidate_and_resumes(tmp_path):
     proc = subprocess.Popen([*RSI, "run", str(folder), "--out", str(out), "--seed", "5"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for_evaluations(out, 15, proc)
+    left = list(Path(tempfile.gettempdir()).glob(f"rsi-scratch-{proc.pid}-*"))
+    assert len(left) == 1  # the run's scratch folder, named after it
     proc.kill()
     proc.wait()
+    assert left[0].is_dir()  # SIGKILL: nobody removed it
     before = {c.id: (c.status, c.score) for c in Store.open(out).candidates(("ok", "error", "timeout"))}
     assert len(before) >= 15
     done = subprocess.run([*RSI, "run", "--resume", str(out), "--budget", str(len(before) + 10)],
@@ -214,6 +219,22 @@ def test_kill_9_loses_no_evaluated_candidate_and_resumes(tmp_path):
     assert all(after[cid] == value for cid, value in before.items())
     assert len(after) == len(before) + 10
     assert Store.open(out).counts().get("pending", 0) == 0
+    assert not left[0].exists()  # the next run swept it
+
+
+def test_scratch_folders_of_dead_processes_are_swept(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    stale = tmp_path / f"rsi-scratch-{dead_pid}-abc"
+    (stale / "w0").mkdir(parents=True)
+    mine = tmp_path / f"rsi-scratch-{os.getpid()}-def"
+    mine.mkdir()
+    other = tmp_path / f"rsi-scratchy-{dead_pid}-x"  # not the naming scheme: left alone
+    other.mkdir()
+    fresh = new_scratch(tmp_path)
+    assert not stale.exists() and mine.is_dir() and other.is_dir()
+    assert fresh.is_dir() and fresh.name.startswith(f"rsi-scratch-{os.getpid()}-")
+    assert sweep_stale(tmp_path) == []
 
 
 @pytest.mark.slow

@@ -11,7 +11,6 @@ import json
 import random
 import signal
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from .problem import Problem, load_problem
 from .program import code_size, edit_violation, fingerprint, syntax_error, unified_diff
 from .proposers.mutate import MutateProposer
 from .sandbox.pool import EvaluatorPool
+from .sandbox.scratch import new_scratch
 from .sandbox.types import EvalResult, EvalTask, Limits
 from .settings import ProblemSettings
 from .storage import EVALUATED_STATUSES, Candidate, Store
@@ -205,7 +205,7 @@ class Run:
         """Run until the budget, the time limit, a STOP file, `rsi stop` or Ctrl-C."""
         self._started = time.monotonic()
         self._evals_at_start = self.ctx.evaluations
-        scratch = Path(tempfile.mkdtemp(prefix="rsi-scratch-"))
+        scratch = new_scratch()
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         for sig in previous:
             signal.signal(sig, self._on_signal)

@@ -14,10 +14,11 @@ from pathlib import Path
 HELP = """\
 Improve the improver: an rsi run whose program is the search policy, scored by its meta-utility
 (mean normalised gain of rsi searches it drives on the training problems of rsi's suite), driven
-by the best improver so far. A candidate is adopted only if it beats the incumbent on the
-validation problems by more than noise (paired sign test and bootstrap interval, --level),
-passes diff review and, with --approval manual, a person's approval. Test problems are measured
-for the report only.
+by the best improver so far. A candidate is adopted only if it stays ahead of the incumbent on
+fresh training seeds (--confirm-seeds), beats it on the validation problems by more than noise
+(paired sign test and bootstrap interval; the run's k-th test at level/(k(k+1)), so that the
+whole run's chance of a false adoption stays below --level), passes diff review and, with
+--approval manual, a person's approval. Test problems are measured for the report only.
 
 examples:
   rsi self-improve --out runs/si                       # the short setting: about 20 min on 2 cores
@@ -41,12 +42,15 @@ def add_self_improve_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--budget", type=int, default=100, help="evaluations per inner search (default 100)")
     p.add_argument("--seeds", type=int, default=1, help="training seeds per problem (default 1)")
     p.add_argument("--validation-seeds", type=int, default=12, help="validation seeds per problem (default 12)")
+    p.add_argument("--confirm-seeds", type=int, default=1,
+                   help="fresh training seeds per problem to confirm a training win before validating (default 1; 0: off)")
     p.add_argument("--test-seeds", type=int, default=4, help="test seeds per problem, report only; 0: no test report")
     p.add_argument("--meta-budget", type=int, default=10, help="candidate improvers per generation (default 10)")
     p.add_argument("--challengers", type=int, default=1, help="best training candidates validated per generation")
     p.add_argument("--approval", choices=("auto", "manual"), default="auto",
                    help="manual: every adoption waits for `rsi approve` (default auto)")
-    p.add_argument("--level", type=float, default=0.05, help="significance level of the adoption gate (default 0.05)")
+    p.add_argument("--level", type=float, default=0.05,
+                   help="bound on the run's chance of ever adopting an improver that is not better (default 0.05)")
     p.add_argument("--workers", type=int, default=2, help="inner searches run at a time (default 2)")
     p.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
     p.add_argument("--improver", metavar="FILE", help="starting improver (default: rsi's seed improver)")
@@ -64,7 +68,8 @@ def cmd_self_improve(args: argparse.Namespace) -> int:
     else:
         config = SelfImproveConfig(
             generations=args.generations or 4, budget=args.budget, seeds=args.seeds,
-            validation_seeds=args.validation_seeds, test_seeds=args.test_seeds, meta_budget=args.meta_budget,
+            validation_seeds=args.validation_seeds, confirm_seeds=args.confirm_seeds, test_seeds=args.test_seeds,
+            meta_budget=args.meta_budget,
             challengers=args.challengers, workers=args.workers, approval=args.approval, level=args.level,
             seed=args.seed, report_test=args.test_seeds > 0,
         )

@@ -306,6 +306,7 @@ def test_a_better_improver_is_adopted_and_drives_the_next_steps(adoption):
     assert rows[1]["validation"] > rows[0]["validation"] and rows[1]["test"] is not None
     assert (out / "curves.svg").read_text().startswith("<svg")
     assert audit.verify(run.store.conn).ok
+    assert not [p.name for p in out.iterdir() if p.name.startswith("scratch")]  # no working folders left
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ meta-utility is shown, never used.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any, Callable, Hashable
 
@@ -22,9 +23,12 @@ from .metautil import MetaEvaluator, MetaResult
 def measure_test(sources: dict[Hashable, str], config, scratch: Path,
                  stop: Callable[[], bool] | None = None) -> dict[Hashable, MetaResult]:
     """Test meta-utility of each improver (reporting only; never passed to a decision)."""
-    with MetaEvaluator(config.suite("test"), config.budget, config.workers, config.limits, scratch, allow_test=True,
-                       isolation=config.isolation) as meta:
-        return meta.measure(sources, meta.units("test", config.seeds_of("test")), stop=stop)
+    try:
+        with MetaEvaluator(config.suite("test"), config.budget, config.workers, config.limits, scratch,
+                           allow_test=True, isolation=config.isolation) as meta:
+            return meta.measure(sources, meta.units("test", config.seeds_of("test")), stop=stop)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _num(value: float | None, digits: int = 3) -> str:

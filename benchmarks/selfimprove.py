@@ -103,6 +103,8 @@ def main() -> int:
     parser.add_argument("--budget", type=int, help="evaluations per search (default: the run's budget)")
     parser.add_argument("--seeds", type=int, default=20, help="seeds per test problem (default 20)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--no-baselines", action="store_true",
+                        help="skip the random-search and hill-climbing improvers (benchmarks/improvers/)")
     args = parser.parse_args()
 
     if args.run_dir:
@@ -128,6 +130,10 @@ def main() -> int:
     best_train = _best_training_candidate(run_dir)
     if best_train is not None and not _same_code(best_train[1], challenger):
         improvers[f"best on training (#{best_train[0]}, not adopted)"] = best_train[1]
+
+    if not args.no_baselines:  # how much room is there? the simplest policies, at the same budget
+        for name in ("hill_climb", "random_search"):
+            improvers[name.replace("_", " ")] = (ROOT / "benchmarks" / "improvers" / f"{name}.py").read_text()
 
     seeds = list(range(5001, 5001 + args.seeds))
     full, seconds = measure(improvers, budget, seeds, args.workers, f"budget {budget}")

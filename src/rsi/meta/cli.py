@@ -21,7 +21,7 @@ whole run's chance of a false adoption stays below --level), passes diff review 
 --approval manual, a person's approval. Test problems are measured for the report only.
 
 examples:
-  rsi self-improve --out runs/si                       # the short setting: about 20 min on 2 cores
+  rsi self-improve --out runs/si                       # the short setting: under 30 min on 2 cores
   rsi self-improve --generations 12 --budget 200 --seeds 2 --validation-seeds 16 \\
                    --meta-budget 12 --challengers 2 --out runs/si-long   # for real use (5-6 hours)
   rsi self-improve --resume runs/si                    # continue after Ctrl-C, `rsi stop` or a crash
@@ -40,7 +40,7 @@ def add_self_improve_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--generations", type=int,
                    help="generations (default 4; with --resume: extend the run to this many)")
     p.add_argument("--budget", type=int, default=100, help="evaluations per inner search (default 100)")
-    p.add_argument("--seeds", type=int, default=1, help="training seeds per problem (default 1)")
+    p.add_argument("--seeds", type=int, default=2, help="training seeds per problem (default 2)")
     p.add_argument("--validation-seeds", type=int, default=12, help="validation seeds per problem (default 12)")
     p.add_argument("--confirm-seeds", type=int, default=1,
                    help="fresh training seeds per problem to confirm a training win before validating (default 1; 0: off)")

@@ -115,7 +115,7 @@ promote_every = 1000000000  # improvers are adopted by the self-improvement gate
 class SelfImproveConfig:
     generations: int = 4
     budget: int = 100  # inner evaluations per search
-    seeds: int = 1  # training seeds per problem
+    seeds: int = 2  # training seeds per problem
     validation_seeds: int = 12
     confirm_seeds: int = 1  # fresh training seeds per problem to confirm a screened candidate; 0: no confirmation
     test_seeds: int = 4

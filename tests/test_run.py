@@ -133,6 +133,21 @@ def test_misbehaving_evaluator_marks_candidates_and_the_run_goes_on(tmp_path):
     assert all(c.status == "ok" for c in store.top(100))
 
 
+def test_a_run_stored_before_a_column_was_added_opens_and_keeps_its_data(tmp_path):
+    store = Store.create(tmp_path / "old", {"note": "made by an earlier rsi"})
+    store.conn.execute("INSERT INTO candidates(id, proposer, status, score, proposed_at) VALUES (1, 'seed', 'ok', 2.5, 0)")
+    store.conn.execute("ALTER TABLE candidates DROP COLUMN flags")  # as runs made before flags existed
+    store.conn.execute("DROP TABLE promotions")
+    store.close()
+    reopened = Store.open(tmp_path / "old")
+    columns = {row[1] for row in reopened.conn.execute("PRAGMA table_info(candidates)")}
+    assert "flags" in columns
+    assert reopened.get(1).score == 2.5 and reopened.get(1).flags in (None, [])
+    assert reopened.promotions() == []
+    assert reopened._upgrade() == []  # once is enough
+    assert reopened.meta()["note"] == "made by an earlier rsi"
+
+
 def test_foreign_or_unreadable_resume_folder(tmp_path):
     with pytest.raises(RunError, match="no such run folder"):
         Run.resume(tmp_path / "nope")

@@ -392,3 +392,49 @@ def test_manual_approval_waits_for_a_person(tmp_path):
     assert (out / BEST_FILE).read_text() == again.store.get(request["candidate_id"]).source
     adopted = events(out, "improver.adopted")[-1]
     assert adopted["note"] == "read the diff" and adopted["approved_by"]
+
+
+KILLED_RUN = '''
+import sys
+from pathlib import Path
+from rsi.meta.metautil import UnitLimits
+from rsi.meta.selfimprove import SelfImproveConfig, SelfImproveRun
+config = SelfImproveConfig(generations=2, budget=20, seeds=1, validation_seeds=2, test_seeds=0, meta_budget=4,
+                           workers=2, parallel=1, problems={problems!r}, report_test=False,
+                           limits=UnitLimits(cpu_base=4.0, cpu_per_eval=0.05, wall_base=20.0, wall_per_eval=0.5))
+run = SelfImproveRun.start(Path(sys.argv[1]), config)
+run.execute()
+'''
+
+
+@pytest.mark.slow
+def test_kill_9_during_self_improvement_loses_nothing_and_resumes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "si"
+    script = KILLED_RUN.format(problems=TRAIN + VALIDATION)
+    proc = subprocess.Popen([sys.executable, "-c", script, str(out)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(list((out / "measurements").glob("*-train.json"))) < 3:  # the seed and two candidates
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended or stalled before the kill"
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = {c.id: (c.status, c.score) for c in Store.open(out).candidates(("ok", "error", "timeout"))}
+    assert len(before) >= 3
+    run = SelfImproveRun.reopen(out)
+    run.log = lambda line: None
+    summary = run.execute()
+    assert summary.stop_reason == "all generations done"
+    after = {c.id: (c.status, c.score) for c in run.store.candidates(("ok", "error", "timeout"))}
+    assert all(after[cid] == value for cid, value in before.items())  # nothing measured was lost
+    assert len(after) == 1 + 2 * 4 and not run.store.candidates(("pending",))
+    rows = json.loads((out / "generations.json").read_text())
+    assert [r["generation"] for r in rows] == [0, 1, 2]
+    assert audit.verify(run.store.conn).ok
+    assert not (out / "scratch").exists()

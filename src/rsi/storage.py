@@ -8,6 +8,7 @@ appended to the hash-chained audit trail in the same transaction.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -174,7 +175,34 @@ class Store:
         version = conn.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()
         if version is None or version[0] != FORMAT_VERSION:
             raise RunError(f"{db}: run format {version and version[0]} is not supported by this rsi (wants {FORMAT_VERSION})")
-        return cls(db, conn)
+        store = cls(db, conn)
+        store._upgrade()
+        return store
+
+    def _upgrade(self) -> list[str]:
+        """Bring a run made by an earlier rsi of the same format up to this schema: tables,
+        indexes and nullable columns added since are created; nothing is changed or removed.
+        Returns what was added (``table.column``)."""
+        wanted = sqlite3.connect(":memory:")
+        wanted.executescript(SCHEMA)
+        missing = []
+        for (table,) in wanted.execute("SELECT name FROM sqlite_master WHERE type='table'"):
+            have = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+            if have:  # a missing table is created whole by the schema below
+                missing += [(table, name, kind) for _, name, kind, notnull, _, _ in
+                            wanted.execute(f"PRAGMA table_info({table})") if name not in have and not notnull]
+        wanted.close()
+        tables = {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
+        expected = set(re.findall(r"CREATE (?:TABLE|INDEX) IF NOT EXISTS (\w+)", SCHEMA))
+        if not missing and expected <= tables:
+            return []
+        with self.transaction():
+            for table, name, kind in missing:
+                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    self.conn.execute(statement)
+        return [f"{table}.{name}" for table, name, _ in missing]
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

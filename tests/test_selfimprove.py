@@ -191,6 +191,27 @@ def test_the_run_spends_its_level_over_any_number_of_tests():
         selfimprove.test_level(0.05, 0)
 
 
+def test_a_candidate_that_repeats_its_parents_searches_is_not_measured_further(tmp_path):
+    problems = [p for p in load_suite("train") if p.name in TRAIN]
+    neutral = SEED.replace('"stagnation": 150,', '"stagnation": 151,')  # never reached in 20 evaluations
+    assert neutral != SEED
+    with MetaEvaluator(problems, budget=20, workers=2, scratch=tmp_path / "s") as meta:
+        units = meta.units("train", [1, 2, 3])
+        parent = meta.measure({"parent": SEED}, units)["parent"]
+        for key, source in (("neutral", neutral), ("weak", WEAK)):
+            meta.submit(key, source, units, reference=parent, neutral_after=2)
+        found = {}
+        while len(found) < 2:
+            found.update({r.key: r for r in meta.collect(1.0)})
+    same, weak = found["neutral"], found["weak"]
+    assert same.ok and same.neutral_of == "parent" and same.gains == parent.gains
+    assert 2 <= sum(1 for u in same.units if u.cpu_seconds > 0) < len(units)  # stopped early
+    assert same.metrics()["units_run"] >= 2
+    assert weak.ok and weak.neutral_of is None and all(u.cpu_seconds > 0 for u in weak.units)
+    again = MetaResult.from_json(same.key, json.loads(json.dumps(same.to_json(sources=True))))
+    assert again.neutral_of == "parent" and again.gains == same.gains
+
+
 def test_a_decision_evaluator_refuses_test_problems():
     with pytest.raises(ValueError, match="test problems are for reports only"):
         MetaEvaluator(load_suite("test")[:1], budget=5)

@@ -44,6 +44,9 @@ def add_self_improve_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--validation-seeds", type=int, default=12, help="validation seeds per problem (default 12)")
     p.add_argument("--confirm-seeds", type=int, default=1,
                    help="fresh training seeds per problem to confirm a training win before validating (default 1; 0: off)")
+    p.add_argument("--neutral-after", type=int, default=4,
+                   help="searches identical to its parent's after which a candidate is taken to behave as the parent "
+                        "and its other searches are skipped (default 4; 0: measure every candidate fully)")
     p.add_argument("--test-seeds", type=int, default=4, help="test seeds per problem, report only; 0: no test report")
     p.add_argument("--meta-budget", type=int, default=10, help="candidate improvers per generation (default 10)")
     p.add_argument("--challengers", type=int, default=1, help="best training candidates validated per generation")
@@ -69,7 +72,7 @@ def cmd_self_improve(args: argparse.Namespace) -> int:
         config = SelfImproveConfig(
             generations=args.generations or 4, budget=args.budget, seeds=args.seeds,
             validation_seeds=args.validation_seeds, confirm_seeds=args.confirm_seeds, test_seeds=args.test_seeds,
-            meta_budget=args.meta_budget,
+            meta_budget=args.meta_budget, neutral_after=args.neutral_after,
             challengers=args.challengers, workers=args.workers, approval=args.approval, level=args.level,
             seed=args.seed, report_test=args.test_seeds > 0,
         )

@@ -27,6 +27,7 @@ say so (``allow_test=True``), which only the report and the benchmark do.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import math
 import os
 import shutil
@@ -105,6 +106,7 @@ class MetaResult:
     status: str = "ok"
     error: str | None = None
     wall_seconds: float = 0.0
+    neutral_of: Hashable | None = None  # behaved exactly as this reference: the units not run are its results
 
     @property
     def ok(self) -> bool:
@@ -142,6 +144,8 @@ class MetaResult:
         mismatched = sum(1 for u in self.units if u.status == "ok" and u.claimed is not None and u.score is not None
                          and not math.isclose(u.claimed, u.score, rel_tol=1e-6, abs_tol=1e-9))
         out["claims_wrong"] = float(mismatched)
+        if self.neutral_of is not None:
+            out["units_run"] = float(sum(1 for u in self.units if u.cpu_seconds > 0))
         out.update({f"gain_{name}": value for name, value in self.per_problem().items()})
         return out
 
@@ -155,13 +159,15 @@ class MetaResult:
     def to_json(self, sources: bool = False) -> dict[str, Any]:
         units = [{k: v for k, v in asdict(u).items() if sources or k != "source"} for u in self.units]
         return {"split": self.split, "budget": self.budget, "status": self.status, "error": self.error,
-                "utility": self.utility, "wall_seconds": self.wall_seconds, "units": units}
+                "utility": self.utility, "wall_seconds": self.wall_seconds, "units": units,
+                "neutral_of": self.neutral_of}
 
     @classmethod
     def from_json(cls, key: Hashable, data: dict[str, Any]) -> "MetaResult":
         units = [UnitResult(**u) for u in data["units"]]
+        neutral_of = data.get("neutral_of")
         return cls(key, data["split"], data["budget"], units, data["status"], data.get("error"),
-                   data.get("wall_seconds", 0.0))
+                   data.get("wall_seconds", 0.0), tuple(neutral_of) if isinstance(neutral_of, list) else neutral_of)
 
 
 @dataclass
@@ -173,6 +179,10 @@ class _Job:
     started: float = field(default_factory=time.monotonic)
     failed: str | None = None
     error: str | None = None
+    reference: MetaResult | None = None  # for neutral detection (see ``submit``)
+    neutral_after: int = 0
+    same: int = 0
+    differs: bool = False
 
 
 class MetaEvaluator:
@@ -230,7 +240,15 @@ class MetaEvaluator:
     def pending(self) -> int:
         return len(self._jobs)
 
-    def submit(self, key: Hashable, source: str, units: list[tuple[SuiteProblem, int]]) -> None:
+    def submit(self, key: Hashable, source: str, units: list[tuple[SuiteProblem, int]],
+               reference: MetaResult | None = None, neutral_after: int = 0) -> None:
+        """Queue ``source`` on ``units``. With a ``reference`` measurement of the same units (its
+        parent's, say) and ``neutral_after`` > 0: once that many searches have returned exactly
+        what the reference's did (the same best program after the same number of evaluations)
+        and none differed, the improver is taken to behave as the reference (the searches are
+        deterministic given their seeds): its other units are not run, its result is the
+        reference's, marked ``neutral_of``. An edit that changed nothing in that many whole
+        searches can act on the others only through code those never reached."""
         if key in self._jobs:
             raise ValueError(f"{key!r} is already being measured")
         if not units:
@@ -239,6 +257,10 @@ class MetaEvaluator:
         if unknown:
             raise ValueError(f"problems not loaded in this meta-evaluator: {unknown}")
         job = _Job(key, source, list(units))
+        if reference is not None and reference.ok and neutral_after > 0:
+            by_unit = {(u.problem, u.seed): u for u in reference.units}
+            if all((p.name, s) in by_unit and by_unit[(p.name, s)].source is not None for p, s in units):
+                job.reference, job.neutral_after = reference, neutral_after
         self._jobs[key] = job
         # seeds outermost: the first searches cover every problem, so a broken improver fails fast
         seeds = list(dict.fromkeys(s for _, s in units))
@@ -356,6 +378,8 @@ class MetaEvaluator:
             self._on_search(job, index, result)
         else:
             self._on_rescore(job, index, result)
+        if job.key not in self._jobs:
+            return  # finished as neutral
         if job.failed or len(job.results) == len(job.units) and all(
                 u.status not in ("pending",) for u in job.results.values()):
             self._finish(job)
@@ -376,6 +400,8 @@ class MetaEvaluator:
             job.failed, job.error = "error", f"the search on {problem.name} (seed {seed}) returned no result: {reply}"
             return
         unit.source, unit.claimed, unit.evaluations = reply["source"], reply["claimed"], reply["evaluations"]
+        if job.reference is not None and self._neutral(job, unit):
+            return
         initial = self.initial[problem.name]
         violation = edit_violation(initial, unit.source)
         if violation:
@@ -387,6 +413,31 @@ class MetaEvaluator:
             unit.error = "the returned program adds constructs a mutation of this program cannot contain"
             return
         self._rescore_queue.append((job.key, index))
+
+    def _neutral(self, job: _Job, unit: UnitResult) -> bool:
+        """Count ``unit`` against the reference; True (and the job finished) once it is neutral."""
+        ref = next(u for u in job.reference.units if (u.problem, u.seed) == (unit.problem, unit.seed))
+        if job.differs or (unit.source, unit.evaluations) != (ref.source, ref.evaluations):
+            job.differs = True
+            return False
+        job.same += 1
+        if job.same < job.neutral_after:
+            return False
+        ran = {(u.problem, u.seed): u for u in job.results.values()}
+        units = []
+        for problem, seed in job.units:
+            mine = ran.get((problem.name, seed))
+            copy = dataclasses.replace(next(u for u in job.reference.units if (u.problem, u.seed) == (problem.name, seed)))
+            copy.cpu_seconds = mine.cpu_seconds if mine is not None else 0.0
+            copy.wall_seconds = mine.wall_seconds if mine is not None else 0.0
+            copy.claimed = mine.claimed if mine is not None else copy.claimed
+            units.append(copy)
+        del self._jobs[job.key]
+        self._drop_queued(job.key)
+        split = "+".join(sorted({self.by_name[u.problem].split for u in units}))
+        self._finished.append(MetaResult(job.key, split, self.budget, units, "ok", None,
+                                         time.monotonic() - job.started, neutral_of=job.reference.key))
+        return True
 
     def _on_rescore(self, job: _Job, index: int, result: EvalResult) -> None:
         unit = job.results[index]

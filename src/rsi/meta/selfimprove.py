@@ -118,6 +118,7 @@ class SelfImproveConfig:
     seeds: int = 2  # training seeds per problem
     validation_seeds: int = 12
     confirm_seeds: int = 1  # fresh training seeds per problem to confirm a screened candidate; 0: no confirmation
+    neutral_after: int = 4  # searches identical to the parent's after which a candidate counts as neutral; 0: off
     test_seeds: int = 4
     meta_budget: int = 10  # candidate improvers per generation
     challengers: int = 1  # best training candidates validated per generation
@@ -142,8 +143,8 @@ class SelfImproveConfig:
                      "parallel"):
             if getattr(self, name) < 1:
                 raise RsiError(f"{name} must be at least 1 (got {getattr(self, name)})")
-        if self.test_seeds < 0 or self.confirm_seeds < 0:
-            raise RsiError("test_seeds and confirm_seeds must be 0 or more")
+        if self.test_seeds < 0 or self.confirm_seeds < 0 or self.neutral_after < 0:
+            raise RsiError("test_seeds, confirm_seeds and neutral_after must be 0 or more")
         if isinstance(self.limits, dict):
             self.limits = UnitLimits(**self.limits)
 
@@ -206,11 +207,14 @@ class _ImproverPool:
     """The evaluator pool's interface over a MetaEvaluator: a task is a candidate improver, its
     result the training meta-utility (status error/timeout when one of its searches failed)."""
 
-    def __init__(self, meta: MetaEvaluator, units, workers: int, on_measured: Callable[[int, MetaResult], None]):
+    def __init__(self, meta: MetaEvaluator, units, workers: int, on_measured: Callable[[int, MetaResult], None],
+                 reference: Callable[[int], MetaResult | None] = lambda cid: None, neutral_after: int = 0):
         self.meta = meta
         self.units_ = units
         self._workers = workers
         self.on_measured = on_measured
+        self.reference = reference
+        self.neutral_after = neutral_after
         self._in_flight: set[int] = set()
 
     @property
@@ -222,7 +226,8 @@ class _ImproverPool:
         return len(self._in_flight)
 
     def submit(self, task: EvalTask) -> None:
-        self.meta.submit((task.candidate_id, "train"), task.source, self.units_)
+        self.meta.submit((task.candidate_id, "train"), task.source, self.units_,
+                         reference=self.reference(task.candidate_id), neutral_after=self.neutral_after)
         self._in_flight.add(task.candidate_id)
 
     def collect(self, timeout: float) -> list[EvalResult]:
@@ -339,7 +344,7 @@ class SelfImproveRun(Run):
                                isolation=config.isolation) as meta:
                 self.meta = meta
                 pool = _ImproverPool(meta, meta.units("train", config.seeds_of("train")), config.parallel,
-                                     self._on_measured)
+                                     self._on_measured, self._parent_measurement, config.neutral_after)
                 self.pool = pool
                 if self.next_id == SEED_ID:
                     self.log(f"generation 0: measuring the starting improver on {len(pool.units_)} training units")
@@ -396,7 +401,19 @@ class SelfImproveRun(Run):
 
     def _on_measured(self, cid: int, result: MetaResult) -> None:
         self._save(cid, "train", result)
+        if result.neutral_of is not None:
+            ran = sum(1 for u in result.units if u.cpu_seconds > 0)
+            self.log(f"  improver #{cid}: behaves as its parent #{result.neutral_of[0]} (the same {ran} searches "
+                     f"of {len(result.units)}): {result.utility:.4f}, the rest not run")
+            self.store.log("improver.neutral", {"id": cid, "parent": result.neutral_of[0], "units_run": ran})
+            return
         self.log(f"  improver #{cid}: {result.summary()}")
+
+    def _parent_measurement(self, cid: int) -> MetaResult | None:
+        """The training measurement of ``cid``'s parent, if it ran every unit itself."""
+        parent = self.store.get(cid).parent_id
+        found = self.measurements.get((parent, "train")) if parent is not None else None
+        return found if found is not None and found.ok and found.neutral_of is None else None
 
     def _save(self, cid: int, split: str, result: MetaResult) -> None:
         self.measurements[(cid, split)] = result

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import rsi.meta.config as si_config
 import rsi.meta.selfimprove as selfimprove
 from rsi.errors import ProposalFailed, RsiError
 from rsi.improvers import SEED_IMPROVER, load_improver
@@ -271,7 +272,7 @@ def adoption(tmp_path_factory):
     """A weak incumbent, offered the seed improver; decisions and suite loads instrumented."""
     tmp_path = tmp_path_factory.mktemp("adoption")
     loads, evaluators, deciding = [], [], [False]
-    real_load, real_init = selfimprove.load_suite, MetaEvaluator.__init__
+    real_load, real_init = si_config.load_suite, MetaEvaluator.__init__
     real_decide = SelfImproveRun._decide
 
     def load(split=None, *args, **kwargs):
@@ -291,7 +292,7 @@ def adoption(tmp_path_factory):
             deciding[0] = False
 
     patch = pytest.MonkeyPatch()
-    patch.setattr(selfimprove, "load_suite", load)
+    patch.setattr(si_config, "load_suite", load)
     patch.setattr(MetaEvaluator, "__init__", init)
     patch.setattr(SelfImproveRun, "_decide", decide)
     try:

@@ -50,22 +50,20 @@ import shutil
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import RsiError, RunError
+from ..errors import RunError
 from ..improvers import SEED_IMPROVER, load_improver
 from ..oversight import audit
 from ..oversight.gate import compare_paired
 from ..oversight.review import review
-from ..program import BLOCK_END, BLOCK_START, has_markers
 from ..run import SEED_ID, Overrides, Run, RunSummary
 from ..sandbox.types import EvalResult, EvalTask
 from ..storage import Candidate
 from . import report
-from .metautil import MetaEvaluator, MetaResult, UnitLimits
-from .suite import SuiteProblem, load_suite
+from .config import SelfImproveConfig, improver_problem, with_block  # noqa: F401 - with_block: part of this API
+from .metautil import MetaEvaluator, MetaResult
 
 CONFIG_FILE = "selfimprove.json"
 PROBLEM_DIR = "problem"
@@ -77,115 +75,6 @@ DECISION_SPLITS = ("train", "validation")
 IMPROVER_PROTECTED = ("evaluate", "evaluate_holdout", "evaluate.py", "produce.py", "rescore.py", "rsi_evaluator",
                       "metautil", "result_line", "parse_result", "RSI_META_PROBLEMS", "normalised_gain")
 IMPROVER_SECRETS = ("reference.py", "suite", "SUITE_DIR")
-
-PROBLEM_EVALUATOR = '''\
-"""The problem "the current improver": an improver's score is its training meta-utility.
-
-`rsi self-improve` measures it with trusted code (rsi.meta.metautil): inner searches driven by the
-candidate improver run in the sandbox, and what they return is re-scored outside it. Evaluating
-an improver here, in one process with it, would trust what it reports, so this file only says so.
-"""
-
-
-def evaluate(program_path):
-    raise RuntimeError("an improver's meta-utility is measured by `rsi self-improve`, not by `rsi run`")
-'''
-
-PROBLEM_TOML = """\
-# The problem "the current improver" of `rsi self-improve` (settings written by it).
-[run]
-budget = {budget}
-seed = {seed}
-
-[evaluator]
-timeout = 86400  # a meta-evaluation takes minutes; its own limits are per inner search
-
-[archive]
-features = ["code_size"]
-bins = 4
-islands = 2
-migration_interval = 8
-
-[oversight]
-promote_every = 1000000000  # improvers are adopted by the self-improvement gate, not the program gate
-"""
-
-
-@dataclass
-class SelfImproveConfig:
-    generations: int = 4
-    budget: int = 100  # inner evaluations per search
-    seeds: int = 2  # training seeds per problem
-    validation_seeds: int = 12
-    confirm_seeds: int = 1  # fresh training seeds per problem to confirm a screened candidate; 0: no confirmation
-    neutral_after: int = 4  # searches identical to the parent's after which a candidate counts as neutral; 0: off
-    test_seeds: int = 4
-    meta_budget: int = 10  # candidate improvers per generation
-    challengers: int = 1  # best training candidates validated per generation
-    workers: int = 2  # inner searches at a time
-    parallel: int = 2  # candidate improvers measured at a time
-    approval: str = "auto"
-    level: float = 0.05
-    seed: int = 0
-    report_test: bool = True
-    limits: UnitLimits = field(default_factory=UnitLimits)
-    isolation: str | None = None  # passed to the evaluator pools (None: their default, full)
-    problems: list[str] | None = None  # only these suite problems (quick runs, tests); None: all
-
-    def suite(self, split: str) -> list[SuiteProblem]:
-        found = load_suite(split)
-        return found if self.problems is None else [p for p in found if p.name in self.problems]
-
-    def __post_init__(self):
-        if self.approval not in ("auto", "manual"):
-            raise RsiError(f"--approval must be auto or manual, not {self.approval!r}")
-        for name in ("generations", "budget", "seeds", "validation_seeds", "meta_budget", "challengers", "workers",
-                     "parallel"):
-            if getattr(self, name) < 1:
-                raise RsiError(f"{name} must be at least 1 (got {getattr(self, name)})")
-        if self.test_seeds < 0 or self.confirm_seeds < 0 or self.neutral_after < 0:
-            raise RsiError("test_seeds, confirm_seeds and neutral_after must be 0 or more")
-        if isinstance(self.limits, dict):
-            self.limits = UnitLimits(**self.limits)
-
-    def seeds_of(self, split: str) -> list[int]:
-        base = 1000 * self.seed + {"train": 1, "confirm": 51, "validation": 101, "test": 201}[split]
-        count = {"train": self.seeds, "confirm": self.confirm_seeds, "validation": self.validation_seeds,
-                 "test": self.test_seeds}[split]
-        return list(range(base, base + count))
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def improver_problem(folder: Path, improver_source: str, config: SelfImproveConfig) -> Path:
-    """Write the problem "the current improver": initial.py (EVOLVE-BLOCK after the imports)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "initial.py").write_text(with_block(improver_source))
-    (folder / "evaluate.py").write_text(PROBLEM_EVALUATOR)
-    (folder / "problem.toml").write_text(PROBLEM_TOML.format(budget=1, seed=config.seed))
-    return folder
-
-
-def with_block(source: str) -> str:
-    """The improver with EVOLVE-BLOCK markers around everything after its docstring and imports
-    (so that edits go to settings and logic, not to imports); unchanged if it has markers."""
-    if has_markers(source):
-        return source
-    import ast
-
-    tree = ast.parse(source)
-    last = 0
-    for node in tree.body:
-        is_doc = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
-        if isinstance(node, (ast.Import, ast.ImportFrom)) or (is_doc and last == 0):
-            last = node.end_lineno
-        else:
-            break
-    lines = source.splitlines()
-    body = lines[last:]
-    return "\n".join(lines[:last] + ["", BLOCK_START] + body + [BLOCK_END]) + "\n"
-
 
 def test_level(run_level: float, test_number: int) -> float:
     """The level of a run's ``test_number``-th adoption test (1-based): ``run_level / (k (k+1))``.

@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 from rsi.sandbox.pool import EvaluatorPool
 from rsi.sandbox.types import EvalTask, Limits
@@ -93,16 +94,18 @@ def run_pool(evaluator: Path, scratch: Path, n: int, warmup: int, isolation: str
     return times
 
 
-def measure_fresh(evaluator: Path, folder: Path, n: int, warmup: int) -> tuple[list[float], float]:
+THREADS_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def timed(folder: Path, n: int, warmup: int, evaluate_one: Callable[[Path], float]) -> tuple[list[float], float]:
+    """Write the program, run ``evaluate_one`` on it, remove it; ``warmup + n`` times. The wall
+    times of the last ``n`` and their mean CPU seconds (this process and its children)."""
     times, cpu = [], 0.0
-    env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     for i in range(warmup + n):
         t0, c0 = time.perf_counter(), cpu_now()
         program = folder / f"{i}.py"
         program.write_text(PROGRAM)
-        out = subprocess.run([sys.executable, "-c", FRESH, str(evaluator), str(program)],
-                             capture_output=True, text=True, env=env, check=True).stdout
-        float(out)
+        float(evaluate_one(program))
         program.unlink()
         if i >= warmup:
             times.append(time.perf_counter() - t0)
@@ -110,19 +113,27 @@ def measure_fresh(evaluator: Path, folder: Path, n: int, warmup: int) -> tuple[l
     return times, cpu / n
 
 
+def _load_evaluate(evaluator: Path) -> Callable[[str], dict]:
+    namespace: dict = {}
+    exec(compile(evaluator.read_text(), str(evaluator), "exec"), namespace)
+    return namespace["evaluate"]
+
+
+def measure_fresh(evaluator: Path, folder: Path, n: int, warmup: int) -> tuple[list[float], float]:
+    def one(program: Path) -> float:
+        return float(subprocess.run([sys.executable, "-c", FRESH, str(evaluator), str(program)],
+                                    capture_output=True, text=True, env=THREADS_ENV, check=True).stdout)
+
+    return timed(folder, n, warmup, one)
+
+
 def measure_bare_fork(evaluator: Path, folder: Path, n: int, warmup: int) -> tuple[list[float], float]:
     import numpy  # noqa: F401 - the child inherits it, as a warm worker's children do
 
     del numpy
+    evaluate = _load_evaluate(evaluator)
 
-    namespace: dict = {}
-    exec(compile(evaluator.read_text(), str(evaluator), "exec"), namespace)
-    evaluate = namespace["evaluate"]
-    times, cpu = [], 0.0
-    for i in range(warmup + n):
-        t0, c0 = time.perf_counter(), cpu_now()
-        program = folder / f"{i}.py"
-        program.write_text(PROGRAM)
+    def one(program: Path) -> float:
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:
@@ -130,53 +141,31 @@ def measure_bare_fork(evaluator: Path, folder: Path, n: int, warmup: int) -> tup
             os.write(w, json.dumps(evaluate(str(program))).encode())
             os._exit(0)
         os.close(w)
-        json.loads(os.read(r, 65536))
+        score = json.loads(os.read(r, 65536))["combined_score"]
         os.close(r)
         os.waitpid(pid, 0)
-        program.unlink()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-            cpu += cpu_now() - c0
-    return times, cpu / n
+        return score
+
+    return timed(folder, n, warmup, one)
 
 
 def measure_bwrap(evaluator: Path, folder: Path, n: int, warmup: int) -> tuple[list[float], float]:
     bwrap = shutil.which("bwrap")
-    times, cpu = [], 0.0
-    env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    for i in range(warmup + n):
-        t0, c0 = time.perf_counter(), cpu_now()
-        program = folder / f"{i}.py"
-        program.write_text(PROGRAM)
-        out = subprocess.run(
+
+    def one(program: Path) -> float:
+        return float(subprocess.run(
             [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/", "/",
              "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--bind", str(folder),
              str(folder), sys.executable, "-c", FRESH,
              str(evaluator), str(program)],
-            capture_output=True, text=True, env=env, check=True).stdout
-        float(out)
-        program.unlink()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-            cpu += cpu_now() - c0
-    return times, cpu / n
+            capture_output=True, text=True, env=THREADS_ENV, check=True).stdout)
+
+    return timed(folder, n, warmup, one)
 
 
 def measure_in_process(evaluator: Path, folder: Path, n: int, warmup: int) -> tuple[list[float], float]:
-    namespace: dict = {}
-    exec(compile(evaluator.read_text(), str(evaluator), "exec"), namespace)
-    evaluate = namespace["evaluate"]
-    times, cpu = [], 0.0
-    for i in range(warmup + n):
-        t0, c0 = time.perf_counter(), cpu_now()
-        program = folder / f"{i}.py"
-        program.write_text(PROGRAM)
-        evaluate(str(program))["combined_score"]
-        program.unlink()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-            cpu += cpu_now() - c0
-    return times, cpu / n
+    evaluate = _load_evaluate(evaluator)
+    return timed(folder, n, warmup, lambda program: evaluate(str(program))["combined_score"])
 
 
 def quantiles(times: list[float]) -> tuple[float, float]:

@@ -355,13 +355,18 @@ def test_an_equal_improver_is_not_adopted(tmp_path):
     assert (run.out / BEST_FILE).read_text() == run.store.get(1).source
 
 
-@pytest.mark.slow
-def test_a_rigged_improver_that_wins_only_on_training_is_refused(tmp_path):
-    run = start(tmp_path, SEED, [rigged()])
+def the_only_refusal(run: SelfImproveRun) -> dict:
+    """Run it; nothing may be adopted and exactly one candidate refused: that refusal."""
     run.execute()
     assert run.incumbent_id == 1 and not run.store.promotions("promoted")
     [request] = run.store.promotions("refused")
-    evidence = request["evidence"]
+    return request
+
+
+@pytest.mark.slow
+def test_a_rigged_improver_that_wins_only_on_training_is_refused(tmp_path):
+    run = start(tmp_path, SEED, [rigged()])
+    evidence = the_only_refusal(run)["evidence"]
     assert evidence["train"]["challenger"] > evidence["train"]["incumbent"] + 0.5  # it does cheat on training
     assert evidence["effect"] <= 0 and "not better" in evidence["summary"]  # and gains nothing on validation
     assert any(f["code"] == "foreign-attr-assign" for f in evidence["flags"])  # review saw the patch too
@@ -371,9 +376,7 @@ def test_a_rigged_improver_that_wins_only_on_training_is_refused(tmp_path):
 @pytest.mark.slow
 def test_a_lucky_training_win_is_not_confirmed_on_fresh_seeds(tmp_path):
     run = start(tmp_path, SEED, [lucky()])
-    run.execute()
-    assert run.incumbent_id == 1 and not run.store.promotions("promoted")
-    [request] = run.store.promotions("refused")
+    request = the_only_refusal(run)
     evidence = request["evidence"]
     assert evidence["stage"] == "confirmation" and "test_number" not in evidence  # no level spent
     assert evidence["train"]["challenger"] > evidence["train"]["incumbent"] + 0.5  # it won on training...

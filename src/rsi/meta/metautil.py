@@ -180,6 +180,7 @@ class _Job:
     failed: str | None = None
     error: str | None = None
     reference: MetaResult | None = None  # for neutral detection (see ``submit``)
+    reference_units: dict[tuple[str, int], UnitResult] = field(default_factory=dict)
     neutral_after: int = 0
     same: int = 0
     differs: bool = False
@@ -260,7 +261,7 @@ class MetaEvaluator:
         if reference is not None and reference.ok and neutral_after > 0:
             by_unit = {(u.problem, u.seed): u for u in reference.units}
             if all((p.name, s) in by_unit and by_unit[(p.name, s)].source is not None for p, s in units):
-                job.reference, job.neutral_after = reference, neutral_after
+                job.reference, job.reference_units, job.neutral_after = reference, by_unit, neutral_after
         self._jobs[key] = job
         # seeds outermost: the first searches cover every problem, so a broken improver fails fast
         seeds = list(dict.fromkeys(s for _, s in units))
@@ -416,7 +417,7 @@ class MetaEvaluator:
 
     def _neutral(self, job: _Job, unit: UnitResult) -> bool:
         """Count ``unit`` against the reference; True (and the job finished) once it is neutral."""
-        ref = next(u for u in job.reference.units if (u.problem, u.seed) == (unit.problem, unit.seed))
+        ref = job.reference_units[(unit.problem, unit.seed)]
         if job.differs or (unit.source, unit.evaluations) != (ref.source, ref.evaluations):
             job.differs = True
             return False
@@ -427,7 +428,7 @@ class MetaEvaluator:
         units = []
         for problem, seed in job.units:
             mine = ran.get((problem.name, seed))
-            copy = dataclasses.replace(next(u for u in job.reference.units if (u.problem, u.seed) == (problem.name, seed)))
+            copy = dataclasses.replace(job.reference_units[(problem.name, seed)])
             copy.cpu_seconds = mine.cpu_seconds if mine is not None else 0.0
             copy.wall_seconds = mine.wall_seconds if mine is not None else 0.0
             copy.claimed = mine.claimed if mine is not None else copy.claimed

@@ -275,7 +275,7 @@ def test_an_expression_edit_changes_only_its_line():
     proposal = MutateProposer().propose(RICH, [], "perturb_constant", random.Random(1))
     before, after = RICH.splitlines(), proposal.source.splitlines()
     assert len(before) == len(after)
-    changed = [i for i, (x, y) in enumerate(zip(before, after)) if x != y]
+    changed = [i for i, (x, y) in enumerate(zip(before, after, strict=True)) if x != y]
     assert len(changed) == 1
     assert f"line {changed[0] + 1}" in proposal.rationale
 

@@ -1,8 +1,7 @@
 import pytest
 
 from rsi.errors import ProgramError
-from rsi.program import (code_size, edit_violation, editable_regions, fingerprint, syntax_error,
-                         unified_diff)
+from rsi.program import code_size, edit_violation, editable_regions, fingerprint, syntax_error, unified_diff
 
 SRC = """import numpy as np
 

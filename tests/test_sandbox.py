@@ -262,9 +262,9 @@ def test_environment_allow_list_keeps_secrets_out():
     env = worker_environment({"PATH": "/bin", "LANG": "C", "LC_ALL": "C", "OMP_NUM_THREADS": "1",
                               "OPENAI_API_KEY": "k", "AWS_SECRET_ACCESS_KEY": "k", "GITHUB_TOKEN": "t",
                               "HF_TOKEN": "t", "DATABASE_URL": "u", "PYTHONPATH": "/src",
-                              "LC_PASSWORD": "p", "NUMBA_AUTH_KEY": "k"})
+                              "LC_PASSWORD": "p", "NUMBA_AUTH_KEY": "k", "NPY_DISABLE_CPU_FEATURES": "AVX2"})
     assert env == {"PATH": "/bin", "LANG": "C", "LC_ALL": "C", "OMP_NUM_THREADS": "1",
-                   "PYTHONPATH": "/src"}
+                   "PYTHONPATH": "/src", "NPY_DISABLE_CPU_FEATURES": "AVX2"}
 
 
 # ---------------------------------------------------------------- the split contract

@@ -67,7 +67,7 @@ def score_packings(data: object, instances) -> dict[str, float]:
     if not isinstance(data, list) or len(data) != len(instances):
         raise ValueError(f"expected a list of {len(instances)} packings, one per instance")
     used, bounds, agreement, new_bin_rate = [], [], [], []
-    for instance, assignment in zip(instances, data):
+    for instance, assignment in zip(instances, data, strict=True):  # lengths checked above
         assignment = np.asarray(assignment)
         n_bins = bp.bins_used(instance, assignment)
         used.append(n_bins)
@@ -89,7 +89,7 @@ def tightest_share(instance, assignment: np.ndarray) -> float:
     room: list[int] = []  # remaining capacity, by bin
     ordered: list[int] = []  # the same, sorted
     tight = 0
-    for item, b in zip(items, assignment.tolist()):
+    for item, b in zip(items, assignment.tolist(), strict=True):  # bins_used checked the shape
         k = bisect.bisect_left(ordered, item)
         least = ordered[k] if k < len(ordered) else capacity
         if b == len(room):

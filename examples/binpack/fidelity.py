@@ -137,8 +137,10 @@ def table() -> None:
         print(f"| {h.__name__} | " + " | ".join(f"{x:.2f}" for x in row)
               + f" | {w['bestfit_agreement']:.2f} | {seconds:.3f} |", flush=True)
     a = np.array(rows)
-    print("Weibull: Pearson %.4f, Spearman %.3f" % _corr(a[:, 0], a[:, 1]))
-    print("OR:      Pearson %.4f, Spearman %.3f" % _corr(a[:, 2], a[:, 3]))
+    pearson, spearman = _corr(a[:, 0], a[:, 1])
+    print(f"Weibull: Pearson {pearson:.4f}, Spearman {spearman:.3f}")
+    pearson, spearman = _corr(a[:, 2], a[:, 3])
+    print(f"OR:      Pearson {pearson:.4f}, Spearman {spearman:.3f}")
 
 
 def sweep() -> None:

@@ -19,7 +19,7 @@ class Elite:
     features: tuple[float, ...]
     size: float = 0.0  # code size: on equal scores the shorter program wins (pressure against bloat)
 
-    def beats(self, other: "Elite") -> bool:
+    def beats(self, other: Elite) -> bool:
         return (self.score, -self.size, -self.id) > (other.score, -other.size, -other.id)
 
 
@@ -132,10 +132,11 @@ class Archive:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> "Archive":
+    def from_json(cls, data: dict) -> Archive:
         archive = cls(data["features"], data["bins"], data["islands"])
         archive.lo, archive.hi = data["lo"], data["hi"]
         for island, pool in enumerate(data["cells"]):
             for cell, e in pool:
-                archive.cells[island][tuple(cell)] = Elite(e["id"], e["score"], tuple(e["features"]), e.get("size", 0.0))
+                archive.cells[island][tuple(cell)] = Elite(e["id"], e["score"], tuple(e["features"]),
+                                                           e.get("size", 0.0))
         return archive

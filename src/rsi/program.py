@@ -110,7 +110,7 @@ def edit_violation(parent: str, child: str) -> str | None:
     if not has_markers(child) or len(child_regions) != len(editable_regions(parent)):
         return "the edit added or removed EVOLVE-BLOCK markers"
     before, after = _frozen_parts(parent), _frozen_parts(child)
-    for index, (a, b) in enumerate(zip(before, after)):
+    for index, (a, b) in enumerate(zip(before, after, strict=False)):
         if a != b:
             where = "before the first block" if index == 0 else f"after block {index}"
             return f"the edit changed text outside the EVOLVE-BLOCK regions ({where})"

@@ -11,10 +11,11 @@ import json
 import re
 import sqlite3
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .errors import RunError
 from .oversight import audit
@@ -139,11 +140,12 @@ class Store:
         return conn
 
     @classmethod
-    def create(cls, run_dir: Path, meta: dict[str, Any]) -> "Store":
+    def create(cls, run_dir: Path, meta: dict[str, Any]) -> Store:
         run_dir = Path(run_dir)
         db = run_dir / DB_NAME
         if db.exists():
-            raise RunError(f"{run_dir}: already holds a run; continue it with `rsi run --resume {run_dir}` or pass another --out")
+            raise RunError(f"{run_dir}: already holds a run; continue it with `rsi run --resume {run_dir}`"
+                           " or pass another --out")
         run_dir.mkdir(parents=True, exist_ok=True)
         conn = cls._connect(db)
         store = cls(db, conn)
@@ -158,7 +160,7 @@ class Store:
         return store
 
     @classmethod
-    def open(cls, run_dir: Path) -> "Store":
+    def open(cls, run_dir: Path) -> Store:
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise RunError(f"{run_dir}: no such run folder; pass the --out folder of an earlier `rsi run`")
@@ -174,7 +176,8 @@ class Store:
             raise RunError(f"{db}: not an rsi run database (no rsi format marker); pass a folder made by `rsi run`")
         version = conn.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()
         if version is None or version[0] != FORMAT_VERSION:
-            raise RunError(f"{db}: run format {version and version[0]} is not supported by this rsi (wants {FORMAT_VERSION})")
+            raise RunError(f"{db}: run format {version and version[0]} is not supported by this rsi"
+                           f" (wants {FORMAT_VERSION})")
         store = cls(db, conn)
         store._upgrade()
         return store
@@ -192,7 +195,8 @@ class Store:
                 missing += [(table, name, kind) for _, name, kind, notnull, _, _ in
                             wanted.execute(f"PRAGMA table_info({table})") if name not in have and not notnull]
         wanted.close()
-        tables = {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
+        tables = {row[0] for row in
+                  self.conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
         expected = set(re.findall(r"CREATE (?:TABLE|INDEX) IF NOT EXISTS (\w+)", SCHEMA))
         if not missing and expected <= tables:
             return []
@@ -341,7 +345,8 @@ class Store:
     def decide_promotion(self, promotion_id: int, status: str, actor: str, note: str | None) -> None:
         kind = {"promoted": "approval.approved", "rejected": "approval.rejected"}[status]
         with self.transaction():
-            row = self.conn.execute("SELECT candidate_id, status FROM promotions WHERE id=?", (promotion_id,)).fetchone()
+            row = self.conn.execute("SELECT candidate_id, status FROM promotions WHERE id=?",
+                                    (promotion_id,)).fetchone()
             if row is None or row["status"] != "pending":
                 raise RunError(f"promotion request {promotion_id} is not pending")
             self.conn.execute("UPDATE promotions SET status=?, decided_at=?, actor=?, note=? WHERE id=?",

@@ -12,10 +12,10 @@ Run by tests/test_hostile.py twice: as the user running the tests (root on CI) a
   writable by everyone, where no candidate may write; a TCP listener on the loopback.
 
 Each ``tests/hostile/*.py`` program is a candidate (``run()`` returns the answer) whose header
-states its verdict (``# verdict: ok``, ``error``, ``timeout``, or alternatives: ``error|timeout``), optionally ``# expect: a|b`` (a substring
-of the error), ``# score-max:``/``# score-min:``, ``# mode: beside``, ``# kind: holdout``,
-``# alone: yes`` (a CPU hog, run with no other candidate beside it: the sandbox caps a
-candidate's processes, not its share of the machine's CPUs).
+states its verdict (``# verdict: ok``, ``error``, ``timeout``, or alternatives: ``error|timeout``),
+optionally ``# expect: a|b`` (a substring of the error), ``# score-max:``/``# score-min:``,
+``# mode: beside``, ``# kind: holdout``, ``# alone: yes`` (a CPU hog, run with no other candidate
+beside it: the sandbox caps a candidate's processes, not its share of the machine's CPUs).
 ``@@NAME@@`` placeholders are filled in. Every candidate first renames its process (``COMM``,
 new for each run), so that a process it leaves behind can be found.
 

@@ -32,9 +32,10 @@ import json
 import math
 import os
 import sqlite3
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence, TextIO
+from datetime import UTC, datetime
+from typing import Any, TextIO
 
 GENESIS = "0" * 64
 
@@ -134,7 +135,7 @@ def event_hash(seq: int, ts: str, kind: str, actor: str, payload_text: str, prev
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 # ----------------------------------------------------------------------------- writing

@@ -17,8 +17,8 @@ the gate needs nothing beyond the standard library and numpy.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

@@ -24,8 +24,8 @@ import difflib
 import functools
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 CODES = {
     "import-process": "starts or controls other processes",
@@ -180,7 +180,7 @@ class _Protected:
     pattern: re.Pattern[str]  # where it shows inside a string
 
     @classmethod
-    def make(cls, name: str, code: str) -> "_Protected":
+    def make(cls, name: str, code: str) -> _Protected:
         base = name.rstrip("/").rsplit("/", 1)[-1] or name
         identifiers = {base} if _IDENT.match(base) else set()
         if base.endswith(".py") and _IDENT.match(base[:-3]):

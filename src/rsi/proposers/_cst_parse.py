@@ -19,8 +19,21 @@ from libcst.metadata import MetadataWrapper, WhitespaceInclusivePositionProvider
 
 from ..program import editable_regions
 from ._cst_build import ARITH, BINPREC, stmt_kind
-from ._cst_model import (ARRAY, MODULE, NOT_SWAPPABLE, OTHER, SCALAR, UNKNOWN, VALUE_KINDS, Analysis, Block,
-                         Scope, Site, Stmt, _expr_kind)
+from ._cst_model import (
+    ARRAY,
+    MODULE,
+    NOT_SWAPPABLE,
+    OTHER,
+    SCALAR,
+    UNKNOWN,
+    VALUE_KINDS,
+    Analysis,
+    Block,
+    Scope,
+    Site,
+    Stmt,
+    _expr_kind,
+)
 
 # Roles of a node, decided by its parent: how a name there is used and what may be edited.
 LOAD, STORE, AUG, LOCAL, PARAM, CALLEE, FIXED, SKIP = range(8)  # FIXED: constants only

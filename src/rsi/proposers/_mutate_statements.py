@@ -13,8 +13,7 @@ import ast
 import libcst as cst
 
 from . import _cst_helpers as h
-from ._mutate_base import (WRAP_UFUNCS, Ctx, NoSite, Operator, random_expr, short, terminal,
-                           usable_names, weighted)
+from ._mutate_base import WRAP_UFUNCS, Ctx, NoSite, Operator, random_expr, short, terminal, usable_names, weighted
 
 
 # -- statement-level operators -------------------------------------------------------------------
@@ -300,30 +299,30 @@ class CrossoverRange(Operator):
     def apply(self, ctx, rng):
         scope, _, block, k, ia, iscope, _, iblock = self.pick(ctx, rng)
         P = [s for s in block.stmts if not s.docstring]
-        I = [s for s in iblock.stmts if not s.docstring and s.region is not None]
+        Q = [s for s in iblock.stmts if not s.docstring and s.region is not None]
         if rng.random() < 0.5:  # one point: keep the head of one, the tail of the other
             lo, hi = rng.randint(0, len(P)), len(P)
-            c = min(lo, len(I)) if rng.random() < 0.5 else rng.randint(0, len(I))
-            d = len(I)
+            c = min(lo, len(Q)) if rng.random() < 0.5 else rng.randint(0, len(Q))
+            d = len(Q)
         else:
             lo, hi = sorted((rng.randint(0, len(P)), rng.randint(0, len(P))))
-            c, d = sorted((rng.randint(0, len(I)), rng.randint(0, len(I))))
+            c, d = sorted((rng.randint(0, len(Q)), rng.randint(0, len(Q))))
         if hi - lo + d - c == 0 or any(s.region is None for s in P[lo:hi]):
             raise NoSite("empty or frozen crossover range")
         offset = len(block.stmts) - len(P)
         gap = offset + hi
         if lo == hi and not block.gap_ok(gap):
             raise NoSite("insertion point outside the editable region")
-        if _ends_with_return(P) and hi == len(P) > lo and not (d == len(I) and _ends_with_return(I)):
+        if _ends_with_return(P) and hi == len(P) > lo and not (d == len(Q) and _ends_with_return(Q)):
             raise NoSite("crossover would drop the final return")
-        seq = [(ctx.a, scope, s) for s in P[:lo]] + [(ia, iscope, s) for s in I[c:d]] + \
+        seq = [(ctx.a, scope, s) for s in P[:lo]] + [(ia, iscope, s) for s in Q[c:d]] + \
               [(ctx.a, scope, s) for s in P[hi:]]
         if not _names_flow(ctx, scope, seq):
             raise NoSite("crossover would read unbound names or leave dead code")
-        if _same_code(ctx.a, [s.node for s in P[lo:hi]], [s.node for s in I[c:d]]):
+        if _same_code(ctx.a, [s.node for s in P[lo:hi]], [s.node for s in Q[c:d]]):
             raise NoSite("the inspiration's statements are the same code")
         removes = {offset + i for i in range(lo, hi)}
-        new = h.edit_block(block, removes, {gap: [s.node for s in I[c:d]]} if d > c else {})
+        new = h.edit_block(block, removes, {gap: [s.node for s in Q[c:d]]} if d > c else {})
         desc = (f"crossover {scope.name}: statements {lo + 1}..{hi} <- inspiration {k + 1} "
                 f"statements {c + 1}..{d}")
         return ctx.a.render(block.node, new), desc
@@ -349,10 +348,10 @@ class CrossoverUniform(Operator):
     def apply(self, ctx, rng):
         scope, _, block, k, ia, iscope, _, iblock = self.pick(ctx, rng)
         P = [s for s in block.stmts if not s.docstring]
-        I = [s for s in iblock.stmts if not s.docstring and s.region is not None]
+        Q = [s for s in iblock.stmts if not s.docstring and s.region is not None]
         # A final return stays last: slots are aligned over the statements before it.
         body_p, ret_p = (P[:-1], P[-1]) if _ends_with_return(P) else (P, None)
-        body_i, ret_i = (I[:-1], I[-1]) if _ends_with_return(I) else (I, None)
+        body_i, ret_i = (Q[:-1], Q[-1]) if _ends_with_return(Q) else (Q, None)
         length = rng.choice((len(body_p), len(body_i)))
         picks, slots = [], []  # slots: the parent statement whose comment lines each one keeps
         for i in range(length):
@@ -372,7 +371,7 @@ class CrossoverUniform(Operator):
             raise NoSite("uniform crossover gave the same code")
         carry = [line for s in body_p[length:] for line in s.node.leading_lines]
         body = list(block.node.body[: len(block.stmts) - len(P)])
-        for (_, _, stmt), slot in zip(picks, slots):
+        for (_, _, stmt), slot in zip(picks, slots, strict=True):
             lead = list(slot.node.leading_lines) if slot is not None else []
             if slot is ret_p and ret_p is not None:
                 lead, carry = carry + lead, []

@@ -32,7 +32,7 @@ class CreditBandit:
         uniform = 1.0 / len(arms)
         return {
             a: self.floor * uniform + (1 - self.floor) * (r / total if total > 0 else uniform)
-            for a, r in zip(arms, rates)
+            for a, r in zip(arms, rates, strict=True)
         }
 
     def choose(self, rng: random.Random, allowed: list[str] | None = None) -> str:
@@ -60,7 +60,7 @@ class CreditBandit:
                 "tries": self.tries, "credit": self.credit}
 
     @classmethod
-    def from_json(cls, data: dict) -> "CreditBandit":
+    def from_json(cls, data: dict) -> CreditBandit:
         bandit = cls(data["arms"], data["floor"], data["decay"], data["prior"])
         bandit.tries = dict(data["tries"])
         bandit.credit = dict(data["credit"])

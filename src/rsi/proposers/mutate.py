@@ -28,9 +28,29 @@ import libcst as cst
 from ..errors import ProgramError, ProposalFailed
 from . import _cst_helpers as h
 from . import _mutate_statements as st
-from ._mutate_base import (ARITH, ARITH_WEIGHTS, AUG, AUG_WEIGHTS, BITWISE, COMPARE, NICE_FLOATS,
-                           NICE_INTS, SHIFTS, SYMBOL, WRAP_UFUNCS, MAX_TRIES, Ctx, NoSite, Operator,
-                           compatible, fmt_float, short, terminal, usable_names, weighted)
+from ._mutate_base import (
+    ARITH,
+    ARITH_WEIGHTS,
+    AUG,
+    AUG_WEIGHTS,
+    BITWISE,
+    COMPARE,
+    MAX_TRIES,
+    NICE_FLOATS,
+    NICE_INTS,
+    SHIFTS,
+    SYMBOL,
+    WRAP_UFUNCS,
+    Ctx,
+    NoSite,
+    Operator,
+    compatible,
+    fmt_float,
+    short,
+    terminal,
+    usable_names,
+    weighted,
+)
 from .base import Proposal
 
 

@@ -31,7 +31,7 @@ class ProgressDisplay:
         self._live: Live | None = None
         self._last_line = 0.0
 
-    def __enter__(self) -> "ProgressDisplay":
+    def __enter__(self) -> ProgressDisplay:
         if self.console.is_terminal:
             self._live = Live(self._table(None), console=self.console, refresh_per_second=4, transient=False)
             self._live.__enter__()
@@ -63,7 +63,8 @@ class ProgressDisplay:
         if now - self._last_line >= self.every or snap.evaluations >= snap.budget:
             self._last_line = now
             self.console.print(
-                f"[{_fmt_seconds(snap.elapsed)}] evals {snap.evaluations}/{snap.budget}  best {_fmt_score(snap.best_score)}"
+                f"[{_fmt_seconds(snap.elapsed)}] evals {snap.evaluations}/{snap.budget}"
+                f"  best {_fmt_score(snap.best_score)}"
                 f"  {snap.evals_per_second:.1f}/s  failed {100 * snap.failed_share:.0f}%"
                 f"  left {_fmt_seconds(snap.time_left)}"
                 + (f"  waiting for {snap.waiting}" if snap.waiting else ""),

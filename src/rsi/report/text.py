@@ -64,12 +64,14 @@ def summary(store: Store, top: int = 10) -> str:
         gap = train_holdout_gap(best)
         if gap is not None:
             threshold = meta.get("settings", {}).get("oversight", {}).get("gap_alarm", 0.25)
-            alarm = f"  ALARM: above {threshold:.0%}, the best may be overfitting its training data" if gap > threshold else ""
+            alarm = (f"  ALARM: above {threshold:.0%}, the best may be overfitting its training data"
+                     if gap > threshold else "")
             lines.append(f"gap        train/held-out {gap:+.1%} of the train score{alarm}")
     promoted = store.promoted()
     pending = store.promotions("pending")
+    waiting = ", ".join("#" + str(r["candidate_id"]) for r in pending)
     lines.append(f"promoted   {('#' + str(promoted.id)) if promoted else 'none yet'}"
-                 + (f"; waiting for approval: {', '.join('#' + str(r['candidate_id']) for r in pending)}" if pending else ""))
+                 + (f"; waiting for approval: {waiting}" if pending else ""))
     flagged = store.conn.execute("SELECT COUNT(*) FROM candidates WHERE flags IS NOT NULL").fetchone()[0]
     if flagged:
         lines.append(f"flagged    {flagged} candidates by review (see rsi audit show --kind candidate.flagged)")

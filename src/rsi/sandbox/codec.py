@@ -96,7 +96,7 @@ def encode(value: object, limit: int) -> bytes:
     if _len(head) + offset + 8 > limit:
         raise DataError(f"produced data larger than {limit} bytes")
     parts = [MAGIC, HEAD.pack(_len(head)), head]
-    for arr, (_, _, start, nbytes) in zip(arrays, meta):
+    for arr, (_, _, _, nbytes) in zip(arrays, meta, strict=True):
         parts.append(arr.tobytes())
         parts.append(b"\0" * (-(-nbytes // 8) * 8 - nbytes))
     return b"".join(parts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -52,7 +53,7 @@ def children(pid: int) -> list[int]:
         for tid in os.listdir(f"/proc/{pid}/task"):
             fd = os.open(f"/proc/{pid}/task/{tid}/children", os.O_RDONLY)
             try:
-                text = b"".join(iter(lambda: os.read(fd, 1 << 16), b""))
+                text = b"".join(iter(functools.partial(os.read, fd, 1 << 16), b""))
             finally:
                 os.close(fd)
             pids.extend(int(p) for p in text.split())

@@ -6,11 +6,12 @@ mount API, unshare, setns, clone/clone3 with namespace flags), kernel modules, k
 perf_event_open, keyrings, userfaultfd, io_uring (its operations bypass this filter), clock and
 host settings, swap, reboot, quotas, accounting, open_by_handle_at; changing owners, modes and
 extended attributes (Landlock does not cover them: an ordinary user's candidate could otherwise
-chmod the evaluator it owns); ``kill(-1, ...)`` (every process the caller may signal). ``clone3`` fails with ENOSYS, so that the C library falls back to
-``clone``, whose flags a filter can see. ``socket`` is allowed for AF_INET and AF_INET6 only
-when the candidate has its own network namespace (where they reach nothing), else for no family
-at all; other families (AF_UNIX, AF_NETLINK, AF_VSOCK, AF_PACKET...) fail with EAFNOSUPPORT, so a
-candidate cannot reach a unix socket on the host (``socketpair`` still works).
+chmod the evaluator it owns); ``kill(-1, ...)`` (every process the caller may signal). ``clone3``
+fails with ENOSYS, so that the C library falls back to ``clone``, whose flags a filter can see.
+``socket`` is allowed for AF_INET and AF_INET6 only when the candidate has its own network
+namespace (where they reach nothing), else for no family at all; other families (AF_UNIX,
+AF_NETLINK, AF_VSOCK, AF_PACKET...) fail with EAFNOSUPPORT, so a candidate cannot reach a unix
+socket on the host (``socketpair`` still works).
 
 Another architecture's system calls (i386 on x86_64) kill the process; x32 calls fail.
 Supported: x86_64 and aarch64.

@@ -1,7 +1,11 @@
 """The problem suite on which an improver's meta-utility is measured.
 
 Each sub-folder is an ordinary problem (``initial.py``, ``evaluate.py``, ``problem.toml``, plus
-the ``reference.py`` that reaches its reference score). ``problem.toml`` says which split the
+the ``reference.py`` that reaches its reference score). Its ``evaluate.py`` holds only the
+problem's instance parameters: the trusted code (instance generators, simulation, score) is one
+module per family in ``_families/``, named after the problem's ``kind``. The folder links the two
+modules its evaluator runs (``_family.py``, ``_common.py``): an evaluator's integrity hash covers
+the files of its folder, and so covers them. ``problem.toml`` says which split the
 problem belongs to, its family (``kind``) and two anchor scores: what the seed program scores and
 what a good program reaches. Progress on a problem is then measured as a normalised gain,
 

@@ -2,72 +2,16 @@
 
 Keys: 1500 sequential identifiers ("key_000000", "key_000001", ...), 1500 random lowercase words
 and 1000 anagrams of 20 base words. The program defines ``hash_keys(chars)``: ``chars`` is a
-(4000, 10) uint64 array of character codes (one row per key) and it returns 4000 unsigned or signed
-integer hashes; a key goes to bucket ``hash % 1024``. Score: minus log2 of the mean number of keys
-in the bucket of a key (itself included) over what a uniformly random hash gives on average: a good
-hash scores about 0, each halving of the crowding is worth one point.
+(4000, 10) uint64 array of character codes (one row per key). The contract and the score: see
+``rsi/meta/suite/_families/hashing.py``.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import random
-import uuid
+from rsi.meta.suite._families import hashing
 
-import numpy as np
-
-BUCKETS = 1024
-WIDTH = 10
-
-
-def _make_keys() -> np.ndarray:
-    rng = np.random.default_rng(6601)
-    letters = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
-    identifiers = [f"key_{i:06d}".encode() for i in range(1500)]
-    words = [bytes(rng.choice(letters, WIDTH)) for _ in range(1500)]
-    bases = [rng.choice(letters, WIDTH) for _ in range(20)]
-    anagrams = [bytes(rng.permutation(bases[i % 20])) for i in range(1000)]
-    keys = identifiers + words + anagrams
-    return np.array([np.frombuffer(key, dtype=np.uint8) for key in keys], dtype=np.uint64)
-
-
-DATA = _make_keys()
-RANDOM_LOAD = 1.0 + (len(DATA) - 1) / BUCKETS  # expected bucket load seen by a key, random hash
-
-
-def _load(program_path, function: str):
-    """Import the candidate under a fresh module name and return its ``function``."""
-    random.seed(0)
-    np.random.seed(0)
-    spec = importlib.util.spec_from_file_location(f"candidate_{uuid.uuid4().hex}", program_path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import a Python module from {program_path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    fn = getattr(module, function, None)
-    if not callable(fn):
-        raise AttributeError(f"the program must define a function {function}()")
-    return fn
-
-
-def score(hash_keys) -> dict[str, float]:
-    """Metrics for a hash function (trusted code: buckets and loads are computed here)."""
-    with np.errstate(all="ignore"):
-        hashes = np.asarray(hash_keys(DATA.copy()))
-    if hashes.shape != (len(DATA),):
-        raise ValueError(f"hash_keys returned shape {hashes.shape}, expected ({len(DATA)},)")
-    if hashes.dtype.kind not in "iub":
-        raise TypeError(f"hash_keys must return integers, got dtype {hashes.dtype}")
-    buckets = hashes.astype(np.uint64) % np.uint64(BUCKETS)
-    loads = np.bincount(buckets.astype(np.int64), minlength=BUCKETS)
-    seen = float((loads.astype(float) ** 2).sum() / len(DATA))
-    return {
-        "combined_score": float(-np.log2(seen / RANDOM_LOAD)),
-        "mean_load_seen": seen,
-        "max_load": float(loads.max()),
-        "empty_buckets": float((loads == 0).sum()),
-    }
+DATA = hashing.string_keys(6601, width=10, identifiers=1500, words=1500, anagrams=1000, bases=20)
 
 
 def evaluate(program_path) -> dict[str, float]:
-    return score(_load(program_path, "hash_keys"))
+    return hashing.evaluate(program_path, DATA)

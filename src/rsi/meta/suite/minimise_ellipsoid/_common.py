@@ -1,0 +1,1 @@
+../_families/common.py

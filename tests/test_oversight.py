@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ import pytest
 from rsi.oversight import adoption
 from rsi.program import fingerprint, unified_diff
 from rsi.run import Overrides, Run
-from rsi.sandbox.pool import EvaluatorPool
 from rsi.storage import Store
 
 from conftest import TARGET_EVALUATE, TARGET_INITIAL, write_problem
@@ -25,26 +23,28 @@ def rsi(*args):
     return subprocess.run([*RSI, *map(str, args)], capture_output=True, text=True, timeout=120)
 
 
-def _seeded_run(problem: Path, out: Path, **overrides) -> Run:
-    run = Run.create(problem, out, Overrides(budget=1, seed=0, **overrides))
-    run.execute()
-    return Run.resume(out)
+def _seeded_run(problem: Path, out: Path, **overrides) -> Path:
+    """A run of the seed alone (budget 1): its gate finds nothing to try."""
+    Run.create(problem, out, Overrides(budget=1, seed=0, **overrides)).execute()
+    return out
 
 
-def _inject(run: Run, source: str, score: float) -> int:
+def _inject(out: Path, source: str, score: float) -> int:
     """A candidate as if the search had found it: evaluated with this training score."""
-    cid = run.next_id
-    run.next_id += 1
-    run.store.insert_candidate({"id": cid, "parent_id": 1, "proposer": "test", "operator": "hand",
-                                "rationale": "hand-written", "source": source, "fingerprint": fingerprint(source),
-                                "diff": unified_diff(run._source(1), source), "status": "ok", "score": score,
-                                "metrics": {"combined_score": score}})
+    store = Store.open(out)
+    cid = store.next_id()
+    store.insert_candidate({"id": cid, "parent_id": 1, "proposer": "test", "operator": "hand",
+                            "rationale": "hand-written", "source": source, "fingerprint": fingerprint(source),
+                            "diff": unified_diff(store.get(1).source, source), "status": "ok", "score": score,
+                            "metrics": {"combined_score": score}})
+    store.close()
     return cid
 
 
-def _gate(run: Run) -> list[dict]:
-    with EvaluatorPool(run.problem.evaluator_path, 1, run._limits(), Path(tempfile.mkdtemp())) as pool:
-        run._try_promotion(pool)
+def _gate(out: Path) -> list[dict]:
+    """Resume the run with its budget spent: it stops at once, and its gate tries the best at the end."""
+    run = Run.resume(out)
+    run.execute()
     return run.store.promotions()
 
 
@@ -58,32 +58,32 @@ SNEAKY = GOOD.replace("import numpy as np", "import numpy as np\nimport os").rep
 
 
 def test_a_real_improvement_is_promoted_automatically(target_problem, tmp_path):
-    run = _seeded_run(target_problem, tmp_path / "r")
-    cid = _inject(run, GOOD, 0.0)
-    (promotion,) = _gate(run)
+    out = _seeded_run(target_problem, tmp_path / "r")
+    cid = _inject(out, GOOD, 0.0)
+    (promotion,) = _gate(out)
     assert promotion["candidate_id"] == cid and promotion["status"] == "promoted", promotion["evidence"]
     assert promotion["evidence"]["evidence"] == "held-out re-evaluation"
     assert (tmp_path / "r" / "promoted.py").read_text() == GOOD
 
 
 def test_a_candidate_rigged_for_training_data_is_refused(target_problem, tmp_path):
-    run = _seeded_run(target_problem, tmp_path / "r")
-    cid = _inject(run, RIGGED, 0.0)  # perfect on the 41 training points, wrong everywhere else
-    (promotion,) = _gate(run)
+    out = _seeded_run(target_problem, tmp_path / "r")
+    cid = _inject(out, RIGGED, 0.0)  # perfect on the 41 training points, wrong everywhere else
+    (promotion,) = _gate(out)
     assert promotion["candidate_id"] == cid and promotion["status"] == "refused"
     assert not (tmp_path / "r" / "promoted.py").exists()
-    assert run.store.promoted() is None
+    assert Store.open(out).promoted() is None
 
 
 def test_flagged_candidate_waits_for_a_person_then_approve(target_problem, tmp_path):
-    run = _seeded_run(target_problem, tmp_path / "r")
-    cid = _inject(run, SNEAKY, 0.0)
-    (promotion,) = _gate(run)
+    out = _seeded_run(target_problem, tmp_path / "r")
+    cid = _inject(out, SNEAKY, 0.0)
+    (promotion,) = _gate(out)
     assert promotion["status"] == "pending"
     assert any(f["code"] == "import-process" for f in promotion["evidence"]["flags"])
     listing = rsi("pending", tmp_path / "r").stdout
     assert f"candidate {cid}" in listing and "import-process" in listing
-    assert run.store.promoted() is None
+    assert Store.open(out).promoted() is None
     done = rsi("approve", tmp_path / "r", cid, "--note", "os.system('true') is harmless")
     assert done.returncode == 0, done.stderr
     assert Store.open(tmp_path / "r").promoted().id == cid
@@ -94,9 +94,9 @@ def test_flagged_candidate_waits_for_a_person_then_approve(target_problem, tmp_p
 
 def test_manual_policy_requires_approval_and_reject_is_logged(tmp_path):
     problem = write_problem(tmp_path / "p", toml="[oversight]\nadoption = \"manual\"\n")
-    run = _seeded_run(problem, tmp_path / "r")
-    cid = _inject(run, GOOD, 0.0)
-    assert _gate(run)[0]["status"] == "pending"
+    out = _seeded_run(problem, tmp_path / "r")
+    cid = _inject(out, GOOD, 0.0)
+    assert _gate(out)[0]["status"] == "pending"
     assert rsi("reject", tmp_path / "r", cid, "--note", "not now").returncode == 0
     assert Store.open(tmp_path / "r").promotions()[0]["status"] == "rejected"
     again = rsi("approve", tmp_path / "r", cid)
@@ -136,9 +136,9 @@ def test_cpu_budget_stops_the_run_and_is_logged(tmp_path):
 
 
 def test_train_holdout_gap_alarm_in_show(target_problem, tmp_path):
-    run = _seeded_run(target_problem, tmp_path / "r")
-    cid = _inject(run, RIGGED, 0.0)
-    run.store.update_candidate(cid, {"holdout": {"combined_score": -50.0}})
+    out = _seeded_run(target_problem, tmp_path / "r")
+    cid = _inject(out, RIGGED, 0.0)
+    Store.open(out).update_candidate(cid, {"holdout": {"combined_score": -50.0}})
     show = rsi("show", tmp_path / "r").stdout
     assert "ALARM" in show and "overfitting" in show
 

@@ -41,10 +41,11 @@ class Archive:
     def _grow_ranges(self, values: tuple[float, ...]) -> bool:
         grew = False
         for i, v in enumerate(values):
-            if self.lo[i] is None or v < self.lo[i]:
+            lo, hi = self.lo[i], self.hi[i]
+            if lo is None or v < lo:
                 self.lo[i] = v
                 grew = True
-            if self.hi[i] is None or v > self.hi[i]:
+            if hi is None or v > hi:
                 self.hi[i] = v
                 grew = True
         return grew
@@ -119,6 +120,13 @@ class Archive:
         """Share of the grid's cells filled, over all islands."""
         total = self.n_islands * self.bins ** len(self.features)
         return sum(len(c) for c in self.cells) / total
+
+    def copy(self) -> "Archive":
+        """An independent copy (elites are frozen, so copying the cell maps is enough)."""
+        other = Archive(self.features, self.bins, self.n_islands)
+        other.lo, other.hi = list(self.lo), list(self.hi)
+        other.cells = [dict(pool) for pool in self.cells]
+        return other
 
     # --- persistence ------------------------------------------------------------------------
     def to_json(self) -> dict:

@@ -22,6 +22,7 @@ limits this invocation's wall time."""
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from .interrupts import interrupts_stop
     from .program import unified_diff
     from .report.progress import ProgressDisplay
     from .run import Overrides, Run
@@ -36,7 +37,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise RsiError("give a problem folder (e.g. `rsi run examples/binpack`) or --resume RUN_DIR")
         run = Run.create(args.problem_dir, args.out, overrides, args.improver)
     print(f"run folder: {run.run_dir}", file=sys.stderr)
-    with ProgressDisplay() as progress:
+    with ProgressDisplay() as progress, interrupts_stop(run.search):
         summary = run.execute(progress)
     seed, best = summary.seed, summary.best
     print(f"\nstopped: {summary.stop_reason} after {summary.evaluations} evaluations")
@@ -53,8 +54,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if cand.holdout and "error" not in cand.holdout:
             text = line.format(**cand.holdout) if line else ", ".join(f"{k}={v:.4g}" for k, v in sorted(cand.holdout.items()))
             print(f"held-out ({label}): {text}")
-        elif cand.id in run.holdout_errors:
-            print(f"held-out ({label}): failed: {run.holdout_errors[cand.id]}")
+        elif cand.id in summary.holdout_errors:
+            print(f"held-out ({label}): failed: {summary.holdout_errors[cand.id]}")
     if summary.stop_reason == "interrupted":
         print(f"\ncontinue with: rsi run --resume {run.run_dir}")
     print(f"best program: {run.run_dir / 'best.py'}")

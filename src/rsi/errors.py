@@ -17,6 +17,10 @@ class RunError(RsiError):
     """A run folder cannot be created, read or resumed."""
 
 
+class SearchError(RsiError):
+    """A search was used against its protocol (``ask``/``tell``), or a driver lost track of a task."""
+
+
 class ProposalFailed(Exception):
     """A proposer could not make a child (no applicable site, bad LLM answer...).
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import ast
 import hashlib
 import tomllib
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 from pydantic import ValidationError
 
@@ -25,19 +27,32 @@ SETTINGS = "problem.toml"
 
 @dataclass(frozen=True)
 class Problem:
+    """A program to improve and how it is scored. Make one with ``load_problem(folder)`` (a problem
+    folder) or ``problem_from(initial_source, evaluator)`` (a string and a file or a callable).
+
+    ``evaluator_path`` is the trusted ``evaluate.py`` (None when the evaluator is the Python
+    callable ``evaluate``, which only the in-process 'fork' executor can run).
+    """
+
     root: Path
     initial_source: str
-    evaluator_path: Path
+    evaluator_path: Path | None
     has_holdout: bool
     settings: ProblemSettings
+    evaluate: Callable[[str], Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def name(self) -> str:
         return self.root.name
 
     def evaluator_hash(self) -> str:
-        """sha256 over the evaluator folder's trusted files (everything but initial.py)."""
-        return hash_evaluator_files(self.root)
+        """sha256 over the evaluator's trusted files (its folder, everything but initial.py); for a
+        callable evaluator, over its qualified name and code."""
+        if self.evaluator_path is None:
+            code = getattr(self.evaluate, "__code__", None)
+            ident = f"{getattr(self.evaluate, '__module__', '')}.{getattr(self.evaluate, '__qualname__', '')}"
+            return hashlib.sha256(ident.encode() + (code.co_code if code is not None else b"")).hexdigest()
+        return hash_evaluator_files(self.evaluator_path.parent)
 
 
 def _top_level_names(tree: ast.Module) -> set[str]:
@@ -97,18 +112,62 @@ def load_problem(folder: str | Path) -> Problem:
         editable_regions(source)
     except ProgramError as exc:
         raise ProblemError(f"{initial}: {exc}") from None
+    names = _evaluator_names(evaluator)
+    settings = load_settings(root / SETTINGS)
+    return Problem(root, source, evaluator, _has_holdout(names), settings)
+
+
+def problem_from(initial_source: str, evaluator: str | Path | Callable[[str], Any], *, name: str = "problem",
+                 settings: ProblemSettings | dict | None = None, folder: str | Path | None = None) -> Problem:
+    """A problem from a program text and its evaluator, without a problem folder.
+
+    ``evaluator`` is either the path of a trusted ``evaluate.py`` (run in the sandboxed worker
+    pool, as a folder's would be) or a callable ``evaluate(program_path) -> dict`` (run in
+    children forked from your process, under CPU and wall limits only: use it for programs you
+    trust or in a process that is itself sandboxed). ``settings`` is a ``ProblemSettings`` or a
+    dict in problem.toml's shape. ``initial.py`` is written to ``folder`` (default: a new
+    temporary folder), which becomes the problem's root.
+
+        problem = rsi.problem_from("def f(x):\n    return x\n", lambda path: {"combined_score": 1.0})
+    """
+    problem_msg = syntax_error(initial_source)
+    if problem_msg:
+        raise ProblemError(f"the initial program is not valid Python: {problem_msg}")
+    try:
+        editable_regions(initial_source)
+    except ProgramError as exc:
+        raise ProblemError(f"the initial program: {exc}") from None
+    if isinstance(settings, dict):
+        try:
+            settings = ProblemSettings.model_validate(settings)
+        except ValidationError as exc:
+            raise ProblemError(f"invalid settings: {exc}") from None
+    root = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix=f"rsi-{name}-")) / name
+    root.mkdir(parents=True, exist_ok=True)
+    (root / INITIAL).write_text(initial_source)
+    if callable(evaluator):
+        return Problem(root.resolve(), initial_source, None, False, settings or ProblemSettings(), evaluator)
+    path = Path(evaluator).resolve()
+    if not path.is_file():
+        raise ProblemError(f"{evaluator}: no such evaluator file; pass the path of an evaluate.py or a callable")
+    names = _evaluator_names(path)
+    return Problem(root.resolve(), initial_source, path, _has_holdout(names), settings or ProblemSettings())
+
+
+def _evaluator_names(evaluator: Path) -> set[str]:
     try:
         tree = ast.parse(evaluator.read_text(), filename=str(evaluator))
     except SyntaxError as exc:
         raise ProblemError(f"{evaluator}: syntax error on line {exc.lineno}: {exc.msg}") from None
     names = _top_level_names(tree)
-    split = {"produce", "score"} <= names
-    if "evaluate" not in names and not split:
+    if "evaluate" not in names and not {"produce", "score"} <= names:
         raise ProblemError(
             f"{evaluator}: defines no function `evaluate`; add "
             "`def evaluate(program_path) -> dict` returning at least {'combined_score': float}, "
             "or the split pair `produce(program_path) -> data` and `score(data) -> dict`"
         )
-    has_holdout = "evaluate_holdout" in names or {"produce_holdout", "score_holdout"} <= names
-    settings = load_settings(root / SETTINGS)
-    return Problem(root, source, evaluator, has_holdout, settings)
+    return names
+
+
+def _has_holdout(names: set[str]) -> bool:
+    return "evaluate_holdout" in names or {"produce_holdout", "score_holdout"} <= names

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class _Strict(BaseModel):
@@ -26,6 +26,11 @@ class RunSettings(_Strict):
     max_attempts_factor: int = Field(
         20, ge=1, description="stop after budget x this many proposals (guards against endless duplicates)"
     )
+    proposers: list[str] = Field(
+        default_factory=lambda: ["mutate"], min_length=1,
+        description="proposers the improver may use, by registered name (rsi.proposers.register)",
+    )
+    executor: str = Field("local", description="where evaluations run, by registered name: local, fork, ...")
 
 
 class EvaluatorSettings(_Strict):
@@ -58,13 +63,30 @@ class OversightSettings(_Strict):
     adoption: Literal["auto", "manual"] = Field(
         "auto", description="auto: promote the best when the evidence holds; manual: a person approves each promotion"
     )
-    promote_every: int = Field(200, ge=1, description="evaluations between promotion attempts of the current best")
+    promote_every: int | None = Field(
+        200, ge=1, description="evaluations between promotion attempts of the current best (false: no gate)"
+    )
     holdout_repeats: int = Field(3, ge=1, description="held-out re-evaluations per program for the gate")
     level: float = Field(0.05, gt=0, lt=0.5, description="significance level of the gate's test")
     min_effect: float = Field(0.0, ge=0, description="smallest held-out gain worth promoting")
     gap_alarm: float = Field(
         0.25, gt=0, description="alarm when the best's train/held-out gap exceeds this share of its train score"
     )
+
+    @field_validator("promote_every", mode="before")
+    @classmethod
+    def _off(cls, value: object) -> object:
+        return None if value is False else value
+
+
+class SuiteMeta(_Strict):
+    """Where a problem of rsi's meta-problem suite belongs, and its two anchor scores."""
+
+    split: Literal["train", "validation", "test"]
+    kind: str = Field(description="the problem's family")
+    seed_score: float = Field(description="what the initial program scores")
+    reference_score: float = Field(description="what the reference program reaches")
+    reference_note: str = ""
 
 
 class ProblemSettings(_Strict):
@@ -74,4 +96,4 @@ class ProblemSettings(_Strict):
     report: ReportSettings = Field(default_factory=ReportSettings)
     oversight: OversightSettings = Field(default_factory=OversightSettings)
     improver: dict = Field(default_factory=dict, description="free settings passed to the improver")
-    meta: dict = Field(default_factory=dict, description="suite metadata (split, kind, reference score)")
+    meta: SuiteMeta | None = Field(None, description="suite problems only: split, family and anchor scores")

@@ -11,7 +11,7 @@ import json
 import re
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +70,13 @@ CREATE TABLE IF NOT EXISTS promotions (
     note TEXT
 );
 """
+
+
+def _inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The id of the row an INSERT just added (sqlite3 leaves ``lastrowid`` None only before any)."""
+    rowid = cursor.lastrowid
+    assert rowid is not None
+    return int(rowid)
 
 
 @dataclass
@@ -259,7 +266,7 @@ class Store:
         self,
         fields: dict[str, Any],
         state: dict[str, Any] | None = None,
-        events: list[tuple[str, dict[str, Any]]] = (),
+        events: Sequence[tuple[str, dict[str, Any]]] = (),
     ) -> int:
         fields = {"proposed_at": time.time(), **fields}
         encoded = _encode(fields)
@@ -267,7 +274,7 @@ class Store:
         marks = ", ".join("?" for _ in encoded)
         with self.transaction():
             cursor = self.conn.execute(f"INSERT INTO candidates({columns}) VALUES ({marks})", list(encoded.values()))
-            cid = int(cursor.lastrowid)
+            cid = _inserted_id(cursor)
             self._save_state(state)
             for kind, payload in events:
                 audit.append(self.conn, kind, {"id": cid, **payload})
@@ -278,7 +285,7 @@ class Store:
         cid: int,
         fields: dict[str, Any],
         state: dict[str, Any] | None = None,
-        events: list[tuple[str, dict[str, Any]]] = (),
+        events: Sequence[tuple[str, dict[str, Any]]] = (),
     ) -> None:
         encoded = _encode(fields)
         assignments = ", ".join(f"{k}=?" for k in encoded)
@@ -320,6 +327,16 @@ class Store:
     def counts(self) -> dict[str, int]:
         return {s: n for s, n in self.conn.execute("SELECT status, COUNT(*) FROM candidates GROUP BY status")}
 
+    def next_id(self) -> int:
+        """The id the next candidate gets (one more than the largest stored)."""
+        return int(self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM candidates").fetchone()[0]) + 1
+
+    def first_with_fingerprint(self, fp: str) -> int | None:
+        """The first candidate (not itself a duplicate) whose program has fingerprint ``fp``."""
+        row = self.conn.execute("SELECT id FROM candidates WHERE fingerprint=? AND status!='duplicate' ORDER BY id "
+                                "LIMIT 1", (fp,)).fetchone()
+        return int(row[0]) if row else None
+
     def fingerprints(self) -> dict[str, int]:
         """Fingerprint -> first candidate id that had it (every proposed child, whatever its status)."""
         out: dict[str, int] = {}
@@ -340,7 +357,7 @@ class Store:
                 "INSERT INTO promotions(candidate_id, status, evidence, requested_at, decided_at, actor, note) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)", (cid, status, json.dumps(evidence), now, decided, actor, note))
             audit.append(self.conn, kind, {"id": cid, "status": status, "note": note, **evidence}, actor=actor)
-        return int(cursor.lastrowid)
+        return _inserted_id(cursor)
 
     def decide_promotion(self, promotion_id: int, status: str, actor: str, note: str | None) -> None:
         kind = {"promoted": "approval.approved", "rejected": "approval.rejected"}[status]

@@ -5,29 +5,41 @@ An improver module defines
                                                    operator, island and how many children
     start(ctx) -> None                             optional: initialise ctx.state
     observe(ctx, step, outcome) -> None            optional: learn from each finished child
-The engine owns evaluation, storage, budgets and isolation; the improver only decides. Its state
-is ``ctx.state``, a JSON-able dict persisted with every commit (so a resumed run continues it),
-and its only randomness is ``ctx.rng``.
+    DEFAULTS = {...}                               optional: its settings and their defaults; the
+                                                   [improver] table of problem.toml may set these
+                                                   keys only (any other key is an error)
+The engine owns evaluation, storage, budgets and isolation; the improver only decides. What it is
+handed is read-only: ``ctx`` is a frozen snapshot made for each call (the archive a copy, the
+population a tuple, the counts plain numbers), so an improver cannot stretch its budget or edit the
+archive, and an attempt to assign to ``ctx`` raises. Its own state is ``ctx.state``, a JSON-able
+dict persisted with every commit (so a resumed run continues it), and its only randomness is
+``ctx.rng``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import random
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
-from typing import Any, Callable
+from types import MappingProxyType, ModuleType
+from typing import Any, Callable, Mapping
 
 from ..archive import Archive
 from ..errors import RsiError
+from ..status import Status
 
 SEED_IMPROVER = Path(__file__).with_name("seed.py")
+MAX_CHILDREN = 64  # children one step may ask for
 
 
-@dataclass
+@dataclass(frozen=True)
 class Step:
+    """An improver's decision: make ``children`` children of ``parent`` (with ``inspirations``)
+    with ``proposer`` / ``operator`` (None: the proposer picks), counted on ``island``."""
+
     parent: int
     inspirations: list[int] = field(default_factory=list)
     island: int = 0
@@ -38,8 +50,10 @@ class Step:
 
 @dataclass(frozen=True)
 class Outcome:
+    """What became of one child, as the improver learns it in ``observe``."""
+
     candidate_id: int
-    status: str  # ok, error, timeout, invalid, duplicate, rejected
+    status: Status
     score: float | None
     parent_score: float | None
     best_before: float | None  # best valid score before this child
@@ -53,16 +67,23 @@ class Outcome:
         return self.score is not None and (self.best_before is None or self.score > self.best_before)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ImproverContext:
-    archive: Archive
+    """A read-only snapshot of the search for one improver call (``state`` is the improver's own)."""
+
+    archive: Archive  # a copy: changing it changes nothing in the search
     rng: random.Random
     state: dict[str, Any]
-    operators: dict[str, list[str]]  # proposer name -> its operator names
-    settings: dict[str, Any]
+    operators: Mapping[str, tuple[str, ...]]  # proposer name -> its operator names
+    settings: Mapping[str, Any]
     budget: int
     evaluations: int = 0
-    population: list[tuple[int, float]] = field(default_factory=list)  # every valid (id, score), oldest first
+    population: tuple[tuple[int, float], ...] = ()  # every valid (id, score), oldest first
+
+
+class ImproverFailed(RsiError):
+    """The improver raised, returned something that is not a valid Step, or tried to change what
+    the engine owns."""
 
 
 class Improver:
@@ -74,15 +95,61 @@ class Improver:
         next_step = getattr(module, "next_step", None)
         if not callable(next_step):
             raise RsiError(f"{path}: an improver must define `next_step(ctx) -> Step`; see rsi/improvers/seed.py")
-        self.next_step: Callable[[ImproverContext], Step] = next_step
-        self.start: Callable[[ImproverContext], None] = getattr(module, "start", lambda ctx: None)
-        self.observe: Callable[[ImproverContext, Step, Outcome], None] = getattr(
+        self._next_step: Callable[[ImproverContext], Step] = next_step
+        self._start: Callable[[ImproverContext], None] = getattr(module, "start", lambda ctx: None)
+        self._observe: Callable[[ImproverContext, Step, Outcome], None] = getattr(
             module, "observe", lambda ctx, step, outcome: None
         )
+        defaults = getattr(module, "DEFAULTS", {})
+        self.defaults: dict[str, Any] = dict(defaults) if isinstance(defaults, dict) else {}
 
     @property
     def source(self) -> str:
         return self.path.read_text()
+
+    def check_settings(self, settings: Mapping[str, Any]) -> None:
+        """Every ``[improver]`` key must be one the improver declares in ``DEFAULTS``."""
+        unknown = sorted(set(settings) - set(self.defaults))
+        if unknown:
+            known = ", ".join(sorted(self.defaults)) or "none"
+            raise RsiError(f"[improver] {', '.join(unknown)}: not a setting of the improver {self.path} "
+                           f"(its settings, from its DEFAULTS: {known}); remove the key or fix its name")
+
+    def start(self, ctx: ImproverContext) -> None:
+        self._call("start", self._start, ctx)
+
+    def next_step(self, ctx: ImproverContext) -> Step:
+        step = self._call("next_step", self._next_step, ctx)
+        if not isinstance(step, Step):
+            raise ImproverFailed(f"the improver {self.path}: next_step returned {type(step).__name__}, not a Step")
+        return step
+
+    def observe(self, ctx: ImproverContext, step: Step, outcome: Outcome) -> None:
+        self._call("observe", self._observe, ctx, step, outcome)
+
+    def _call(self, hook: str, fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except dataclasses.FrozenInstanceError as exc:
+            raise ImproverFailed(
+                f"the improver {self.path} tried to change the engine's state in {hook} ({exc}): ctx is read-only "
+                "but for ctx.state; budgets and counts belong to the engine") from None
+        except RsiError:
+            raise
+        except Exception as exc:  # the improver's own bug: name it
+            raise ImproverFailed(f"the improver {self.path} failed in {hook}: {type(exc).__name__}: {exc}") from exc
+
+
+def snapshot(archive: Archive, rng: random.Random, state: dict[str, Any], operators: Mapping[str, list[str]],
+             settings: Mapping[str, Any], budget: int, evaluations: int,
+             population: list[tuple[int, float]]) -> ImproverContext:
+    """A fresh read-only context: nothing the improver does to it reaches the search."""
+    return ImproverContext(
+        archive=archive.copy(), rng=rng, state=state,
+        operators=MappingProxyType({name: tuple(ops) for name, ops in operators.items()}),
+        settings=MappingProxyType(dict(settings)), budget=budget, evaluations=evaluations,
+        population=tuple(population),
+    )
 
 
 def load_improver(path: str | Path | None = None) -> Improver:

@@ -64,6 +64,7 @@ def add_self_improve_parser(subparsers) -> argparse.ArgumentParser:
 def cmd_self_improve(args: argparse.Namespace) -> int:
     import time
 
+    from ..interrupts import interrupts_stop
     from .selfimprove import BEST_FILE, SelfImproveConfig, SelfImproveRun
 
     if args.resume:
@@ -79,7 +80,9 @@ def cmd_self_improve(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else Path("runs") / f"self-improve-{time.strftime('%Y%m%d-%H%M%S')}"
         run = SelfImproveRun.start(out, config, args.improver)
     print(f"self-improvement run: {run.out}", file=sys.stderr)
-    summary = run.execute()
+    run.log = lambda line: print(line, file=sys.stderr, flush=True)
+    with interrupts_stop(run.search):
+        summary = run.execute()
     print((run.out / "generations.md").read_text() if (run.out / "generations.md").exists() else "")
     print(f"stopped: {summary.stop_reason}")
     pending_requests = run.store.promotions("pending")

@@ -1,8 +1,8 @@
 """The settings of a self-improvement run, and the problem "the current improver" it works on.
 
 ``SelfImproveConfig`` is what ``rsi self-improve`` records in ``selfimprove.json`` (and checks
-on ``--resume``); ``improver_problem`` writes the problem folder whose program is the improver,
-with its EVOLVE-BLOCK after the imports (``with_block``).
+on ``--resume``); ``improver_problem`` is the problem whose program is the improver, with its
+EVOLVE-BLOCK after the imports (``with_block``).
 """
 
 from __future__ import annotations
@@ -13,42 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RsiError
+from ..problem import Problem
 from ..program import BLOCK_END, BLOCK_START, has_markers
-from .metautil import UnitLimits
+from ..settings import ProblemSettings
+from .metautil import PRODUCE, UnitLimits
 from .suite import SuiteProblem, load_suite
-
-PROBLEM_EVALUATOR = '''\
-"""The problem "the current improver": an improver's score is its training meta-utility.
-
-`rsi self-improve` measures it with trusted code (rsi.meta.metautil): inner searches driven by the
-candidate improver run in the sandbox, and what they return is re-scored outside it. Evaluating
-an improver here, in one process with it, would trust what it reports, so this file only says so.
-"""
-
-
-def evaluate(program_path):
-    raise RuntimeError("an improver's meta-utility is measured by `rsi self-improve`, not by `rsi run`")
-'''
-
-PROBLEM_TOML = """\
-# The problem "the current improver" of `rsi self-improve` (settings written by it).
-[run]
-budget = {budget}
-seed = {seed}
-
-[evaluator]
-timeout = 86400  # a meta-evaluation takes minutes; its own limits are per inner search
-
-[archive]
-features = ["code_size"]
-bins = 4
-islands = 2
-migration_interval = 8
-
-[oversight]
-promote_every = 1000000000  # improvers are adopted by the self-improvement gate, not the program gate
-"""
-
 
 @dataclass
 class SelfImproveConfig:
@@ -97,13 +66,21 @@ class SelfImproveConfig:
         return dataclasses.asdict(self)
 
 
-def improver_problem(folder: Path, improver_source: str, config: SelfImproveConfig) -> Path:
-    """Write the problem "the current improver": initial.py (EVOLVE-BLOCK after the imports)."""
+def improver_problem(folder: Path, improver_source: str, config: SelfImproveConfig) -> Problem:
+    """The problem "the current improver": its program is the improver (EVOLVE-BLOCK after the
+    imports, ``with_block``), written to ``folder/initial.py``; its evaluator is the meta-utility,
+    which only ``rsi self-improve`` measures (the problem names ``evaluators/produce.py`` as its
+    trusted file, so the run's evaluator hash covers the meta-utility's code)."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "initial.py").write_text(with_block(improver_source))
-    (folder / "evaluate.py").write_text(PROBLEM_EVALUATOR)
-    (folder / "problem.toml").write_text(PROBLEM_TOML.format(budget=1, seed=config.seed))
-    return folder
+    initial = folder / "initial.py"
+    if not initial.is_file():
+        initial.write_text(with_block(improver_source))
+    settings = ProblemSettings.model_validate({
+        "run": {"budget": 1, "seed": config.seed, "workers": config.parallel},
+        "archive": {"features": ["code_size"], "bins": 4, "islands": 2, "migration_interval": 8},
+        "oversight": {"promote_every": None},  # improvers are adopted by the self-improvement gate
+    })
+    return Problem(folder.resolve(), initial.read_text(), PRODUCE, False, settings)
 
 
 def with_block(source: str) -> str:

@@ -47,20 +47,20 @@ import dataclasses
 import hashlib
 import json
 import shutil
-import signal
-import sys
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import RunError
-from ..improvers import SEED_IMPROVER, load_improver
+from ..improvers import SEED_IMPROVER, ImproverFailed, load_improver
 from ..oversight import audit
 from ..oversight.gate import compare_paired
 from ..oversight.review import review
-from ..run import SEED_ID, Overrides, Run, RunSummary
+from ..proposers.base import Proposer
+from ..run import drive
 from ..sandbox.types import EvalResult, EvalTask
-from ..storage import Candidate
+from ..search import SEED_ID, Overrides, Search, Summary
+from ..status import Status, StopReason
+from ..storage import Candidate, Store
 from . import report
 from .config import SelfImproveConfig, improver_problem, with_block  # noqa: F401 - with_block: part of this API
 from .metautil import MetaEvaluator, MetaResult
@@ -92,9 +92,12 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-class _ImproverPool:
-    """The evaluator pool's interface over a MetaEvaluator: a task is a candidate improver, its
-    result the training meta-utility (status error/timeout when one of its searches failed)."""
+class ImproverExecutor:
+    """An ``Executor`` over a MetaEvaluator: a task is a candidate improver, its result the
+    training meta-utility (status error/timeout when one of its searches failed)."""
+
+    score_mode = "split"  # the inner searches' programs are re-scored by trusted code
+    sandbox_level = "full"
 
     def __init__(self, meta: MetaEvaluator, units, workers: int, on_measured: Callable[[int, MetaResult], None],
                  reference: Callable[[int], MetaResult | None] = lambda cid: None, neutral_after: int = 0):
@@ -104,7 +107,7 @@ class _ImproverPool:
         self.on_measured = on_measured
         self.reference = reference
         self.neutral_after = neutral_after
-        self._in_flight: set[int] = set()
+        self._in_flight: dict[int, int] = {}  # candidate id -> ticket
 
     @property
     def workers(self) -> int:
@@ -117,81 +120,44 @@ class _ImproverPool:
     def submit(self, task: EvalTask) -> None:
         self.meta.submit((task.candidate_id, "train"), task.source, self.units_,
                          reference=self.reference(task.candidate_id), neutral_after=self.neutral_after)
-        self._in_flight.add(task.candidate_id)
+        self._in_flight[task.candidate_id] = task.ticket
 
     def collect(self, timeout: float) -> list[EvalResult]:
         out = []
         for result in self.meta.collect(timeout):
             cid = result.key[0]
-            self._in_flight.discard(cid)
+            ticket = self._in_flight.pop(cid, None)
+            if ticket is None:
+                continue  # cancelled
             self.on_measured(cid, result)
             status = "ok" if result.ok else ("timeout" if result.status == "timeout" else "error")
             out.append(EvalResult(cid, "train", status, metrics=result.metrics() if result.ok else {},
                                   error=result.error, wall_seconds=result.wall_seconds,
-                                  cpu_seconds=result.cpu_seconds))
+                                  cpu_seconds=result.cpu_seconds, ticket=ticket))
         return out
 
     def verify_evaluator(self) -> str | None:
         return self.meta.verify_evaluator()
 
-    def cancel_all(self) -> None:
+    def cancel(self) -> None:
         for cid in list(self._in_flight):
             self.meta.cancel((cid, "train"))
         self._in_flight.clear()
 
+    def close(self) -> None:
+        self.cancel()
 
-class SelfImproveRun(Run):
-    """The outer run. Build it with ``create`` or ``resume``; ``execute`` runs the generations."""
 
-    config: SelfImproveConfig
-    log: Callable[[str], None] = staticmethod(lambda line: print(line, file=sys.stderr, flush=True))
+class SelfImproveRun:
+    """The outer run: a ``Search`` over improvers. Build it with ``start`` or ``reopen``;
+    ``execute`` runs the generations. ``log`` receives one line per step (silent by default)."""
 
-    # --- creating and resuming ------------------------------------------------------------
-    @classmethod
-    def start(cls, out: str | Path, config: SelfImproveConfig, improver_path: str | Path | None = None
-              ) -> "SelfImproveRun":
-        out = Path(out)
-        if (out / "rsi.db").exists():
-            raise RunError(f"{out}: already holds a self-improvement run; continue it with "
-                           f"`rsi self-improve --resume {out}` or pass another --out")
-        source = load_improver(improver_path).source
-        problem = improver_problem(out / PROBLEM_DIR, source, config)
-        run = cls.create(problem, out, Overrides(seed=config.seed, budget=1))
-        run.config = config
-        (out / CONFIG_FILE).write_text(json.dumps(config.to_json(), indent=2) + "\n")
-        run.store.log("selfimprove.started", {"config": config.to_json(),
-                                              "improver": str(improver_path or SEED_IMPROVER),
-                                              "improver_sha256": _sha(source)})
-        run._setup()
-        return run
-
-    @classmethod
-    def reopen(cls, out: str | Path, generations: int | None = None) -> "SelfImproveRun":
-        """Continue a run; ``generations`` (more than it had) extends it."""
-        out = Path(out)
-        config_file = out / CONFIG_FILE
-        if not config_file.is_file():
-            raise RunError(f"{out}: not a self-improvement run (no {CONFIG_FILE})")
-        run = cls.resume(out)
-        run.config = SelfImproveConfig(**json.loads(config_file.read_text()))
-        recorded = run._events(["selfimprove.started", "selfimprove.extended"])
-        if recorded:
-            # settings added to rsi after the run was recorded take their defaults
-            now = json.loads(json.dumps(run.config.to_json()))
-            then = recorded[-1].payload["config"]
-            if any(now.get(key) != value for key, value in then.items()):
-                raise RunError(f"{config_file} differs from the settings this run recorded (see `rsi audit {out}`)")
-        if generations is not None and generations != run.config.generations:
-            if generations < run.config.generations:
-                raise RunError(f"this run has {run.config.generations} generations; --generations can only extend it")
-            run.config.generations = generations
-            config_file.write_text(json.dumps(run.config.to_json(), indent=2) + "\n")
-            run.store.log("selfimprove.extended", {"config": run.config.to_json()})
-        run._setup()
-        return run
-
-    def _setup(self) -> None:
-        self.out = self.run_dir
+    def __init__(self, search: Search, config: SelfImproveConfig):
+        self.search = search
+        self.config = config
+        self.out = search.run_dir
+        self.log: Callable[[str], None] = lambda line: None
+        self._generation_driver: int | None = None
         (self.out / "improvers").mkdir(exist_ok=True)
         (self.out / "measurements").mkdir(exist_ok=True)
         self.measurements: dict[tuple[int, str], MetaResult] = {}
@@ -204,55 +170,105 @@ class SelfImproveRun(Run):
         self.incumbent_id = adopted[-1].payload["id"] if adopted else SEED_ID
         self.driver_id = self.incumbent_id
         if adopted:  # a resumed run continues with the adopted improver (and its saved state)
-            self.improver = load_improver(self._improver_file(self.incumbent_id))
-        best = self._source(self.incumbent_id) if self.next_id > SEED_ID else self.problem.initial_source
-        (self.out / BEST_FILE).write_text(best)
+            search.use_improver(load_improver(self._improver_file(self.incumbent_id)), reset=False)
+        stored = search.store.next_id() > SEED_ID
+        (self.out / BEST_FILE).write_text(search.source(self.incumbent_id) if stored else search.problem.initial_source)
+
+    # --- creating and resuming ------------------------------------------------------------
+    @classmethod
+    def start(cls, out: str | Path, config: SelfImproveConfig, improver_path: str | Path | None = None
+              ) -> SelfImproveRun:
+        out = Path(out)
+        if (out / "rsi.db").exists():
+            raise RunError(f"{out}: already holds a self-improvement run; continue it with "
+                           f"`rsi self-improve --resume {out}` or pass another --out")
+        source = load_improver(improver_path).source
+        problem = improver_problem(out / PROBLEM_DIR, source, config)
+        search = Search.create(problem, out, Overrides(seed=config.seed, budget=1))
+        (out / CONFIG_FILE).write_text(json.dumps(config.to_json(), indent=2) + "\n")
+        search.store.log("selfimprove.started", {"config": config.to_json(),
+                                                 "improver": str(improver_path or SEED_IMPROVER),
+                                                 "improver_sha256": _sha(source)})
+        return cls(search, config)
+
+    @classmethod
+    def reopen(cls, out: str | Path, generations: int | None = None) -> SelfImproveRun:
+        """Continue a run; ``generations`` (more than it had) extends it."""
+        out = Path(out)
+        config_file = out / CONFIG_FILE
+        if not config_file.is_file():
+            raise RunError(f"{out}: not a self-improvement run (no {CONFIG_FILE})")
+        config = SelfImproveConfig(**json.loads(config_file.read_text()))
+        problem = improver_problem(out / PROBLEM_DIR, "", config)
+        search = Search.resume(out, problem=problem)
+        recorded = audit.events(search.store.conn, ["selfimprove.started", "selfimprove.extended"])
+        if recorded:
+            # settings added to rsi after the run was recorded take their defaults
+            now = json.loads(json.dumps(config.to_json()))
+            then = recorded[-1].payload["config"]
+            if any(now.get(key) != value for key, value in then.items()):
+                search.close()
+                raise RunError(f"{config_file} differs from the settings this run recorded (see `rsi audit {out}`)")
+        if generations is not None and generations != config.generations:
+            if generations < config.generations:
+                search.close()
+                raise RunError(f"this run has {config.generations} generations; --generations can only extend it")
+            config.generations = generations
+            config_file.write_text(json.dumps(config.to_json(), indent=2) + "\n")
+            search.store.log("selfimprove.extended", {"config": config.to_json()})
+        return cls(search, config)
+
+    @property
+    def store(self) -> Store:
+        return self.search.store
+
+    @property
+    def improver(self):
+        """The improver driving the run now."""
+        return self.search.improver
+
+    @property
+    def proposers(self) -> dict[str, Proposer]:
+        return self.search.proposers
+
+    @proposers.setter
+    def proposers(self, value: dict[str, Proposer]) -> None:
+        self.search.proposers = dict(value)
 
     def _events(self, kinds: list[str]):
         return audit.events(self.store.conn, kinds)
 
     def _improver_file(self, cid: int) -> Path:
         path = self.out / "improvers" / f"improver-{cid}.py"
-        source = self._source(cid)
+        source = self.search.source(cid)
         if not path.is_file() or path.read_text() != source:
             path.write_text(source)
         return path
 
     # --- the generations ------------------------------------------------------------------
-    def execute(self, on_progress=None) -> RunSummary:
+    def execute(self) -> Summary:
+        """Run the remaining generations (stop early with ``search.stop``; resumable)."""
         config = self.config
-        self._started = time.monotonic()
-        self._evals_at_start = self.ctx.evaluations
-        self.ctx.budget = 1 + config.generations * config.meta_budget
-        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-        for sig in previous:
-            signal.signal(sig, self._on_signal)
         problems = [p for split in DECISION_SPLITS for p in config.suite(split)]
         try:
             with MetaEvaluator(problems, config.budget, config.workers, config.limits, self.out / "scratch",
                                isolation=config.isolation) as meta:
                 self.meta = meta
-                pool = _ImproverPool(meta, meta.units("train", config.seeds_of("train")), config.parallel,
-                                     self._on_measured, self._parent_measurement, config.neutral_after)
-                self.pool = pool
-                if self.next_id == SEED_ID:
-                    self.log(f"generation 0: measuring the starting improver on {len(pool.units_)} training units")
-                    self.settings.run.budget = 1
-                    self._evaluate_seed(pool)
-                for cand in self.store.candidates(("pending",)):
-                    self._resubmit(pool, cand)
+                executor = ImproverExecutor(meta, meta.units("train", config.seeds_of("train")), config.parallel,
+                                            self._on_measured, self._parent_measurement, config.neutral_after)
+                if self.search.store.next_id() == SEED_ID:
+                    self.log(f"generation 0: measuring the starting improver on {len(executor.units_)} training units")
+                self._drive(executor, 1)
                 self._apply_approvals()
                 if not self.rows and not self._stopping():
                     self._validation(self.incumbent_id)
                     self._record(0, None)
                 while 0 < len(self.rows) <= config.generations and not self._stopping():
                     generation = len(self.rows)
-                    self.stop_reason = None
-                    self.settings.run.budget = 1 + generation * config.meta_budget
                     self.log(f"generation {generation}: {config.meta_budget} candidate improvers, "
                              f"driven by {self._label(self.driver_id)}")
                     self._generation_driver = self.driver_id
-                    self._generation(pool, on_progress)
+                    self._generation(executor, 1 + generation * config.meta_budget)
                     if self._stopping():
                         break
                     decision = self._decide(generation)
@@ -260,33 +276,32 @@ class SelfImproveRun(Run):
                         break  # interrupted during the gate: it runs again on --resume
                     self._record(generation, decision)
                 if len(self.rows) > config.generations and not self._stopping():
-                    self.stop_reason = "all generations done"
+                    self.search.stop(StopReason.GENERATIONS_DONE)
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
             shutil.rmtree(self.out / "scratch", ignore_errors=True)
         report.write(self.out, self.rows, self._candidate_points())
-        return self._finish()
+        return self.search.finish()
 
     def _stopping(self) -> bool:
-        return self.stop_reason not in (None, "budget reached")
+        return self.search.stop_reason not in (None, StopReason.BUDGET)
 
-    def _generation(self, pool: _ImproverPool, on_progress) -> None:
+    def _drive(self, executor: ImproverExecutor, budget: int) -> None:
+        """Let the search run up to ``budget`` candidate improvers (the seed counts as one)."""
+        self.search.extend(budget)
+        drive(self.search, executor, finish=False)
+
+    def _generation(self, executor: ImproverExecutor, budget: int) -> None:
         try:
-            self._loop(pool, on_progress)
-        except RunError as exc:
-            if "failed in next_step" not in str(exc) or self.driver_id == SEED_ID:
+            self._drive(executor, budget)
+        except ImproverFailed as exc:
+            if self.driver_id == SEED_ID:
                 raise
             # an adopted improver that cannot drive this run: fall back on the starting one
             self.store.log("improver.driver_failed", {"id": self.driver_id, "error": str(exc)[:2000]})
             self.log(f"the adopted improver #{self.driver_id} failed to drive the run ({exc}); "
                      "continuing with the starting improver")
-            self._drive(SEED_ID, reset=True)
-            self._loop(pool, on_progress)
-        if self.stop_reason == "interrupted":
-            pool.cancel_all()
-        else:
-            self._drain(pool)
+            self._use(SEED_ID)
+            self._drive(executor, budget)
 
     def _on_measured(self, cid: int, result: MetaResult) -> None:
         self._save(cid, "train", result)
@@ -371,8 +386,8 @@ class SelfImproveRun(Run):
             problems = "validation" if split == "validation" else "train"
             units = self.meta.units(problems, self.config.seeds_of(split))
             self.log(f"  measuring improver #{cid} on {len(units)} {split} units")
-            found = self.meta.measure({(cid, split): self._source(cid)}, units,
-                                      stop=lambda: self.stop_reason == "interrupted")
+            found = self.meta.measure({(cid, split): self.search.source(cid)}, units,
+                                      stop=lambda: self.search.stop_reason is StopReason.INTERRUPTED)
             if (cid, split) not in found:
                 return None
             self._save(cid, split, found[(cid, split)])
@@ -459,16 +474,13 @@ class SelfImproveRun(Run):
                                             "improver_sha256": _sha(source), "file": str(path), **why})
         self.incumbent_id = candidate.id
         (self.out / BEST_FILE).write_text(source)
-        self._drive(candidate.id, reset=True)
+        self._use(candidate.id)
         self.log(f"  adopted improver #{candidate.id}: it drives the next generations; {self.out / BEST_FILE}")
 
-    def _drive(self, cid: int, reset: bool) -> None:
+    def _use(self, cid: int) -> None:
         """Let improver ``cid`` choose the next candidates (a fresh state: its own start())."""
-        self.improver = load_improver(self._improver_file(cid))
+        self.search.use_improver(load_improver(self._improver_file(cid)), reset=True)
         self.driver_id = cid
-        if reset:
-            self.ctx.state = {}
-            self.improver.start(self.ctx)
 
     # --- the report ------------------------------------------------------------------------
     def _label(self, cid: int) -> str:
@@ -481,8 +493,8 @@ class SelfImproveRun(Run):
             return None
         cached = self.measurements.get((cid, "test"))
         if cached is None or not cached.ok:  # a failed report is measured again
-            found = report.measure_test({(cid, "test"): self._source(cid)}, self.config,
-                                        self.out / "scratch-test", stop=lambda: self.stop_reason == "interrupted")
+            found = report.measure_test({(cid, "test"): self.search.source(cid)}, self.config,
+                                        self.out / "scratch-test", stop=lambda: self.search.stop_reason is StopReason.INTERRUPTED)
             if (cid, "test") not in found:
                 return None
             self._save(cid, "test", found[(cid, "test")])
@@ -495,18 +507,19 @@ class SelfImproveRun(Run):
         if self._stopping():
             return  # interrupted while measuring: the row is written on --resume
         first = self.rows[-1]["next_id"] if self.rows else SEED_ID
-        these = [c for c in self.store.candidates(("ok", "error", "timeout")) if first <= c.id < self.next_id]
+        next_id = self.store.next_id()
+        these = [c for c in self.store.candidates(("ok", "error", "timeout")) if first <= c.id < next_id]
         scores = [c.score for c in these if c.status == "ok" and c.score is not None]
         row = {
             "generation": generation, "incumbent": incumbent.id,
-            "driver": getattr(self, "_generation_driver", None) if generation else None,
+            "driver": self._generation_driver if generation else None,
             "train": incumbent.score, "validation": validation.utility if validation else None,
             "test": test.utility if test else None,
             "candidates": len(these), "failed": sum(1 for c in these if c.status != "ok"),
             "best_train_this_generation": max(scores) if scores else None,
             "best_train_so_far": max((c.score for c in self.store.candidates(("ok",)) if c.score is not None),
                                      default=None),
-            "decision": decision, "next_id": self.next_id,
+            "decision": decision, "next_id": next_id,
         }
         self.rows.append(row)
         self.store.log("selfimprove.generation", row)

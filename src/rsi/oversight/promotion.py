@@ -1,89 +1,107 @@
-"""A run's side of the adoption gate: re-evaluate the best against the promoted program, re-check it.
+"""A run's side of the adoption gate, as a hook on the search; and the fresh re-check of the best.
 
-``try_promotion`` puts the run's current best through ``adoption.decide`` against the promoted
-program (or the seed), on fresh-process re-evaluations (held-out when the problem has a split)
-collected by ``repeat_scores`` while the search's own results keep flowing. ``recheck_best``
-re-evaluates the best in a fresh worker before it is reported, and flags it if the score differs.
+``PromotionGate`` puts the run's best through ``adoption.decide`` against the promoted program (or
+the seed) every ``promote_every`` evaluations and once at the end: it asks the search for
+``holdout_repeats`` fresh-process re-evaluations of both (held-out when the problem has a split,
+training otherwise), which run while the search goes on, and decides when the last one is in.
 
-These functions work on a ``Run`` (its store, problem, settings and evaluation bookkeeping);
-``Run._try_promotion`` and ``Run._recheck_best`` call them.
+``recheck_best`` re-evaluates the best in a fresh worker no other candidate touched, before it is
+reported, and flags it if the score differs.
 """
 
 from __future__ import annotations
 
-from ..run import SEED_ID, Run, eval_seed
-from ..sandbox.pool import EvaluatorPool, evaluate_fresh
-from ..sandbox.types import EvalTask
+from typing import Any
+
+from ..executors import evaluation_limits
+from ..improvers import Outcome
+from ..sandbox.pool import evaluate_fresh
+from ..sandbox.types import EvalResult
+from ..search import SEED_ID, BaseHook, Search, eval_seed
+from ..status import Status, StopReason
 from . import adoption
 
 
-def try_promotion(run: Run, pool: EvaluatorPool) -> None:
-    """Put the current best through the gate against the promoted program (or the seed)."""
-    run.last_promotion_try = run.ctx.evaluations
-    challenger = run.store.best()
-    incumbent = run.store.promoted() or run.store.get(SEED_ID)
-    tried = {r["candidate_id"] for r in run.store.promotions()}
-    if challenger is None or challenger.id == incumbent.id or challenger.id in tried or run.stop_reason == "interrupted":
-        return
-    kind = "holdout" if run.problem.has_holdout else "train"
-    n = run.settings.oversight.holdout_repeats
-    scores = repeat_scores(run, pool, [challenger.id, incumbent.id], kind, n)
-    if scores is None:
-        return
-    failed = [cid for cid, values in scores.items() if isinstance(values, str)]
-    if failed:
-        run.store.add_promotion(challenger.id, "refused", {"reason": "re-evaluation failed",
-                                "errors": {str(c): scores[c] for c in failed}}, "candidate.promotion_refused")
-        return
-    evidence = "held-out re-evaluation" if kind == "holdout" else "training re-evaluation (no held-out split)"
-    adoption.decide(run.store, run.problem, run.settings.oversight, challenger, incumbent,
-                    scores[challenger.id], scores[incumbent.id], evidence)
+class PromotionGate(BaseHook):
+    """Every ``[oversight] promote_every`` evaluations, and at the end: promote the best or not."""
+
+    name = "promotion"
+
+    def __init__(self) -> None:
+        self.last_try = 0
+        self.trial: dict[str, Any] | None = None  # the gate decision in progress
+
+    def attach(self, search: Search, state: dict[str, Any] | None) -> None:
+        self.last_try = (state or {}).get("last_try", 0)
+
+    def state(self) -> dict[str, Any]:
+        return {"last_try": self.last_try}
+
+    def after(self, search: Search, outcome: Outcome) -> None:
+        every = search.settings.oversight.promote_every
+        if every is not None and self.trial is None and search.evaluations - self.last_try >= every:
+            self.start(search)
+
+    def at_end(self, search: Search) -> None:
+        if search.settings.oversight.promote_every is not None and self.trial is None:
+            self.start(search)
+
+    def start(self, search: Search) -> None:
+        """Ask for the re-evaluations of the best and the incumbent (if the best is untried)."""
+        self.last_try = search.evaluations
+        challenger = search.store.best()
+        incumbent = search.store.promoted() or search.store.get(SEED_ID)
+        tried = {r["candidate_id"] for r in search.store.promotions()}
+        if challenger is None or challenger.id == incumbent.id or challenger.id in tried:
+            return
+        kind = "holdout" if search.problem.has_holdout else "train"
+        n = search.settings.oversight.holdout_repeats
+        self.trial = {"challenger": challenger.id, "incumbent": incumbent.id, "kind": kind, "n": n,
+                      "scores": {challenger.id: [], incumbent.id: []}, "errors": {}}
+        for cid in (challenger.id, incumbent.id):
+            for r in range(n):
+                search.request(self, cid, kind, eval_seed(search.settings.run.seed, cid, "holdout") + 1 + r)
+
+    def on_result(self, search: Search, result: EvalResult) -> None:
+        trial = self.trial
+        if trial is None:
+            return
+        cid = result.candidate_id
+        trial["received"] = trial.get("received", 0) + 1
+        if result.status != Status.OK:
+            trial["errors"][str(cid)] = f"{result.status}: {(result.error or '')[:300]}"
+        else:
+            trial["scores"][cid].append(result.metrics["combined_score"])
+            if trial["kind"] == "holdout" and search.store.get(cid).holdout is None:
+                search.store.update_candidate(cid, {"holdout": result.metrics}, events=[
+                    ("candidate.holdout", {"status": result.status, "metrics": result.metrics, "error": ""})])
+        if trial["received"] < 2 * trial["n"]:
+            return
+        self.trial = None
+        challenger, incumbent = search.store.get(trial["challenger"]), search.store.get(trial["incumbent"])
+        if trial["errors"]:
+            search.store.add_promotion(challenger.id, "refused", {"reason": "re-evaluation failed",
+                                       "errors": trial["errors"]}, "candidate.promotion_refused")
+            return
+        evidence = ("held-out re-evaluation" if trial["kind"] == "holdout"
+                    else "training re-evaluation (no held-out split)")
+        adoption.decide(search.store, search.problem, search.settings.oversight, challenger, incumbent,
+                        trial["scores"][challenger.id], trial["scores"][incumbent.id], evidence)
 
 
-def repeat_scores(run: Run, pool: EvaluatorPool, cids: list[int], kind: str, n: int) -> dict[int, list[float] | str] | None:
-    """n fresh-process evaluations of each candidate (different seeds); search results keep flowing."""
-    queue = [(cid, r) for cid in cids for r in range(n)]
-    scores: dict[int, list[float] | str] = {cid: [] for cid in cids}
-    received = {cid: 0 for cid in cids}
-    while any(received[c] < n for c in cids):
-        while queue and pool.in_flight < pool.workers:
-            cid, r = queue.pop(0)
-            seed = eval_seed(run.settings.run.seed, cid, "holdout") + 1 + r
-            pool.submit(EvalTask(cid, run._source(cid), seed, kind))
-        for result in pool.collect(timeout=0.2):
-            if result.kind == "train" and result.candidate_id in run.in_flight:
-                run._tell(result)
-                continue
-            if result.candidate_id not in scores or received[result.candidate_id] >= n:
-                if result.kind == "holdout":
-                    run._tell_holdout(result)
-                continue
-            received[result.candidate_id] += 1
-            values = scores[result.candidate_id]
-            if result.status != "ok":
-                scores[result.candidate_id] = f"{result.status}: {(result.error or '')[:300]}"
-            elif isinstance(values, list):
-                values.append(result.metrics["combined_score"])
-                if kind == "holdout" and len(values) == 1 and run.store.get(result.candidate_id).holdout is None:
-                    run._tell_holdout(result)
-        if run.stop_reason == "interrupted":
-            pool.cancel_all()
-            return None
-    return scores
-
-
-def recheck_best(run: Run) -> None:
+def recheck_best(search: Search) -> None:
     """Re-evaluate the best in a fresh worker no other candidate touched, before it is reported."""
-    best = run.store.best()
-    if best is None or best.id == SEED_ID or best.source is None:
+    best = search.store.best()
+    if (best is None or best.id == SEED_ID or best.source is None or search.problem.evaluator_path is None
+            or search.stop_reason is None or not StopReason(search.stop_reason).checks_at_end):
         return
-    fresh = evaluate_fresh(run.problem.evaluator_path, best.source, seed=best.eval_seed or 0, limits=run._limits())
-    score = fresh.metrics.get("combined_score") if fresh.status == "ok" else None
-    agrees = score is not None and abs(score - best.score) <= 1e-9 * max(1.0, abs(best.score))
-    run.store.log("candidate.rechecked", {"id": best.id, "fresh_status": fresh.status, "fresh_score": score,
-                                          "stored_score": best.score, "agrees": agrees})
+    fresh = evaluate_fresh(search.problem.evaluator_path, best.source, seed=best.eval_seed or 0,
+                           limits=evaluation_limits(search.settings))
+    score = fresh.metrics.get("combined_score") if fresh.status == Status.OK else None
+    agrees = score is not None and best.score is not None and abs(score - best.score) <= 1e-9 * max(1.0, abs(best.score))
+    search.store.log("candidate.rechecked", {"id": best.id, "fresh_status": fresh.status, "fresh_score": score,
+                                             "stored_score": best.score, "agrees": agrees})
     if not agrees:
         flags = (best.flags or []) + [{"code": "recheck-mismatch", "line": 0,
                                        "message": f"fresh re-evaluation gave {score} ({fresh.status}), stored {best.score}"}]
-        run.store.update_candidate(best.id, {"flags": flags},
-                                   events=[("candidate.flagged", {"flags": flags[-1:]})])
+        search.store.update_candidate(best.id, {"flags": flags}, events=[("candidate.flagged", {"flags": flags[-1:]})])

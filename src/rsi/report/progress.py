@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from ..run import Snapshot
+from ..search import Snapshot
 
 
 def _fmt_seconds(seconds: float | None) -> str:

@@ -186,6 +186,10 @@ class EvaluatorPool:
                 done, self._done = self._done, []
                 return done
 
+    def cancel(self) -> None:
+        """Kill every running evaluation now; their results are dropped (the Executor protocol)."""
+        self.cancel_all()
+
     def cancel_all(self) -> None:
         """Kill every running evaluation now; their results are dropped."""
         busy = [w for w in self._workers if w.task is not None]
@@ -340,7 +344,7 @@ class EvaluatorPool:
             how = signal_name(-code) if code is not None and code < 0 else f"exit code {code}"
             log = self.scratch_root / f"w{w.index}" / "worker.log"
             self._done.append(EvalResult(
-                candidate_id=w.task.candidate_id, kind=w.task.kind, status="error",
+                candidate_id=w.task.candidate_id, kind=w.task.kind, status="error", ticket=w.task.ticket,
                 error=f"evaluation worker died ({how}) during the evaluation; it was restarted"
                 + (f" (its log: {log})" if code is not None and code > 0 else ""),
                 wall_seconds=time.monotonic() - w.sent_at,
@@ -409,7 +413,7 @@ class EvaluatorPool:
             w.task, w.child_pid, w.cancelled = None, None, False
             if not cancelled:
                 self._done.append(EvalResult(
-                    candidate_id=task.candidate_id, kind=task.kind, status=msg["status"],
+                    candidate_id=task.candidate_id, kind=task.kind, status=msg["status"], ticket=task.ticket,
                     metrics=msg["metrics"], error=msg["error"], stdout=msg["stdout"],
                     stderr=msg["stderr"], wall_seconds=msg["wall"], cpu_seconds=msg["cpu"],
                 ))

@@ -27,14 +27,28 @@ class Limits:
 
 @dataclass(frozen=True)
 class EvalTask:
+    """One evaluation to run: a program, the seed its evaluation gets, and which split.
+
+    ``ticket`` is the search's own number for this task (unique within a search session); an
+    executor copies it into the result, so that results can come back in any order, and the same
+    candidate can be evaluated several times at once (re-evaluations for the adoption gate).
+    ``context`` is plain JSON data that the trusted side hands to the evaluator with the program
+    (for evaluators that accept it; see ``rsi.sandbox.worker``).
+    """
+
     candidate_id: int
     source: str
     seed: int
     kind: Kind = "train"
+    ticket: int = 0
+    context: dict | None = None
 
 
 @dataclass
 class EvalResult:
+    """What an executor reports for one task (``ticket`` copied from it). ``data`` is what a
+    ``produce`` step returned, when the trusted side asked for it back (plain JSON types)."""
+
     candidate_id: int
     kind: Kind
     status: Status
@@ -44,3 +58,5 @@ class EvalResult:
     stderr: str = ""
     wall_seconds: float = 0.0
     cpu_seconds: float = 0.0
+    ticket: int = 0
+    data: object = None

@@ -1,0 +1,84 @@
+"""Named plug-ins: proposers and executors are looked up by name, not hard-coded.
+
+rsi's own are registered here by import path (imported only when used). Another package adds its
+own either in code::
+
+    import rsi
+    rsi.proposers.register("my-llm", MyProposer)        # a class or any factory
+
+or, without any code running first, through an entry point in its ``pyproject.toml``::
+
+    [project.entry-points."rsi.proposers"]
+    my-llm = "my_package.proposer:MyProposer"
+
+Then ``[run] proposers = ["mutate", "my-llm"]`` in problem.toml (or ``executor = "..."``) uses it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from typing import Any, Callable
+
+from .errors import RsiError
+
+
+class Registry:
+    """Factories by name for one kind of plug-in; entry points of ``group`` are loaded on first use."""
+
+    def __init__(self, kind: str, group: str, builtins: dict[str, str]):
+        self.kind = kind
+        self.group = group
+        self._paths = dict(builtins)  # name -> "module:attribute", imported on first use
+        self._factories: dict[str, Callable[..., Any]] = {}
+        self._scanned = False
+
+    def register(self, name: str, factory: Callable[..., Any], *, replace: bool = False) -> None:
+        """Make ``factory`` available as ``name``; an existing name needs ``replace=True``."""
+        if not name or not isinstance(name, str):
+            raise RsiError(f"a {self.kind} needs a non-empty string name, got {name!r}")
+        if not callable(factory):
+            raise RsiError(f"the {self.kind} {name!r} must be a class or a callable factory, got {factory!r}")
+        if not replace and (name in self._factories or name in self._paths):
+            raise RsiError(f"a {self.kind} named {name!r} is already registered; pass replace=True to override it")
+        self._paths.pop(name, None)
+        self._factories[name] = factory
+
+    def names(self) -> list[str]:
+        self._scan()
+        return sorted(set(self._paths) | set(self._factories))
+
+    def get(self, name: str) -> Callable[..., Any]:
+        """The factory registered as ``name``; an error listing the known names if there is none."""
+        self._scan()
+        if name in self._factories:
+            return self._factories[name]
+        if name not in self._paths:
+            raise RsiError(f"no {self.kind} named {name!r}; known: {', '.join(self.names())}. Register one with "
+                           f"rsi.{self.kind}s.register(name, factory) or an entry point in group {self.group!r}")
+        module, _, attribute = self._paths[name].partition(":")
+        try:
+            factory = getattr(importlib.import_module(module), attribute)
+        except (ImportError, AttributeError) as exc:
+            raise RsiError(f"the {self.kind} {name!r} ({self._paths[name]}) cannot be loaded: {exc}") from None
+        self._factories[name] = factory
+        del self._paths[name]
+        return factory
+
+    def create(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self.get(name)(*args, **kwargs)
+
+    def _scan(self) -> None:
+        if self._scanned:
+            return
+        self._scanned = True
+        for point in entry_points(group=self.group):
+            if point.name not in self._factories and point.name not in self._paths:
+                self._paths[point.name] = point.value
+
+
+proposers = Registry("proposer", "rsi.proposers", {"mutate": "rsi.proposers.mutate:MutateProposer"})
+executors = Registry("executor", "rsi.executors", {
+    "local": "rsi.executors:local_executor",
+    "fork": "rsi.executors:fork_executor",
+})

@@ -36,7 +36,8 @@ The parts (each with its own docstring: ``help(rsi.Search)``):
   (what ``rsi run`` does); ``improve`` is ``Run.create(...).execute()`` in one call.
 - ``drive``: the loop between a search and an ``Executor``.
 - ``open_run``: ``Results`` of a run folder (best, candidates, lineage, diff, audit trail).
-- ``proposers`` / ``executors``: registries; plug in your own by name.
+- ``proposers`` / ``executors``: where they live, and their registries: ``rsi.proposers.register
+  (name, factory)``, ``rsi.executors.create(name, problem, settings, scratch)``, ``names()``.
 - ``load_improver``, ``Step``, ``Outcome``, ``ImproverContext``: the improver contract.
 - ``Status``, ``StopReason``; every error meant for a user is an ``RsiError`` whose message names
   the fix.
@@ -50,7 +51,7 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .version import __version__
 
 _EXPORTS = {
     "ProblemError": "errors", "ProgramError": "errors", "ProposalFailed": "errors", "RsiError": "errors",
@@ -58,7 +59,7 @@ _EXPORTS = {
     "Executor": "executors",
     "ImproverContext": "improvers", "Outcome": "improvers", "Step": "improvers", "load_improver": "improvers",
     "Problem": "problem", "load_problem": "problem", "problem_from": "problem",
-    "executors": "registry", "proposers": "registry",
+    "executors": "", "proposers": "",  # submodules, each also the registry of its kind of plug-in
     "Results": "results", "open_run": "results",
     "Run": "run", "drive": "run",
     "BaseHook": "search", "Overrides": "search", "Search": "search", "Snapshot": "search", "Summary": "search",
@@ -71,7 +72,7 @@ if TYPE_CHECKING:
     from .executors import Executor
     from .improvers import ImproverContext, Outcome, Step, load_improver
     from .problem import Problem, load_problem, problem_from
-    from .registry import executors, proposers
+    from . import executors, proposers
     from .results import Results, open_run
     from .run import Run, drive
     from .search import BaseHook, Overrides, Search, Snapshot, Summary, Usage
@@ -82,7 +83,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'rsi' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    value = (importlib.import_module(f".{name}", __name__) if module == "" else
+             getattr(importlib.import_module(f".{module}", __name__), name))
     globals()[name] = value
     return value
 

@@ -20,6 +20,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 from .errors import ProblemError
 from .problem import Problem
+from .registry import executors as registry
 from .sandbox.types import EvalResult, EvalTask, Limits
 from .settings import ProblemSettings
 
@@ -106,3 +107,9 @@ def load_evaluate(problem: Problem) -> Callable[[str], Any]:
     if not callable(evaluate):
         raise ProblemError(f"{path}: the 'fork' executor needs `evaluate(program_path)` (not the split contract)")
     return evaluate
+
+
+register = registry.register
+create = registry.create
+get = registry.get
+names = registry.names

@@ -97,6 +97,12 @@ def load_settings(path: Path) -> ProblemSettings:
 
 
 def load_problem(folder: str | Path) -> Problem:
+    """The problem in ``folder`` (``initial.py``, ``evaluate.py``, optional ``problem.toml``), checked:
+    a missing file, an evaluator without ``evaluate``, unbalanced EVOLVE-BLOCK markers or an unknown
+    setting raise ``ProblemError`` naming the file and the fix.
+
+        problem = rsi.load_problem("examples/binpack")
+    """
     root = Path(folder).resolve()
     if not root.is_dir():
         raise ProblemError(f"{folder}: no such problem folder; pass a folder holding {INITIAL} and {EVALUATOR}")

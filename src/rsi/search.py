@@ -48,7 +48,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
-from . import __version__
+from .version import __version__
 from .archive import Archive
 from .errors import ProposalFailed, RunError, SearchError
 from .improvers import Improver, ImproverFailed, Outcome, Step, load_improver, snapshot

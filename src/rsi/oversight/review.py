@@ -24,8 +24,9 @@ import difflib
 import functools
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 CODES = {
     "import-process": "starts or controls other processes",
@@ -42,7 +43,9 @@ CODES = {
     "dynamic-code": "runs code built at run time",
     "evaluator-reference": "names the evaluator",
     "holdout-reference": "names held-out data",
+    "engine-state-write": "writes to the engine's context (an improver may change ctx.state only)",
 }
+ENGINE_CONTEXT = "ctx"  # the name improvers give the context the engine hands them
 
 
 @dataclass(frozen=True)
@@ -230,7 +233,7 @@ class _Scanner:
     def scan(self, tree: ast.AST) -> None:
         nodes = _walk(tree)
         self.prepare(nodes)
-        handlers = {
+        handlers: dict[type, Callable[[Any], None]] = {
             ast.Import: self.visit_Import,
             ast.ImportFrom: self.visit_ImportFrom,
             ast.Name: self.visit_Name,
@@ -255,6 +258,7 @@ class _Scanner:
         Name, Attribute, Import, ImportFrom, Expr, Arg, Load = (
             ast.Name, ast.Attribute, ast.Import, ast.ImportFrom, ast.Expr, ast.arg, ast.Load
         )
+        node: Any  # dispatched on its exact type() below (faster than isinstance), which mypy cannot narrow
         for node in nodes:
             kind = type(node)
             if kind is Name:
@@ -388,6 +392,7 @@ class _Scanner:
             self._assigned_attribute(node)
 
     def _assigned_attribute(self, target: ast.Attribute | ast.Subscript) -> None:
+        self._engine_state_write(target)
         root = self.root_is_import(target)
         if root is None:
             return
@@ -405,9 +410,26 @@ class _Scanner:
         if not isinstance(node.ctx, ast.Load):
             self._assigned_attribute(node)
 
+    def _engine_state_write(self, target: ast.expr) -> None:
+        """``ctx.<anything but state> = ...`` (or ``setattr(ctx, ...)``): the improver reaching for
+        the engine's budgets and counts, which it is handed read-only."""
+        node = target
+        while isinstance(node, (ast.Attribute, ast.Subscript)):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == ENGINE_CONTEXT:
+                if node.attr != "state":
+                    shown = ast.unparse(target)
+                    self.add("engine-state-write", f"assign {shown}", target,
+                             f"assigns {shown} ({CODES['engine-state-write']})")
+                return
+            node = node.value
+
     # --- calls
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
+        if (isinstance(func, (ast.Name, ast.Attribute)) and ast.unparse(func) in ("setattr", "object.__setattr__")
+                and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id == ENGINE_CONTEXT):
+            self.add("engine-state-write", f"call {ast.unparse(func)}(ctx)", node,
+                     f"calls {ast.unparse(func)} on ctx ({CODES['engine-state-write']})")
         name = func.id if isinstance(func, ast.Name) and func.id not in self.bound else None
         dotted = self.dotted(func) if isinstance(func, (ast.Attribute, ast.Call)) else None
         if name and name in self.aliases:

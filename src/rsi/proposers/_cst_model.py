@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import libcst as cst
+from libcst.metadata import CodeRange
 
 try:  # rendering one statement at its indentation needs libcst's codegen state
     from libcst._nodes.internal import CodegenState as _CodegenState
 except ImportError:  # pragma: no cover - then every statement edit renders the whole module
-    _CodegenState = None
+    _CodegenState = None  # type: ignore[assignment,misc]  # checked for None before use
 
 BUILTINS = frozenset(dir(builtins))
 ARRAY, SCALAR, UNKNOWN, MODULE, OTHER = "array", "scalar", "unknown", "module", "other"
@@ -50,7 +52,7 @@ class Scope:
     stores: list[tuple[int, str]] = field(default_factory=list)
     loads: list[tuple[int, str]] = field(default_factory=list)
     local_names: set[str] = field(default_factory=set)  # comprehension / lambda variables
-    assigns: list[tuple[str, object]] = field(default_factory=list)  # (name, value node | kind)
+    assigns: list[tuple[str, str | cst.CSTNode]] = field(default_factory=list)  # (name, value node | kind)
     kinds: dict[str, str] = field(default_factory=dict)
     body: cst.IndentedBlock | None = None
 
@@ -64,7 +66,7 @@ class Site:
 
 @dataclass(eq=False)
 class Stmt:
-    node: cst.BaseStatement
+    node: cst.SimpleStatementLine | cst.BaseCompoundStatement  # (libcst's two kinds of BaseStatement)
     index: int
     first: int  # first line of code, after the leading comment / blank lines
     last: int
@@ -102,7 +104,7 @@ class Analysis:
     source: str
     module: cst.Module
     regions: list
-    pos: object  # node -> CodeRange (whitespace inclusive)
+    pos: Mapping[cst.CSTNode, CodeRange]  # whitespace inclusive
     line_starts: list[int]
     parent: dict[int, cst.CSTNode | None] = field(default_factory=dict)
     module_scope: Scope = field(default_factory=lambda: Scope("<module>", "module"))
@@ -150,7 +152,7 @@ class Analysis:
         return OTHER
 
     def expr_kind(self, node: cst.CSTNode, scope: Scope) -> str:
-        return _expr_kind(self, node, lambda name: self.kind_of(scope, name))
+        return expr_kind(self, node, lambda name: self.kind_of(scope, name))
 
     def available(self, scope: Scope, line: int, extra: tuple[str, ...] = ()) -> dict[str, str]:
         """Value names usable at ``line`` of ``scope``, with their kinds (insertion ordered)."""
@@ -252,11 +254,11 @@ class Analysis:
     def _indents(self, node: cst.CSTNode) -> list[str]:
         """Indentation tokens of the blocks enclosing ``node``, outermost first."""
         out = []
-        node = self.parent.get(id(node))
-        while node is not None:
-            if type(node) is cst.IndentedBlock:
-                out.append(self.module.default_indent if node.indent is None else node.indent)
-            node = self.parent.get(id(node))
+        up = self.parent.get(id(node))
+        while up is not None:
+            if type(up) is cst.IndentedBlock:
+                out.append(self.module.default_indent if up.indent is None else up.indent)
+            up = self.parent.get(id(up))
         return out[::-1]
 
     def _codegen(self, node: cst.CSTNode, indents: list[str]) -> str:
@@ -318,7 +320,7 @@ def call_target(a: Analysis, call: cst.Call) -> tuple[str, str] | None:
     return None
 
 
-def _expr_kind(a: Analysis, node: cst.CSTNode, lookup) -> str:
+def expr_kind(a: Analysis, node: cst.CSTNode, lookup) -> str:
     if isinstance(node, cst.Name):
         if node.value in ("True", "False"):
             return SCALAR
@@ -327,14 +329,14 @@ def _expr_kind(a: Analysis, node: cst.CSTNode, lookup) -> str:
     if isinstance(node, (cst.Integer, cst.Float)):
         return SCALAR
     if isinstance(node, cst.UnaryOperation):
-        return _expr_kind(a, node.expression, lookup)
+        return expr_kind(a, node.expression, lookup)
     if isinstance(node, (cst.BinaryOperation, cst.BooleanOperation)):
-        return _join([_expr_kind(a, node.left, lookup), _expr_kind(a, node.right, lookup)])
+        return _join([expr_kind(a, node.left, lookup), expr_kind(a, node.right, lookup)])
     if isinstance(node, cst.Comparison):
         parts = [node.left, *(t.comparator for t in node.comparisons)]
-        return _join(_expr_kind(a, p, lookup) for p in parts)
+        return _join(expr_kind(a, p, lookup) for p in parts)
     if isinstance(node, cst.IfExp):
-        return _join([_expr_kind(a, node.body, lookup), _expr_kind(a, node.orelse, lookup)])
+        return _join([expr_kind(a, node.body, lookup), expr_kind(a, node.orelse, lookup)])
     if isinstance(node, cst.Call):
         target = call_target(a, node)
         args = [arg.value for arg in node.args if not arg.keyword and not arg.star]
@@ -346,11 +348,11 @@ def _expr_kind(a: Analysis, node: cst.CSTNode, lookup) -> str:
                 return SCALAR if len(node.args) == 1 else UNKNOWN
             if name in NP_ARRAY_MAKERS:
                 return ARRAY
-            return _join(_expr_kind(a, arg, lookup) for arg in args) if args else UNKNOWN
+            return _join(expr_kind(a, arg, lookup) for arg in args) if args else UNKNOWN
         if module == "math":
             return SCALAR
         if name in ("abs", "round") and args:
-            return _expr_kind(a, args[0], lookup)
+            return expr_kind(a, args[0], lookup)
         if name in ("min", "max", "len", "float", "int", "sum"):
             return SCALAR if name in ("len", "float", "int") else UNKNOWN
         return UNKNOWN

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import OrderedDict
+from typing import cast
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, WhitespaceInclusivePositionProvider
@@ -32,7 +33,7 @@ from ._cst_model import (
     Scope,
     Site,
     Stmt,
-    _expr_kind,
+    expr_kind,
 )
 
 # Roles of a node, decided by its parent: how a name there is used and what may be edited.
@@ -185,10 +186,12 @@ class _Collector:
             self.mark(node.target, LOCAL)
         elif type(node) is cst.NamedExpr:
             self.mark(node.target, STORE)
-        elif type(node) in (cst.WithItem, cst.ExceptHandler):
-            asname = node.asname if type(node) is cst.WithItem else node.name
-            if asname is not None:
-                self.mark(asname.name, STORE)
+        elif type(node) is cst.WithItem:
+            if node.asname is not None:
+                self.mark(node.asname.name, STORE)
+        elif type(node) is cst.ExceptHandler:
+            if node.name is not None:
+                self.mark(node.name.name, STORE)
         elif type(node) is cst.Attribute:
             self.mark(node.attr, SKIP)
         elif type(node) is cst.Call:
@@ -205,8 +208,10 @@ class _Collector:
             if stmts and node is scope.body and stmts[0].kind == "string":
                 stmts[0].docstring = True
             a.blocks.append(Block(node, scope, stmts))
-        if type(node) in (cst.If, cst.While, cst.IfExp, cst.Assert) and self._in_region(node.test):
-            a.tests.append(Site(node.test, scope, a.pos[node.test].start.line))
+        if type(node) in (cst.If, cst.While, cst.IfExp, cst.Assert):
+            test = cast("cst.If | cst.While | cst.IfExp | cst.Assert", node).test
+            if self._in_region(test):
+                a.tests.append(Site(test, scope, a.pos[test].start.line))
         self._expression_sites(node, role, parent, scope)
 
     def _expression_sites(self, node, role, parent, scope) -> None:
@@ -263,7 +268,7 @@ def _finish(a: Analysis) -> None:
             if isinstance(value, str):
                 kind = value
             else:
-                kind = _expr_kind(a, value, lambda n, s=scope, k=kinds: k.get(n) or (
+                kind = expr_kind(a, value, lambda n, s=scope, k=kinds: k.get(n) or (
                     a.module_scope.kinds.get(n, OTHER) if s is not a.module_scope else OTHER))
             previous = kinds.get(name)
             kinds[name] = kind if previous is None or previous == kind else UNKNOWN
@@ -278,8 +283,8 @@ def _finish(a: Analysis) -> None:
         return site.scope.kind != "class"
 
     a.values = [s for s in a.values if keep(s)]
-    a.names = [s for s in a.names if a.kind_of(s.scope, s.node.value) in VALUE_KINDS
-               and s.node.value not in s.scope.local_names]
+    a.names = [s for s in a.names if a.kind_of(s.scope, cast(cst.Name, s.node).value) in VALUE_KINDS
+               and cast(cst.Name, s.node).value not in s.scope.local_names]
 
 
 # Leaves that carry no site: skipping them makes the walk several times cheaper.
@@ -323,9 +328,9 @@ def names_in(node: cst.CSTNode) -> set[str] | None:
     t = type(node)
     if t in _BINDS:
         return None
-    if t is cst.Name:
+    if type(node) is cst.Name:
         return {node.value}
-    if t is cst.Attribute:
+    if type(node) is cst.Attribute:
         return names_in(node.value)
     out: set[str] = set()
     for child in children(node):

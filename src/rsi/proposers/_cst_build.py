@@ -7,6 +7,9 @@ statements in a function body without moving text outside the editable regions.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import cast
+
 import libcst as cst
 
 from ._cst_model import Analysis, Block
@@ -137,7 +140,7 @@ def edit_block(block: Block, removes, inserts: dict[int, list]) -> cst.IndentedB
     so text outside the editable regions never moves. Callers check ``block.gap_ok(gap)`` and
     that each removed statement is editable. An emptied block gets ``pass``.
     """
-    body = block.node.body
+    body = cast("Sequence[cst.SimpleStatementLine | cst.BaseCompoundStatement]", block.node.body)
     out: list = []
     carry: list = []
     for gap in range(len(body) + 1):

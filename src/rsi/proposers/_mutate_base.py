@@ -5,29 +5,32 @@ operator tables and small random generators (all randomness comes from the ``rng
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import libcst as cst
 
 from . import _cst_helpers as h
 
 MAX_TRIES = 8
-ARITH = {"+": cst.Add, "-": cst.Subtract, "*": cst.Multiply, "/": cst.Divide,
-         "**": cst.Power, "//": cst.FloorDivide, "%": cst.Modulo}
+ARITH: dict[str, Callable[..., cst.BaseBinaryOp]] = {
+    "+": cst.Add, "-": cst.Subtract, "*": cst.Multiply, "/": cst.Divide, "**": cst.Power, "//": cst.FloorDivide,
+    "%": cst.Modulo}
 ARITH_WEIGHTS = {"+": 3, "-": 3, "*": 3, "/": 3, "**": 1, "//": 0.5, "%": 0.5}
-BITWISE = {"&": cst.BitAnd, "|": cst.BitOr, "^": cst.BitXor}
-SHIFTS = {"<<": cst.LeftShift, ">>": cst.RightShift}
-COMPARE = {"<": cst.LessThan, "<=": cst.LessThanEqual, ">": cst.GreaterThan,
-           ">=": cst.GreaterThanEqual, "==": cst.Equal, "!=": cst.NotEqual}
-AUG = {"+=": cst.AddAssign, "-=": cst.SubtractAssign, "*=": cst.MultiplyAssign,
-       "/=": cst.DivideAssign, "**=": cst.PowerAssign, "//=": cst.FloorDivideAssign,
-       "%=": cst.ModuloAssign}
+BITWISE: dict[str, Callable[..., cst.BaseBinaryOp]] = {"&": cst.BitAnd, "|": cst.BitOr, "^": cst.BitXor}
+SHIFTS: dict[str, Callable[..., cst.BaseBinaryOp]] = {"<<": cst.LeftShift, ">>": cst.RightShift}
+COMPARE: dict[str, Callable[..., cst.BaseCompOp]] = {
+    "<": cst.LessThan, "<=": cst.LessThanEqual, ">": cst.GreaterThan, ">=": cst.GreaterThanEqual, "==": cst.Equal,
+    "!=": cst.NotEqual}
+AUG: dict[str, Callable[..., cst.BaseAugOp]] = {
+    "+=": cst.AddAssign, "-=": cst.SubtractAssign, "*=": cst.MultiplyAssign, "/=": cst.DivideAssign,
+    "**=": cst.PowerAssign, "//=": cst.FloorDivideAssign, "%=": cst.ModuloAssign}
 AUG_WEIGHTS = {"+=": 3, "-=": 3, "*=": 3, "/=": 3, "**=": 1, "//=": 0.5, "%=": 0.5}
 WRAP_UFUNCS = ("abs", "sqrt", "square", "exp", "log", "log1p", "tanh", "reciprocal", "arctan",
                "cbrt", "negative", "exp2")
 CORE_UFUNCS = ("abs", "sqrt", "square", "exp", "log", "log1p", "tanh", "reciprocal")
 NICE_FLOATS = (0.0, 0.1, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 100.0, 1e-6)
 NICE_INTS = (0, 1, 2, 3, 4, 5, 10, 100)
-SYMBOL = {cls: sym for table in (ARITH, BITWISE, SHIFTS, COMPARE, AUG) for sym, cls in table.items()}
+SYMBOL: dict[object, str] = {cls: sym for table in (ARITH, BITWISE, SHIFTS, COMPARE, AUG) for sym, cls in table.items()}
 
 
 class NoSite(Exception):
@@ -42,7 +45,8 @@ class Ctx:
     """One propose() call: the parent's analysis, the inspirations' (parsed lazily), extras."""
 
     def __init__(self, parent: h.Analysis, inspirations: list[str], extra: tuple[str, ...]):
-        self.a, self.extra, self._sources, self._insp = parent, extra, inspirations, None
+        self.a, self.extra, self._sources = parent, extra, inspirations
+        self._insp: list[h.Analysis] | None = None
         self.cache: dict[str, object] = {}
 
     @property

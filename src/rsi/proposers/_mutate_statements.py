@@ -353,14 +353,17 @@ class CrossoverUniform(Operator):
         body_p, ret_p = (P[:-1], P[-1]) if _ends_with_return(P) else (P, None)
         body_i, ret_i = (Q[:-1], Q[-1]) if _ends_with_return(Q) else (Q, None)
         length = rng.choice((len(body_p), len(body_i)))
-        picks, slots = [], []  # slots: the parent statement whose comment lines each one keeps
+        picks: list[tuple[h.Analysis, h.Scope, h.Stmt]] = []  # (source, scope, statement)
+        slots: list[h.Stmt | None] = []  # the parent statement whose comment lines each one keeps
         for i in range(length):
             from_parent = i < len(body_p) and (i >= len(body_i) or rng.random() < 0.5)
             picks.append((ctx.a, scope, body_p[i]) if from_parent else (ia, iscope, body_i[i]))
             slots.append(body_p[i] if i < len(body_p) else None)
         if ret_p is not None:
-            use_i = ret_i is not None and rng.random() < 0.5
-            picks.append((ia, iscope, ret_i) if use_i else (ctx.a, scope, ret_p))
+            if ret_i is not None and rng.random() < 0.5:
+                picks.append((ia, iscope, ret_i))
+            else:
+                picks.append((ctx.a, scope, ret_p))
             slots.append(ret_p)
         from_insp = sum(1 for src, _, _ in picks if src is not ctx.a)
         if not from_insp and len(picks) == len(P):

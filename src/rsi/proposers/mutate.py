@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import random
+from typing import cast
 
 import libcst as cst
 
@@ -56,9 +57,11 @@ from .base import Proposal
 
 # -- expression-level operators ------------------------------------------------------------------
 def _number(a: h.Analysis, node: cst.BaseExpression) -> tuple[float | int, bool]:
-    negative = isinstance(node, cst.UnaryOperation)
-    literal = node.expression if negative else node
-    text = literal.value.replace("_", "")
+    if isinstance(node, cst.UnaryOperation):
+        negative, literal = True, node.expression
+    else:
+        negative, literal = False, node
+    text = cast("cst.Integer | cst.Float", literal).value.replace("_", "")  # a constant site
     value = int(text, 0) if isinstance(literal, cst.Integer) else float(text)
     return (-value if negative else value), isinstance(literal, cst.Integer)
 
@@ -75,7 +78,7 @@ class PerturbConstant(Operator):
         site = self.pick(ctx, rng)
         old, is_int = _number(ctx.a, site.node)
         for _ in range(5):
-            new = self._int(old, rng) if is_int else self._float(old, rng)
+            new = self._int(old, rng) if isinstance(old, int) else self._float(old, rng)  # int iff is_int
             text = str(new) if is_int else fmt_float(new)
             if text != (str(old) if is_int else fmt_float(old)):
                 break
@@ -465,7 +468,8 @@ class MutateProposer:
 
     def __init__(self, extra_names: list[str] | None = None) -> None:
         names = tuple(dict.fromkeys(extra_names or ()))
-        bad = [n for n in names if not (isinstance(n, str) and n.isidentifier())]
+        given: tuple[object, ...] = names  # checked here: settings files may hold anything
+        bad = [n for n in given if not (isinstance(n, str) and n.isidentifier())]
         if bad:
             raise ValueError(f"extra_names must be Python identifiers; not: {bad!r}")
         self.extra_names = names

@@ -20,6 +20,7 @@ import json
 import math
 import re
 import struct
+from typing import Any
 
 # Bound when the zygote imports this module, before any candidate runs: a candidate that
 # replaces builtins or json.dumps in its process cannot steer the encoder through them.
@@ -53,7 +54,7 @@ def encode(value: object, limit: int) -> bytes:
     arrays: list = []
     total = [0]
 
-    def walk(x: object, depth: int) -> object:
+    def walk(x: Any, depth: int) -> object:  # Any: x's type is checked by exact type(), not isinstance
         if depth > MAX_DEPTH:
             raise DataError(f"produced data nested more than {MAX_DEPTH} deep")
         t = _type(x)
@@ -145,7 +146,7 @@ def _array(spec: object, body: memoryview):
     return np.frombuffer(body, dtype=dt, count=count, offset=offset).reshape(shape).copy()
 
 
-def _rebuild(x: object, arrays: list, depth: int) -> object:
+def _rebuild(x: Any, arrays: list, depth: int) -> object:  # Any: x's type is checked by exact type()
     if depth > MAX_DEPTH + 1:
         raise DataError(f"produced data nested more than {MAX_DEPTH} deep")
     t = type(x)

@@ -74,7 +74,7 @@ def run():
 
 def _probe(folder: Path) -> tuple[dict, dict, float]:
     from .pool import EvaluatorPool
-    from .types import EvalTask, Limits
+    from .types import EvalResult, EvalTask, Limits
 
     (folder / "problem").mkdir()
     (folder / "problem" / "evaluate.py").write_text(PROBE_EVALUATOR)
@@ -91,7 +91,7 @@ def _probe(folder: Path) -> tuple[dict, dict, float]:
                            folder / "scratch") as pool:
             started = time.monotonic() - t0
             pool.submit(EvalTask(candidate_id=1, source=source, seed=0))
-            results = []
+            results: list[EvalResult] = []
             while not results:
                 results = pool.collect(timeout=5.0)
             sandbox = pool.sandbox

@@ -28,6 +28,7 @@ import stat
 import struct
 import sys
 import sysconfig
+from typing import Any
 
 from . import landlock, namespaces, seccomp
 
@@ -77,7 +78,7 @@ class Plan:
         self.code_rules: list[tuple[int, int]] = []
         self.code_kinds: set[str] = set()  # task kinds that may read the evaluator's folders
         self.code_folders: list[str] = []
-        self.libc = None
+        self.libc: ctypes.CDLL | None = None
         self.notes: dict[str, str] = {}  # why a mechanism is off, by mechanism
         self.protections: list[dict] = []
 
@@ -227,7 +228,7 @@ def enter(plan: Plan, folder: str | int, kind: str, parent: int) -> None:
 def _enter(plan: Plan, folder: str | int, kind: str, parent: int, own: list) -> None:
     libc = plan.libc
     if plan.uid is not None:
-        _become(plan, libc)
+        _become(plan, plan.uid, libc)
     elif plan.drop_caps:
         _capset(libc, ())
     _prctl(libc, PR_SET_NO_NEW_PRIVS, 1, "no_new_privs")
@@ -248,7 +249,7 @@ def settle(task_dir: str) -> None:
     """In the child, once it has its task: temporary files and the home go to its folder."""
     for name in ("HOME", "TMPDIR", "TMP", "TEMP"):
         os.environ[name] = task_dir
-    tempfile = sys.modules.get("tempfile")
+    tempfile: Any = sys.modules.get("tempfile")  # imported by the evaluator, if at all
     if tempfile is not None:
         tempfile.tempdir = task_dir
 
@@ -259,16 +260,16 @@ def _prctl(libc, option: int, value: int, what: str) -> None:
         raise OSError(err, f"prctl {what}: {os.strerror(err)}")
 
 
-def _become(plan: Plan, libc) -> None:
-    """Root to ``plan.uid``: no groups, no capabilities (but CAP_DAC_READ_SEARCH if needed).
+def _become(plan: Plan, uid: int, libc) -> None:
+    """Root to ``uid`` (``plan.uid``): no groups, no capabilities (but CAP_DAC_READ_SEARCH if needed).
     The bounding set needs no trimming: with PR_SET_NO_NEW_PRIVS an exec gains no capability
     (file capabilities and set-uid bits are ignored, a uid 0 exec keeps what it had)."""
     keep = (CAP_DAC_READ_SEARCH,) if plan.read_search else ()
     if keep:
         _prctl(libc, PR_SET_KEEPCAPS, 1, "keepcaps")
     os.setgroups([])
-    os.setresgid(plan.uid, plan.uid, plan.uid)
-    os.setresuid(plan.uid, plan.uid, plan.uid)
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
     if keep:
         _prctl(libc, PR_SET_KEEPCAPS, 0, "keepcaps")
         _capset(libc, keep)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import os
 import stat
+from collections.abc import Sequence
 
 SYS_CREATE_RULESET = 444  # the same number on every architecture
 SYS_ADD_RULE = 445
@@ -142,7 +143,7 @@ class Ruleset:
         self.zero = ctypes.c_uint32(0)
         self.syscall = _syscall()
 
-    def restrict(self, extra: list[tuple[int, int]] = ()) -> None:
+    def restrict(self, extra: Sequence[tuple[int, int]] = ()) -> None:
         """Create the ruleset, add its rules and ``extra`` ones, enforce it on this process.
         PR_SET_NO_NEW_PRIVS must be set already (or the caller hold CAP_SYS_ADMIN)."""
         syscall, zero = self.syscall, self.zero

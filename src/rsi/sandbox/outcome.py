@@ -36,6 +36,8 @@ def judge(reply: dict, outcome: str, status: int, data: bytes, mode: str, limits
         except (ValueError, RecursionError):
             payload = None
     if isinstance(payload, dict) and ("metrics" in payload or "error" in payload):
+        metrics: dict[str, float] | None
+        error: str | None
         if "error" in payload:
             metrics, error = None, str(payload["error"])[-(TRACEBACK_CHARS + 200) :]
         elif mode == "split":  # forged: the split contract's child sends data, never metrics

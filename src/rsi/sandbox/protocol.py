@@ -14,6 +14,7 @@ import numbers
 import os
 import signal
 import struct
+from typing import SupportsFloat, cast
 
 HEADER = struct.Struct(">I")
 MAX_MESSAGE = 256 * 1024 * 1024  # a sanity bound on one protocol message
@@ -73,10 +74,10 @@ def as_number(value: object) -> float | None:
         try:
             return float(value)
         except OverflowError:  # an int too large for a float
-            return math.inf if value > 0 else -math.inf
+            return -math.inf if value < 0 else math.inf
     if type(value).__module__ == "numpy" and getattr(value, "shape", None) == ():
         if getattr(getattr(value, "dtype", None), "kind", "") in "biuf":  # numpy bool, 0-d array
-            return float(value)
+            return float(cast("SupportsFloat", value))
     return None
 
 

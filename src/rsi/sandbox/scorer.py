@@ -23,8 +23,12 @@ import subprocess
 import sys
 import time
 import traceback
+from typing import TYPE_CHECKING, Any
 
 from .protocol import TRACEBACK_CHARS, check_metrics, read_exact, recv, send, send_blob
+
+if TYPE_CHECKING:
+    from .types import Limits
 
 START_TIMEOUT = 300.0  # seconds a scorer may take to import the evaluator
 
@@ -93,7 +97,7 @@ class Scorer:
     def request(self, kind: str, seed: int, blob: bytes) -> None:
         send_blob(self.req, {"op": "score", "kind": kind, "seed": seed}, blob)
 
-    def wait(self, deadline: float, watch: int) -> tuple[str, object]:
+    def wait(self, deadline: float, watch: int) -> tuple[str, Any]:
         """Wait for the answer to ``request`` until ``deadline`` (monotonic), or until ``watch``
         (the worker's pipe from the pool) has something: ("answer", reply), ("control", None),
         ("again", None) when woken early, ("timeout", message) or ("dead", message)."""
@@ -130,17 +134,26 @@ class Scoring:
     ``private``, ``req`` and ``_control``."""
 
     scorer: Scorer | None = None
+    # the worker's (declared here for the type checker)
+    evaluator: str
+    limits: Limits
+    functions: dict[str, tuple]
+    private: set[int]
+    req: int
 
-    def _start_scorer(self) -> None:
-        self.scorer = Scorer(self.evaluator, self.limits.data_bytes, self.limits.score_seconds)
-        self.private.update(self.scorer.fds)
+    if TYPE_CHECKING:
+        def _control(self, cid: int) -> str | None: ...
+
+    def _start_scorer(self) -> Scorer:
+        self.scorer = scorer = Scorer(self.evaluator, self.limits.data_bytes, self.limits.score_seconds)
+        self.private.update(scorer.fds)
+        return scorer
 
     def _scorer_ready(self) -> str | None:
-        if self.scorer is None:
-            self._start_scorer()
-        error = self.scorer.ready(START_TIMEOUT)
+        scorer = self.scorer if self.scorer is not None else self._start_scorer()
+        error = scorer.ready(START_TIMEOUT)
         missing = {k for k, (mode, _) in self.functions.items() if mode == "split"}
-        missing -= self.scorer.kinds
+        missing -= scorer.kinds
         if error is None and missing:
             error = f"the scorer finds no score function for {', '.join(sorted(missing))}"
         if error is not None:
@@ -161,15 +174,17 @@ class Scoring:
             if error:
                 reply["error"] = f"the scorer could not be restarted: {error}"
                 return None
+        scorer = self.scorer
+        assert scorer is not None  # running, or restarted just above
         try:
-            self.scorer.request(msg["kind"], msg["seed"], blob)
+            scorer.request(msg["kind"], msg["seed"], blob)
         except OSError:
             self._stop_scorer()
             reply["error"] = "the scorer died; it is restarted for the next task"
             return None
         deadline = time.monotonic() + self.limits.score_seconds
         while True:
-            event, answer = self.scorer.wait(deadline, self.req)
+            event, answer = scorer.wait(deadline, self.req)
             if event == "again":
                 continue
             if event == "control":

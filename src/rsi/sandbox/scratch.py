@@ -31,7 +31,7 @@ def _alive(pid: int) -> bool:
 def sweep_stale(root: str | Path | None = None) -> list[Path]:
     """Remove scratch folders in ``root`` (default: the temporary directory) left by dead processes."""
     root = Path(root or tempfile.gettempdir())
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(root.iterdir())
     except OSError:

@@ -37,12 +37,18 @@ import signal
 import sys
 import time
 import traceback
-from typing import NamedTuple
+from types import ModuleType
+from typing import TYPE_CHECKING, NamedTuple
 
 from .outcome import call_evaluate, call_produce, judge, read_result
 from .procs import kill_group, load_module, output_file, remove_tree, sweep, vm_size_mb
 from .protocol import MAX_RESULT, THREAD_VARS, read_capped, recv, send, write_all
 from .scorer import Scoring, split_by_syntax
+
+if TYPE_CHECKING:
+    import ctypes
+
+    from .isolation import Plan
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -79,13 +85,13 @@ class Worker(Scoring):
         self.resp = resp
         self.pid = os.getpid()
         self.scratch = ""
-        self.limits = None
+        # self.limits (Limits): set by start(), from the pool's init message
         self.evaluator = ""
         self.functions: dict[str, tuple] = {}  # kind -> ("beside", fn) | ("split", produce)
-        self.plan = None
+        self.plan: Plan | None = None
         self.scorer = None
-        self.libc = None
-        self.numpy = None
+        self.libc: ctypes.CDLL | None = None
+        self.numpy: ModuleType | None = None
         self.spares: list[Spare] = []  # children forked in advance, in the sandbox, waiting
         self.private: set[int] = set()  # the worker's ends of every child's fds: no child keeps them
         self.trash: list[int | str] = []  # fds to close and task folders to remove
@@ -110,8 +116,8 @@ class Worker(Scoring):
                 remove_tree(os.path.join(self.scratch, entry))
         if split_by_syntax(self.evaluator):  # outside the namespaces, importing in parallel
             self._start_scorer()
-        self.plan = prepare_worker(self.scratch, self.limits, isolation=init["isolation"],
-                                   evaluator=self.evaluator)
+        self.plan = plan = prepare_worker(self.scratch, self.limits, isolation=init["isolation"],
+                                          evaluator=self.evaluator)
         before = set(sys.modules)
         try:
             module = load_module(self.evaluator)
@@ -135,13 +141,13 @@ class Worker(Scoring):
 
         files = [getattr(sys.modules[m], "__file__", None) for m in set(sys.modules) - before]
         code_kinds = {k for k, (mode, _) in self.functions.items() if mode == "beside"}
-        finish(self.plan, self.evaluator, [f for f in files if f], code_kinds | {"holdout"})
+        finish(plan, self.evaluator, [f for f in files if f], code_kinds | {"holdout"})
         self._warm()
         send(self.resp, {
             "op": "ready", "holdout": "holdout" in self.functions, "zygote_mb": vm_size_mb(),
             "modes": {k: mode for k, (mode, _) in self.functions.items()},
-            "sandbox": {"level": self.plan.level, "protections": self.plan.protections,
-                        "code_folders": self.plan.code_folders},
+            "sandbox": {"level": plan.level, "protections": plan.protections,
+                        "code_folders": plan.code_folders},
         })
         return True
 

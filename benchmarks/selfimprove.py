@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,11 +30,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+import rsi  # noqa: E402
 from rsi.improvers import SEED_IMPROVER  # noqa: E402
+from rsi.interrupts import interrupts_stop  # noqa: E402
 from rsi.meta.metautil import MetaEvaluator  # noqa: E402
+from rsi.meta.selfimprove import BEST_FILE, SelfImproveConfig, SelfImproveRun  # noqa: E402
 from rsi.meta.suite import load_suite  # noqa: E402
 
-SHORT: list[str] = []  # `rsi self-improve` defaults: the short setting of the README
+SHORT = SelfImproveConfig()  # `rsi self-improve` defaults: the short setting of the README
 
 
 def bootstrap(challenger: np.ndarray, seed: np.ndarray, n_boot: int = 20000, rng_seed: int = 0):
@@ -55,6 +57,42 @@ def sign_test(diffs: np.ndarray) -> tuple[int, int, float]:
 
     wins, losses = int((diffs > 0).sum()), int((diffs < 0).sum())
     return wins, losses, binomial_sf(wins, wins + losses) if wins + losses else 1.0
+
+
+def self_improve(run_dir: Path, resume: bool = False) -> None:
+    """Run `rsi self-improve` (the SHORT setting) into ``run_dir``, or continue the run there; print
+    what the command prints. Ctrl-C stops it cleanly: continue with ``--from run_dir``."""
+    run = SelfImproveRun.reopen(run_dir) if resume else SelfImproveRun.start(run_dir, SHORT)
+    print(f"{'continuing' if resume else 'running'} self-improvement: {run.out}", file=sys.stderr)
+    run.log = lambda line: print(line, file=sys.stderr, flush=True)
+    started = time.monotonic()
+    try:
+        with interrupts_stop(run.search):
+            summary = run.execute()
+        generations = run.out / "generations.md"
+        print(generations.read_text() if generations.exists() else "")
+        print(f"stopped: {summary.stop_reason}")
+        for request in run.store.promotions("pending"):
+            print(f"waiting for a person: improver #{request['candidate_id']} "
+                  f"({request['evidence'].get('summary')}); rsi approve {run.out} {request['candidate_id']}")
+        print(f"adopted improver: {run.out / BEST_FILE} (#{run.incumbent_id}); curves: {run.out / 'curves.svg'}")
+    finally:
+        run.search.close()
+    print(f"self-improve took {time.monotonic() - started:.0f} s", file=sys.stderr)
+    if summary.stop_reason in (rsi.StopReason.INTERRUPTED, rsi.StopReason.STOP_REQUESTED):
+        raise SystemExit(f"self-improvement stopped ({summary.stop_reason}); continue it and measure with: "
+                         f"{sys.argv[0]} --from {run_dir}")
+
+
+def _stopped_early(run_dir: Path) -> bool:
+    """Whether the self-improvement run in ``run_dir`` was stopped before its end (Ctrl-C, `rsi stop`):
+    its last start, resume or stop event is a stop for one of those reasons (so no process runs it)."""
+    if not (run_dir / "rsi.db").is_file():
+        return False
+    with rsi.open_run(run_dir) as results:
+        events = results.events("run.started", "run.resumed", "run.stopped")
+    return bool(events) and events[-1].kind == "run.stopped" and events[-1].payload.get("reason") in (
+        rsi.StopReason.INTERRUPTED, rsi.StopReason.STOP_REQUESTED)
 
 
 def measure(improvers: dict[str, str], budget: int, seeds: list[int], workers: int, label: str):
@@ -109,13 +147,11 @@ def main() -> int:
 
     if args.run_dir:
         run_dir = Path(args.run_dir)
+        if _stopped_early(run_dir):  # an interrupted run (e.g. this benchmark's): finish it first
+            self_improve(run_dir, resume=True)
     else:
         run_dir = Path(tempfile.mkdtemp(prefix="rsi-si-bench-")) / "si"
-        command = [sys.executable, "-m", "rsi.meta.cli", "self-improve", "--out", str(run_dir), *SHORT]
-        print("running:", " ".join(command), file=sys.stderr)
-        started = time.monotonic()
-        subprocess.run(command, check=True, cwd=ROOT)
-        print(f"self-improve took {time.monotonic() - started:.0f} s", file=sys.stderr)
+        self_improve(run_dir)
     config = json.loads((run_dir / "selfimprove.json").read_text()) if (run_dir / "selfimprove.json").exists() else {}
     budget = args.budget or config.get("budget", 100)
     challenger_file = Path(args.improver) if args.improver else run_dir / "best_improver.py"
@@ -162,7 +198,7 @@ def main() -> int:
         rel_text = f"{relative:+.1%} ({rel[0]:+.1%}..{rel[1]:+.1%})" if rel is not None else f"{relative:+.1%}"
         print(f"| {name} | {b} | {gains.mean():.4f} | {gains.mean() - base.mean():+.4f} ({lo:+.4f}..{hi:+.4f}) | "
               f"{rel_text} | {wins}/{losses} (p={p:.2g}) | {result.cpu_seconds:.0f} |")
-    print(f"\nper problem (mean gain over seeds):")
+    print("\nper problem (mean gain over seeds):")
     names = sorted(full["seed improver"].per_problem())
     print("| improver | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
@@ -205,13 +241,10 @@ def _same_code(a: str, b: str) -> bool:
 
 
 def _best_training_candidate(run_dir: Path) -> tuple[int, str] | None:
-    db = run_dir / "rsi.db"
-    if not db.is_file():
+    if not (run_dir / "rsi.db").is_file():
         return None
-    from rsi.storage import Store
-
-    store = Store.open(run_dir)
-    best = store.best()
+    with rsi.open_run(run_dir) as results:
+        best = results.best()
     return (best.id, best.source) if best is not None and best.id != 1 else None
 
 

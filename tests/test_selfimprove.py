@@ -20,7 +20,7 @@ from rsi.improvers import SEED_IMPROVER, load_improver
 from rsi.meta import report
 from rsi.meta.cli import approve, pending
 from rsi.meta.metautil import MetaEvaluator, MetaResult, UnitLimits, UnitResult
-from rsi.meta.protocol import parse_result, result_line, split_unit_task, unit_task
+from rsi.meta.protocol import parse_result
 from rsi.meta.selfimprove import BEST_FILE, SelfImproveConfig, SelfImproveRun, with_block
 from rsi.meta.suite import SUITE_DIR, load_suite
 from rsi.oversight import audit
@@ -49,21 +49,22 @@ CRASHING = SEED.replace("def next_step(ctx: ImproverContext) -> Step:\n",
 HANGING = SEED.replace("def next_step(ctx: ImproverContext) -> Step:\n",
                        "def next_step(ctx: ImproverContext) -> Step:\n    while True:\n        pass\n")
 
-# Reports a fake score: it rewrites the search's result line to claim an absurd score for the
+# Reports a fake score: it rewrites what its searches return, claiming an absurd score for the
 # *initial* program (whose true gain is 0).
 FAKING = SEED + '''
 
 import sys as _sys
 
 _produce = _sys.modules.get("rsi_evaluator")
-if _produce is not None and hasattr(_produce, "result_line"):
-    _real_line = _produce.result_line
-    _initial = {name: problem.initial_source for name, (problem, _) in _produce.PROBLEMS.items()}
+if _produce is not None and hasattr(_produce, "inner"):
+    _real_search = _produce.inner.search
 
-    def _fake_line(data):
-        return _real_line(dict(data, claimed=1e9, source=_initial[data["problem"]]))
+    def _fake_search(problem, *args, **kwargs):
+        found = _real_search(problem, *args, **kwargs)
+        found.best_source, found.best_score = problem.initial_source, 1e9
+        return found
 
-    _produce.result_line = _fake_line
+    _produce.inner.search = _fake_search
 '''
 
 
@@ -173,15 +174,14 @@ def test_with_block_marks_everything_after_the_imports():
     compile(marked, "improver", "exec")
 
 
-def test_protocol_round_trip_and_rejections():
-    text = unit_task("x = 1\n", {"problem": "p", "seed": 3, "budget": 5})
-    assert split_unit_task(text) == ("x = 1\n", {"problem": "p", "seed": 3, "budget": 5})
-    line = result_line({"problem": "p", "seed": 3, "source": "y = 2\n", "claimed": 1.5, "evaluations": 5})
-    noise = "improver chatter\n" + line
-    assert parse_result(noise, "p", 3) == {"source": "y = 2\n", "claimed": 1.5, "evaluations": 5}
-    assert isinstance(parse_result(line, "q", 3), str)  # a result for another unit
-    assert isinstance(parse_result("nothing\n", "p", 3), str)
-    assert parse_result(line.replace("1.5", "NaN"), "p", 3)["claimed"] is None
+def test_search_results_are_checked_before_anything_is_believed():
+    data = {"problem": "p", "seed": 3, "source": "y = 2\n", "claimed": 1.5, "evaluations": 5, "stop": "budget"}
+    assert parse_result(data, "p", 3) == {"source": "y = 2\n", "claimed": 1.5, "evaluations": 5}
+    assert isinstance(parse_result(data, "q", 3), str)  # a result for another unit
+    assert isinstance(parse_result(None, "p", 3), str)  # no artifacts at all
+    assert isinstance(parse_result({**data, "source": 7}, "p", 3), str)
+    assert parse_result({**data, "claimed": float("nan")}, "p", 3)["claimed"] is None
+    assert parse_result({**data, "evaluations": -4}, "p", 3)["evaluations"] == 0
 
 
 def test_the_run_spends_its_level_over_any_number_of_tests():

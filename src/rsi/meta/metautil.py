@@ -42,7 +42,7 @@ from ..oversight.review import review
 from ..program import edit_violation
 from ..sandbox.pool import EvaluatorPool
 from ..sandbox.types import EvalResult, EvalTask, Limits
-from .protocol import MAX_SOURCE, parse_result, rescore_task, unit_task
+from .protocol import parse_result, unit_context
 from .suite import SuiteProblem
 
 EVALUATORS = Path(__file__).resolve().parent / "evaluators"
@@ -74,7 +74,7 @@ class UnitLimits:
     def search(self, budget: int) -> Limits:
         return Limits(wall_seconds=self.wall_base + self.wall_per_eval * budget,
                       cpu_seconds=self.cpu_base + self.cpu_per_eval * budget,
-                      memory_mb=self.memory_mb, output_bytes=2 * MAX_SOURCE + 65536)
+                      memory_mb=self.memory_mb, output_bytes=65536)
 
 
 @dataclass
@@ -355,16 +355,16 @@ class MetaEvaluator:
             if job is None:
                 continue
             problem, seed = job.units[index]
-            unit = {"problem": problem.name, "seed": seed, "budget": self.budget,
-                    "eval_cpu": self.limits.eval_cpu, "eval_wall": self.limits.eval_wall}
-            self.produce.submit(EvalTask(self._task_id("produce", key, index), unit_task(job.source, unit), seed))
+            unit = unit_context(problem.name, seed, self.budget, self.limits.eval_cpu, self.limits.eval_wall)
+            self.produce.submit(EvalTask(self._task_id("produce", key, index), job.source, seed, context=unit))
         while self._rescore_queue and self.rescore.in_flight < self.rescore.workers:
             key, index = self._rescore_queue.popleft()
             job = self._jobs.get(key)
             if job is None:
                 continue
             unit = job.results[index]
-            self.rescore.submit(EvalTask(self._task_id("rescore", key, index), rescore_task(unit.problem, unit.source), 0))
+            self.rescore.submit(EvalTask(self._task_id("rescore", key, index), unit.source or "", 0,
+                                         context={"problem": unit.problem}))
 
     def _drop_queued(self, key: Hashable) -> None:
         self._produce_queue = collections.deque(item for item in self._produce_queue if item[0] != key)
@@ -395,7 +395,7 @@ class MetaEvaluator:
             job.failed = result.status
             job.error = f"the search on {problem.name} (seed {seed}) failed ({result.status}): {_last_line(unit.error)}"
             return
-        reply = parse_result(result.stdout, problem.name, seed)
+        reply = parse_result(result.data, problem.name, seed)
         if isinstance(reply, str):
             unit.status, unit.error = "error", reply
             job.failed, job.error = "error", f"the search on {problem.name} (seed {seed}) returned no result: {reply}"

@@ -73,7 +73,7 @@ DECISION_SPLITS = ("train", "validation")
 # hooks) and the suite's answers. (rsi's program-level list also protects "score", which every
 # improver uses for candidates' scores.)
 IMPROVER_PROTECTED = ("evaluate", "evaluate_holdout", "evaluate.py", "produce.py", "rescore.py", "rsi_evaluator",
-                      "metautil", "result_line", "parse_result", "RSI_META_PROBLEMS", "normalised_gain")
+                      "metautil", "unit_context", "parse_result", "RSI_META_PROBLEMS", "normalised_gain")
 IMPROVER_SECRETS = ("reference.py", "suite", "SUITE_DIR")
 
 def test_level(run_level: float, test_number: int) -> float:

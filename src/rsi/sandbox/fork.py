@@ -27,26 +27,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .protocol import check_metrics, split_result
 from .types import EvalResult, EvalTask
 
 RESULT_BYTES = 1 << 20  # the most a forked evaluation may send back
-
-
-def _metrics(value: Any) -> tuple[dict[str, float] | None, str | None]:
-    """Finite float metrics with a finite ``combined_score``, or the reason they are not."""
-    if not isinstance(value, dict) or "combined_score" not in value:
-        return None, "evaluate must return a dict with 'combined_score'"
-    out: dict[str, float] = {}
-    for key, raw in value.items():
-        try:
-            number = float(raw)
-        except (TypeError, ValueError, OverflowError):
-            number = math.nan
-        if key == "combined_score" and not math.isfinite(number):
-            return None, f"combined_score is {raw!r}, not a finite number"
-        if isinstance(key, str) and math.isfinite(number):
-            out[key] = number
-    return out, None
 
 
 class ForkExecutor:
@@ -143,7 +127,7 @@ class ForkExecutor:
             return EvalResult(task.candidate_id, task.kind, "error", error=str(reply["error"])[:2000],
                               wall_seconds=wall, cpu_seconds=cpu, ticket=task.ticket)
         return EvalResult(task.candidate_id, task.kind, "ok", metrics=reply["metrics"], wall_seconds=wall,
-                          cpu_seconds=cpu, ticket=task.ticket)
+                          cpu_seconds=cpu, ticket=task.ticket, data=reply.get("data"))
 
     def _wait(self, pid: int, fd: int, started: float) -> tuple[bytes, str]:
         chunks: list[bytes] = []
@@ -189,13 +173,19 @@ class ForkExecutor:
             numpy.random.seed(task.seed % 2**32)
         except ImportError:
             pass
+        artifacts = None
         try:
-            metrics, error = _metrics(self.evaluate(path))
+            value = self.evaluate(path) if task.context is None else self.evaluate(path, task.context)
+            value, artifacts = split_result(value)
+            metrics, error = check_metrics(value)
         except MemoryError:
             metrics, error = None, "MemoryError"
         except BaseException as exc:  # noqa: BLE001 - candidates raise anything, SystemExit included
             metrics, error = None, f"{type(exc).__name__}: {exc}"[:2000]
-        data = json.dumps({"metrics": metrics, "error": error}).encode()
+        try:
+            data = json.dumps({"metrics": metrics, "error": error, "data": artifacts}, allow_nan=False).encode()
+        except (TypeError, ValueError) as exc:
+            data = json.dumps({"metrics": None, "error": f"artifacts are not plain JSON data: {exc}"}).encode()
         view = memoryview(data)
         while view:
             view = view[os.write(write_end, view):]

@@ -14,7 +14,7 @@ import os
 import signal
 import traceback
 
-from .protocol import MAX_RESULT, TRACEBACK_CHARS, check_metrics, describe_exit
+from .protocol import MAX_RESULT, TRACEBACK_CHARS, check_metrics, describe_exit, split_result
 
 
 def judge(reply: dict, outcome: str, status: int, data: bytes, mode: str, limits):
@@ -47,6 +47,7 @@ def judge(reply: dict, outcome: str, status: int, data: bytes, mode: str, limits
             metrics, error = check_metrics(payload["metrics"])
         if metrics is not None:
             reply["status"], reply["metrics"] = "ok", metrics
+            reply["data"] = payload.get("data")  # plain JSON (it came through json.loads)
         else:
             reply["error"] = error
         return None
@@ -75,26 +76,34 @@ def read_result(rfd: int, data: bytearray, cap: int) -> bool:
     return bool(chunk)
 
 
-def call_evaluate(fn, program: str, memory_mb: int) -> dict:
-    """Call the evaluator in the child; a JSON-ready payload: {"metrics"} or {"error"}."""
+def call_evaluate(fn, program: str, memory_mb: int, context: dict | None = None) -> dict:
+    """Call the evaluator in the child (with the task's ``context`` when there is one); a
+    JSON-ready payload: {"metrics"} (and {"data"}: its artifacts) or {"error"}."""
     try:
-        value = fn(program)
+        value = fn(program) if context is None else fn(program, context)
     except MemoryError:
         tb = traceback.format_exc()[-TRACEBACK_CHARS:]
         return {"error": f"MemoryError: out of memory (memory limit of {memory_mb} MB)\n{tb}"}
     except BaseException:  # noqa: BLE001 - candidates may raise anything, SystemExit included
         return {"error": traceback.format_exc()[-TRACEBACK_CHARS:]}
     try:
+        value, artifacts = split_result(value)
         metrics, error = check_metrics(value)
+        if error is None and artifacts is not None:
+            json.dumps(artifacts, allow_nan=False)  # plain JSON data only, or the result is refused
+    except (TypeError, ValueError) as exc:
+        return {"error": f"the evaluator's artifacts are not plain JSON data: {exc}"}
     except BaseException:  # noqa: BLE001 - e.g. a hostile __float__
         return {"error": "checking the evaluator's result failed:\n" + traceback.format_exc()[-TRACEBACK_CHARS:]}
-    return {"metrics": metrics} if error is None else {"error": error}
+    if error is not None:
+        return {"error": error}
+    return {"metrics": metrics} if artifacts is None else {"metrics": metrics, "data": artifacts}
 
 
-def call_produce(fn, program: str, limits, codec) -> bytes:
+def call_produce(fn, program: str, limits, codec, context: dict | None = None) -> bytes:
     """Call ``produce`` in the child; b"D" + its encoded data, or b"J" + an error."""
     try:
-        value = fn(program)
+        value = fn(program) if context is None else fn(program, context)
         return b"D" + codec.encode(value, limits.data_bytes)
     except MemoryError:
         tb = traceback.format_exc()[-TRACEBACK_CHARS:]

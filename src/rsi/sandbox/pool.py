@@ -164,7 +164,7 @@ class EvaluatorPool:
         if worker is None:
             raise RuntimeError(f"no idle worker: {self.in_flight} of {self.workers} busy")
         msg = {"op": "run", "id": task.candidate_id, "kind": task.kind, "seed": task.seed,
-               "source": task.source}
+               "source": task.source, "context": task.context}
         try:
             send(worker.req, msg)
         except OSError:  # the worker died while idle: replace it and try once more
@@ -414,7 +414,7 @@ class EvaluatorPool:
             if not cancelled:
                 self._done.append(EvalResult(
                     candidate_id=task.candidate_id, kind=task.kind, status=msg["status"], ticket=task.ticket,
-                    metrics=msg["metrics"], error=msg["error"], stdout=msg["stdout"],
+                    metrics=msg["metrics"], error=msg["error"], stdout=msg["stdout"], data=msg.get("data"),
                     stderr=msg["stderr"], wall_seconds=msg["wall"], cpu_seconds=msg["cpu"],
                 ))
 

@@ -23,6 +23,32 @@ TRACEBACK_CHARS = 2000
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+# ---------------------------------------------------------------- what an evaluator takes and gives
+
+
+def takes_context(fn: object) -> bool:
+    """Whether an evaluator function accepts the task's context: ``f(program_path, context)``."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(fn).parameters.values())  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    if any(p.kind is p.VAR_POSITIONAL for p in params) or any(p.name == "context" for p in params):
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2
+
+
+def split_result(value: object) -> tuple[object, object]:
+    """(metrics, artifacts) of what an evaluator returned: a dict of metrics, or an object with
+    ``metrics`` and ``artifacts`` (``rsi.sandbox.types.Evaluation``, OpenEvolve's
+    ``EvaluationResult``); artifacts are plain JSON data handed back as ``EvalResult.data``."""
+    if not isinstance(value, dict) and hasattr(value, "metrics") and hasattr(value, "artifacts"):
+        return value.metrics, value.artifacts
+    return value, None
+
+
 # ---------------------------------------------------------------- framing
 
 

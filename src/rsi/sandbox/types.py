@@ -26,6 +26,16 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Evaluation:
+    """What an evaluator may return instead of a plain dict of metrics: the metrics, and
+    ``artifacts`` (plain JSON data: str, numbers, lists, dicts) handed back to the trusted side as
+    ``EvalResult.data``. OpenEvolve's ``EvaluationResult`` works the same way."""
+
+    metrics: dict
+    artifacts: object = None
+
+
+@dataclass(frozen=True)
 class EvalTask:
     """One evaluation to run: a program, the seed its evaluation gets, and which split.
 

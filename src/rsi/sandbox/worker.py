@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from .outcome import call_evaluate, call_produce, judge, read_result
 from .procs import kill_group, load_module, output_file, remove_tree, sweep, vm_size_mb
-from .protocol import MAX_RESULT, THREAD_VARS, read_capped, recv, send, write_all
+from .protocol import MAX_RESULT, THREAD_VARS, read_capped, recv, send, takes_context, write_all
 from .scorer import Scoring, split_by_syntax
 
 if TYPE_CHECKING:
@@ -88,6 +88,7 @@ class Worker(Scoring):
         # self.limits (Limits): set by start(), from the pool's init message
         self.evaluator = ""
         self.functions: dict[str, tuple] = {}  # kind -> ("beside", fn) | ("split", produce)
+        self.contexts: dict[str, bool] = {}  # kind -> whether its function takes a context
         self.plan: Plan | None = None
         self.scorer = None
         self.libc: ctypes.CDLL | None = None
@@ -159,6 +160,8 @@ class Worker(Scoring):
                 self.functions[kind] = ("split", produce)
             elif callable(plain):
                 self.functions[kind] = ("beside", plain)
+            if kind in self.functions:
+                self.contexts[kind] = takes_context(self.functions[kind][1])
         if "train" not in self.functions:
             raise AttributeError(f"{self.evaluator} defines no function evaluate(program_path) "
                                  "(nor produce(program_path) and score(data))")
@@ -329,10 +332,15 @@ class Worker(Scoring):
         """Evaluate one candidate and answer the pool; False if the pool has gone."""
         cid, kind = msg["id"], msg["kind"]
         reply = {"op": "result", "id": cid, "status": "error", "metrics": {}, "error": None,
-                 "stdout": "", "stderr": "", "wall": 0.0, "cpu": 0.0}
+                 "stdout": "", "stderr": "", "wall": 0.0, "cpu": 0.0, "data": None}
         if kind not in self.functions:
             name = "evaluate_holdout" if kind == "holdout" else f"an evaluation of kind {kind!r}"
             reply["error"] = f"the evaluator has no {name}(program_path)"
+            send(self.resp, reply)
+            return True
+        if msg.get("context") is not None and not self.contexts.get(kind):
+            reply["error"] = (f"the task has a context, but the evaluator's function for {kind} takes only "
+                              "program_path; define it as f(program_path, context)")
             send(self.resp, reply)
             return True
         task_dir = os.path.join(self.scratch, f"{cid}-{kind}")
@@ -374,7 +382,8 @@ class Worker(Scoring):
 
     def _run_in_child(self, msg: dict, spare: Spare, task_dir: str, reply: dict) -> dict | None:
         start = time.monotonic()
-        child = self._dispatch(spare, {"dir": task_dir, "kind": msg["kind"], "seed": msg["seed"]})
+        child = self._dispatch(spare, {"dir": task_dir, "kind": msg["kind"], "seed": msg["seed"],
+                                       "context": msg.get("context")})
         try:
             send(self.resp, {"op": "started", "id": msg["id"], "pid": child.pid})
             outcome, status, usage, data = self._wait(child.pid, child.result, msg["id"], start)
@@ -519,9 +528,9 @@ class Worker(Scoring):
                 self.numpy.random.seed(task["seed"] % 2**32)
             program = os.path.join(task_dir, "program.py")
             if mode == "split":
-                data = call_produce(fn, program, limits, self.codec)
+                data = call_produce(fn, program, limits, self.codec, task.get("context"))
             else:
-                data = b"J" + json.dumps(call_evaluate(fn, program, limits.memory_mb)).encode()
+                data = b"J" + json.dumps(call_evaluate(fn, program, limits.memory_mb, task.get("context"))).encode()
         except BaseException as exc:  # noqa: BLE001 - setup failure or an unencodable result
             data = b"J" + json.dumps({"error": f"evaluation failed: {type(exc).__name__}: {exc}"}).encode()
         for stream in (sys.stdout, sys.stderr):

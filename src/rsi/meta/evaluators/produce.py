@@ -6,12 +6,11 @@ settings, initial programs and trusted evaluators, so that a search needs nothin
 system but its own task folder. Only those problems: the trusted side decides which splits a
 pool may see, and test problems are never given to a pool that serves a decision.
 
-Each task's program is a candidate improver followed by one trusted line that the meta-evaluator
-appends, ``# rsi-meta-unit {"problem": ..., "seed": ..., "budget": ...}``. ``evaluate`` runs that
-search (``rsi.meta.inner``) under the limits the pool enforces, then writes the best program it
-found as one line ``RSI-META-RESULT <json>`` to its captured standard output, which the trusted
-side reads and re-scores. The number it returns is a count, never a score: nothing this process
-reports about quality is believed.
+Each task's program is a candidate improver; its trusted context names the unit (``{"problem",
+"seed", "budget", ...}``). ``evaluate`` runs that search (``rsi.meta.inner``) under the limits the
+pool enforces and returns the best program it found as artifacts, which the trusted side checks
+and re-scores. The number it returns is a count, never a score: nothing this process reports about
+quality is believed.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ import math  # noqa: F401
 import os
 import random  # noqa: F401
 import statistics  # noqa: F401
-import sys
 from pathlib import Path
 
 import rsi.improvers.seed  # noqa: F401 - the seed improver and its bandit
@@ -32,8 +30,8 @@ import rsi.proposers.bandit  # noqa: F401
 from rsi.errors import RsiError
 from rsi.improvers import load_improver
 from rsi.meta import inner
-from rsi.meta.protocol import result_line, split_unit_task
 from rsi.problem import load_problem
+from rsi.sandbox.types import Evaluation
 
 
 def _load_evaluator(path: Path):
@@ -58,35 +56,19 @@ def _preload() -> dict:
 PROBLEMS = _preload()
 
 
-def evaluate(program_path) -> dict[str, float]:
-    source, unit = split_unit_task(Path(program_path).read_text())
+def evaluate(program_path, context) -> Evaluation:
+    unit = context
     if unit["problem"] not in PROBLEMS:
         raise ValueError(f"problem {unit['problem']!r} is not loaded in this pool")
     problem, evaluate_program = PROBLEMS[unit["problem"]]
     folder = Path(program_path).resolve().parent
-    improver_file = folder / "improver.py"
-    improver_file.write_text(source)
-    sys.stdout.flush()
-    saved = os.dup(1)  # what the improver prints goes nowhere; the result line goes here
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 1)
-    os.close(null)
     try:
-        try:
-            improver = load_improver(improver_file)
-        except RsiError as exc:
-            raise RuntimeError(str(exc)) from None
-        found = inner.search(problem, evaluate_program, improver, int(unit["seed"]), int(unit["budget"]),
-                             folder / "search", float(unit.get("eval_cpu", 1.0)), float(unit.get("eval_wall", 3.0)))
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-    line = result_line({
-        "problem": problem.name, "seed": unit["seed"], "source": found.best_source, "claimed": found.best_score,
-        "evaluations": found.evaluations, "stop": found.stop_reason, "counts": found.counts,
-    })
-    data = memoryview(line.encode())
-    while data:
-        data = data[os.write(1, data):]
-    return {"combined_score": 0.0, "inner_evaluations": float(found.evaluations)}
+        improver = load_improver(program_path)
+    except RsiError as exc:
+        raise RuntimeError(str(exc)) from None
+    found = inner.search(problem, evaluate_program, improver, int(unit["seed"]), int(unit["budget"]),
+                         folder / "search", float(unit.get("eval_cpu", 1.0)), float(unit.get("eval_wall", 3.0)))
+    artifacts = {"problem": problem.name, "seed": unit["seed"], "source": found.best_source,
+                 "claimed": found.best_score, "evaluations": found.evaluations, "stop": str(found.stop_reason),
+                 "counts": found.counts}
+    return Evaluation({"combined_score": 0.0, "inner_evaluations": float(found.evaluations)}, artifacts)

@@ -1,10 +1,10 @@
 """The trusted re-scoring of what an inner search returned: the problem's own evaluator.
 
 An ``EvaluatorPool`` worker imports this file once; it loads the evaluators of the problems named
-in ``RSI_META_PROBLEMS`` (folders separated by ``os.pathsep``). Each task's program starts with
-one line ``# rsi-meta-rescore <problem name>`` written by the meta-evaluator, followed by the
-program to score; ``evaluate`` hands it to that problem's ``evaluate``, exactly as an ordinary
-run of the problem would (in a fresh sandboxed child, with the pool's limits).
+in ``RSI_META_PROBLEMS`` (folders separated by ``os.pathsep``). Each task's program is the
+program to score and its trusted context names the problem (``{"problem": name}``); ``evaluate``
+hands it to that problem's ``evaluate``, exactly as an ordinary run of the problem would (in a
+fresh sandboxed child, with the pool's limits).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import importlib.util
 import os
 from pathlib import Path
 
-from rsi.meta.protocol import rescore_problem
 
 
 def _load(folder: Path):
@@ -29,10 +28,8 @@ EVALUATORS = {Path(folder).name: _load(Path(folder))
               for folder in filter(None, os.environ.get("RSI_META_PROBLEMS", "").split(os.pathsep))}
 
 
-def evaluate(program_path) -> dict[str, float]:
-    with open(program_path, encoding="utf-8") as f:
-        first = f.readline().strip()
-    name = rescore_problem(first)
+def evaluate(program_path, context) -> dict[str, float]:
+    name = context["problem"]
     if name not in EVALUATORS:
         raise ValueError(f"problem {name!r} is not loaded in this pool")
     return EVALUATORS[name](program_path)

@@ -311,3 +311,51 @@ def test_engine_modules_install_no_signal_handler_and_never_exit():
             continue  # the command line, and the sandbox's own worker processes
         text = path.read_text()
         assert "signal.signal(" not in text and "sys.exit(" not in text, rel
+
+
+# ----------------------------------------------------------------------------- context in, artifacts out
+
+CONTEXT_EVALUATE = '''
+from rsi.sandbox.types import Evaluation
+
+
+def evaluate(program_path, context):
+    text = open(program_path).read()
+    return Evaluation({"combined_score": float(len(text))}, {"echo": context, "lines": text.count("\\n")})
+'''
+
+
+def _one(executor, task):
+    executor.submit(task)
+    for _ in range(100):
+        results = executor.collect(timeout=0.5)
+        if results:
+            return results[0]
+    raise AssertionError("no result")
+
+
+def test_a_task_context_reaches_the_evaluator_and_artifacts_come_back(tmp_path):
+    from rsi.sandbox.fork import ForkExecutor
+    from rsi.sandbox.pool import EvaluatorPool
+    from rsi.sandbox.types import EvalTask, Limits
+
+    evaluator = tmp_path / "evaluate.py"
+    evaluator.write_text(CONTEXT_EVALUATE)
+    namespace: dict = {}
+    exec(CONTEXT_EVALUATE, namespace)
+    task = EvalTask(7, "a = 1\nb = 2\n", seed=0, ticket=3, context={"problem": "p", "seed": [1, 2]})
+    with EvaluatorPool(evaluator, 1, Limits(wall_seconds=10), tmp_path / "scratch") as pool:
+        pooled = _one(pool, task)
+        plain = _one(pool, EvalTask(8, "x = 1\n", seed=0, ticket=4))
+    forked = _one(ForkExecutor(namespace["evaluate"], tmp_path / "fork"), task)
+    for result in (pooled, forked):
+        assert result.status == "ok" and result.ticket == 3, result.error
+        assert result.data == {"echo": {"problem": "p", "seed": [1, 2]}, "lines": 2}
+    assert plain.status == "error" and "context" in (plain.error or "")  # it needs one, none was given
+
+    only_path = tmp_path / "plain" / "evaluate.py"
+    only_path.parent.mkdir()
+    only_path.write_text("def evaluate(program_path):\n    return {'combined_score': 1.0}\n")
+    with EvaluatorPool(only_path, 1, Limits(wall_seconds=10), tmp_path / "scratch2") as pool:
+        refused = _one(pool, task)
+    assert refused.status == "error" and "f(program_path, context)" in refused.error

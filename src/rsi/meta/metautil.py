@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import hashlib
 import math
 import os
 import shutil
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any, Hashable, Iterable
 
 from ..oversight.review import review
+from ..problem import hash_evaluator_files
 from ..program import edit_violation
 from ..sandbox.pool import EvaluatorPool
 from ..sandbox.types import EvalResult, EvalTask, Limits
@@ -207,6 +209,9 @@ class MetaEvaluator:
         self.budget = int(budget)
         self.limits = limits or UnitLimits()
         self.by_name = {p.name: p for p in self.problems}
+        # the suite's evaluators run inside the pools' workers but are loaded by path, out of the
+        # candidates' reach (their folders hold the reference programs): hashed here instead
+        self._suite_hash = self._hash_suite()
         self.initial = {p.name: p.initial.read_text() for p in self.problems}
         self._own_scratch = scratch is None
         self.scratch = Path(scratch) if scratch else Path(tempfile.mkdtemp(prefix="rsi-meta-"))
@@ -317,9 +322,15 @@ class MetaEvaluator:
         for pool in self._pools:
             pool.cancel_all()
 
+    def _hash_suite(self) -> str:
+        return hashlib.sha256("".join(hash_evaluator_files(p.path) for p in self.problems).encode()).hexdigest()
+
     def verify_evaluator(self) -> str | None:
         """None if the files of both pools' evaluators (the meta-utility's and the problems') are
         as they were when the pools started, else what changed."""
+        if self._hash_suite() != self._suite_hash:
+            return ("the suite problems' evaluator files changed while the meta-evaluator ran: "
+                    "measurements before and after do not compare")
         for pool in self._pools:
             check = getattr(pool, "verify_evaluator", None)
             changed = check() if check else None

@@ -189,7 +189,7 @@ def test_the_run_spends_its_level_over_any_number_of_tests():
     assert levels[:3] == pytest.approx([0.025, 0.05 / 6, 0.05 / 12])
     assert all(a > b for a, b in zip(levels, levels[1:]))
     assert sum(levels) < 0.05 and sum(levels) > 0.0499  # the union bound: never above the run's level
-    with pytest.raises(ValueError):
+    with pytest.raises(RsiError):
         selfimprove.test_level(0.05, 0)
 
 
@@ -215,7 +215,7 @@ def test_a_candidate_that_repeats_its_parents_searches_is_not_measured_further(t
 
 
 def test_a_decision_evaluator_refuses_test_problems():
-    with pytest.raises(ValueError, match="test problems are for reports only"):
+    with pytest.raises(RsiError, match="test problems are for reports only"):
         MetaEvaluator(load_suite("test")[:1], budget=5)
 
 

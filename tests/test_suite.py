@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rsi.errors import ProblemError
+
 from rsi.meta.suite import GAIN_MAX, GAIN_MIN, SUITE_DIR, SuiteProblem, load_suite
 from rsi.meta.suite._families import minimisation
 from rsi.problem import hash_evaluator_files
@@ -108,7 +110,7 @@ def test_normalised_gain():
 
 
 def test_load_suite_rejects_an_unknown_split():
-    with pytest.raises(ValueError, match="unknown split"):
+    with pytest.raises(ProblemError, match="unknown split"):
         load_suite("holdout")
 
 
@@ -121,19 +123,21 @@ def _copy_problem(tmp_path: Path, name: str = "binpack_or") -> Path:
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda t: t.replace('split = "train"', 'split = "holdout"'), "split must be one of"),
-        (lambda t: t.replace('kind = "binpack"', "kind = 3"), "kind must be"),
-        (lambda t: t.replace("seed_score =", "seed_score = 'x' #"), "seed_score must be a finite"),
+        (lambda t: t.replace('split = "train"', 'split = "holdout"'), r"\[meta.split\] Input should be 'train'"),
+        (lambda t: t.replace('kind = "binpack"', "kind = 3"), r"\[meta.kind\] Input should be a valid string"),
+        (lambda t: t.replace("seed_score =", "seed_score = 'x' #"), r"\[meta.seed_score\] Input should be a valid"),
+        (lambda t: t.replace("seed_score =", "seed_score = nan #"), "seed_score must be a finite"),
         (lambda t: t.replace("[meta]", "[meta"), "not valid TOML"),
         (lambda t: t.replace("reference_score =", "reference_score = -1e9 #"), "must be higher"),
-        (lambda t: t.replace("[meta]", "[other]"), r"needs a \[meta\] table"),
+        (lambda t: t.replace("[meta]", "[other]"), r"\[other\] Extra inputs are not permitted"),
+        (lambda t: t.split("[meta]")[0], r"needs a \[meta\] table"),
     ],
 )
 def test_load_suite_names_the_broken_folder(tmp_path, edit, message):
     folder = _copy_problem(tmp_path)
     toml = folder / "problem.toml"
     toml.write_text(edit(toml.read_text()))
-    with pytest.raises(ValueError, match=message) as info:
+    with pytest.raises(ProblemError, match=message) as info:
         load_suite(root=tmp_path / "suite")
     assert "binpack_or" in str(info.value)
 
@@ -141,7 +145,7 @@ def test_load_suite_names_the_broken_folder(tmp_path, edit, message):
 def test_load_suite_names_a_folder_with_a_missing_file(tmp_path):
     folder = _copy_problem(tmp_path)
     (folder / "evaluate.py").unlink()
-    with pytest.raises(ValueError, match="binpack_or.*missing evaluate.py"):
+    with pytest.raises(ProblemError, match="binpack_or.*missing evaluate.py"):
         load_suite(root=tmp_path / "suite")
 
 

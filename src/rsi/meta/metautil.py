@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Hashable, Iterable
 
+from ..errors import RsiError
 from ..oversight.review import review
 from ..problem import hash_evaluator_files
 from ..program import edit_violation
@@ -202,9 +203,9 @@ class MetaEvaluator:
                  isolation: str | None = None):
         self.problems = sorted(problems, key=lambda p: p.name)
         if not self.problems:
-            raise ValueError("a meta-utility needs at least one problem")
+            raise RsiError("a meta-utility needs at least one problem")
         if not allow_test and any(p.split == "test" for p in self.problems):
-            raise ValueError("test problems are for reports only: a decision's meta-evaluator may not load them "
+            raise RsiError("test problems are for reports only: a decision's meta-evaluator may not load them "
                              f"(asked for {[p.name for p in self.problems if p.split == 'test']})")
         self.budget = int(budget)
         self.limits = limits or UnitLimits()
@@ -256,12 +257,12 @@ class MetaEvaluator:
         reference's, marked ``neutral_of``. An edit that changed nothing in that many whole
         searches can act on the others only through code those never reached."""
         if key in self._jobs:
-            raise ValueError(f"{key!r} is already being measured")
+            raise RsiError(f"{key!r} is already being measured; wait for its result or cancel it")
         if not units:
-            raise ValueError("nothing to measure: no units")
+            raise RsiError("nothing to measure: no units (give problems and seeds)")
         unknown = sorted({p.name for p, _ in units if p.name not in self.by_name})
         if unknown:
-            raise ValueError(f"problems not loaded in this meta-evaluator: {unknown}")
+            raise RsiError(f"problems not loaded in this meta-evaluator: {unknown}; build it with them")
         job = _Job(key, source, list(units))
         if reference is not None and reference.ok and neutral_after > 0:
             by_unit = {(u.problem, u.seed): u for u in reference.units}

@@ -50,7 +50,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import RunError
+from ..errors import RsiError, RunError
 from ..improvers import SEED_IMPROVER, ImproverFailed, load_improver
 from ..oversight import audit
 from ..oversight.gate import compare_paired
@@ -84,7 +84,7 @@ def test_level(run_level: float, test_number: int) -> float:
     know in advance how many tests the run will make.
     """
     if test_number < 1:
-        raise ValueError("tests are numbered from 1")
+        raise RsiError("tests are numbered from 1")
     return run_level / (test_number * (test_number + 1))
 
 

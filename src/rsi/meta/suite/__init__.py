@@ -23,9 +23,11 @@ improvers) and ``test`` (only for reporting; families seen in training, differen
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+from ...errors import ProblemError
+from ...problem import load_settings
 
 SUITE_DIR = Path(__file__).resolve().parent
 SPLITS = ("train", "validation", "test")
@@ -42,7 +44,6 @@ class SuiteProblem:
     seed_score: float
     reference_score: float
     reference_note: str = ""
-    timeout: float = 10.0
 
     @property
     def initial(self) -> Path:
@@ -66,54 +67,22 @@ class SuiteProblem:
         return min(GAIN_MAX, max(GAIN_MIN, gain))
 
 
-def _number(meta: dict, key: str, where: Path) -> float:
-    value = meta.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{where}: [meta] {key} must be a finite number, got {value!r}")
-    return float(value)
-
-
 def _load_problem(folder: Path) -> SuiteProblem:
     missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
     if missing:
-        raise ValueError(f"suite problem {folder}: missing {', '.join(missing)}")
+        raise ProblemError(f"suite problem {folder}: missing {', '.join(missing)}")
     where = folder / "problem.toml"
-    try:
-        config = tomllib.loads(where.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{where}: not valid TOML ({exc})") from exc
-    meta = config.get("meta")
-    if not isinstance(meta, dict):
-        raise ValueError(f"{where}: needs a [meta] table with split, kind and the two scores")
-    split = meta.get("split")
-    if split not in SPLITS:
-        raise ValueError(f"{where}: [meta] split must be one of {', '.join(SPLITS)}, got {split!r}")
-    kind = meta.get("kind")
-    if not isinstance(kind, str) or not kind:
-        raise ValueError(f"{where}: [meta] kind must be a non-empty string (the problem family)")
-    seed = _number(meta, "seed_score", where)
-    reference = _number(meta, "reference_score", where)
-    if reference <= seed:
-        raise ValueError(
-            f"{where}: reference_score ({reference}) must be higher than seed_score ({seed})"
-        )
-    note = meta.get("reference_note", "")
-    if not isinstance(note, str):
-        raise ValueError(f"{where}: [meta] reference_note must be a string")
-    evaluator = config.get("evaluator", {})
-    timeout = evaluator.get("timeout", 10.0) if isinstance(evaluator, dict) else None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise ValueError(f"{where}: [evaluator] timeout must be a positive number of seconds")
-    return SuiteProblem(
-        name=folder.name,
-        path=folder,
-        split=split,
-        kind=kind,
-        seed_score=seed,
-        reference_score=reference,
-        reference_note=note,
-        timeout=float(timeout),
-    )
+    meta = load_settings(where).meta  # validated: split, kind and the two scores are typed
+    if meta is None:
+        raise ProblemError(f"{where}: needs a [meta] table with split, kind, seed_score and reference_score")
+    for key in ("seed_score", "reference_score"):
+        if not math.isfinite(getattr(meta, key)):
+            raise ProblemError(f"{where}: [meta] {key} must be a finite number, got {getattr(meta, key)!r}")
+    if meta.reference_score <= meta.seed_score:
+        raise ProblemError(f"{where}: reference_score ({meta.reference_score}) must be higher than seed_score "
+                           f"({meta.seed_score})")
+    return SuiteProblem(name=folder.name, path=folder, split=meta.split, kind=meta.kind, seed_score=meta.seed_score,
+                        reference_score=meta.reference_score, reference_note=meta.reference_note)
 
 
 def load_suite(split: str | None = None, root: Path = SUITE_DIR) -> list[SuiteProblem]:
@@ -123,7 +92,7 @@ def load_suite(split: str | None = None, root: Path = SUITE_DIR) -> list[SuitePr
     naming its folder: a suite with a silently missing problem would measure something else.
     """
     if split is not None and split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+        raise ProblemError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     folders = sorted(
         path for path in Path(root).iterdir() if path.is_dir() and path.name[0] not in "_."
     )

@@ -121,7 +121,7 @@ class Archive:
         total = self.n_islands * self.bins ** len(self.features)
         return sum(len(c) for c in self.cells) / total
 
-    def copy(self) -> "Archive":
+    def copy(self) -> Archive:
         """An independent copy (elites are frozen, so copying the cell maps is enough)."""
         other = Archive(self.features, self.bins, self.n_islands)
         other.lo, other.hi = list(self.lo), list(self.hi)

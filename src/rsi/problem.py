@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import tomllib
 import tempfile
+import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import ValidationError
 

@@ -8,16 +8,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import TARGET_EVALUATE, write_problem
 
 import rsi
 from rsi.errors import RsiError, SearchError
-from rsi.improvers import ImproverFailed, SEED_IMPROVER
+from rsi.improvers import SEED_IMPROVER, ImproverFailed
 from rsi.oversight.review import review
 from rsi.proposers.base import Proposal
 from rsi.registry import Registry
 from rsi.sandbox.types import EvalResult
-
-from conftest import TARGET_EVALUATE, write_problem
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE_IMPROVERS = sorted((ROOT / "tests" / "hostile" / "improvers").glob("*.py"))

@@ -8,13 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import TARGET_EVALUATE, TARGET_INITIAL, write_problem
 
-from rsi.oversight import adoption
 from rsi.program import fingerprint, unified_diff
 from rsi.run import Overrides, Run
 from rsi.storage import Store
-
-from conftest import TARGET_EVALUATE, TARGET_INITIAL, write_problem
 
 RSI = [sys.executable, "-m", "rsi.cli"]
 

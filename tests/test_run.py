@@ -12,14 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import TARGET_EVALUATE, write_problem
 
 from rsi.errors import ProblemError, RunError
 from rsi.problem import load_problem
 from rsi.run import Overrides, Run
 from rsi.sandbox.scratch import new_scratch, sweep_stale
 from rsi.storage import Store
-
-from conftest import TARGET_EVALUATE, TARGET_INITIAL, write_problem
 
 RSI = [sys.executable, "-m", "rsi.cli"]
 
@@ -31,7 +30,7 @@ def run_once(problem: Path, out: Path, **overrides) -> Run:
 
 
 def test_run_improves_and_records_everything(target_problem, tmp_path):
-    run = run_once(target_problem, tmp_path / "r", budget=40, seed=3)
+    run_once(target_problem, tmp_path / "r", budget=40, seed=3)
     store = Store.open(tmp_path / "r")
     counts = store.counts()
     assert sum(counts.get(s, 0) for s in ("ok", "error", "timeout")) == 40
@@ -135,7 +134,8 @@ def test_misbehaving_evaluator_marks_candidates_and_the_run_goes_on(tmp_path):
 
 def test_a_run_stored_before_a_column_was_added_opens_and_keeps_its_data(tmp_path):
     store = Store.create(tmp_path / "old", {"note": "made by an earlier rsi"})
-    store.conn.execute("INSERT INTO candidates(id, proposer, status, score, proposed_at) VALUES (1, 'seed', 'ok', 2.5, 0)")
+    store.conn.execute("INSERT INTO candidates(id, proposer, status, score, proposed_at) "
+                       "VALUES (1, 'seed', 'ok', 2.5, 0)")
     store.conn.execute("ALTER TABLE candidates DROP COLUMN flags")  # as runs made before flags existed
     store.conn.execute("DROP TABLE promotions")
     store.close()
@@ -210,7 +210,8 @@ budget = 400
 timeout = 10
 """
 
-SLOW_EVALUATE = TARGET_EVALUATE.replace("def evaluate(program_path):\n", "def evaluate(program_path):\n    import time; time.sleep(0.05)\n")
+SLOW_EVALUATE = TARGET_EVALUATE.replace("def evaluate(program_path):\n",
+                                        "def evaluate(program_path):\n    import time; time.sleep(0.05)\n")
 
 
 @pytest.mark.slow
@@ -299,7 +300,7 @@ def score(data):
 
 def test_split_only_evaluator_runs_with_the_score_in_a_trusted_process(tmp_path):
     folder = write_problem(tmp_path / "p", evaluate=SPLIT_ONLY_EVALUATE)
-    run = run_once(folder, tmp_path / "r", budget=12, seed=1)
+    run_once(folder, tmp_path / "r", budget=12, seed=1)
     store = Store.open(tmp_path / "r")
     assert store.meta()["score_mode"] == "split"
     assert store.best().score > store.get(1).score or store.best().id == 1

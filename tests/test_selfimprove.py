@@ -45,7 +45,8 @@ def next_step(ctx):
 SEED = SEED_IMPROVER.read_text()
 
 CRASHING = SEED.replace("def next_step(ctx: ImproverContext) -> Step:\n",
-                        "def next_step(ctx: ImproverContext) -> Step:\n    raise ZeroDivisionError('broken on purpose')\n")
+                        "def next_step(ctx: ImproverContext) -> Step:\n"
+                        "    raise ZeroDivisionError('broken on purpose')\n")
 HANGING = SEED.replace("def next_step(ctx: ImproverContext) -> Step:\n",
                        "def next_step(ctx: ImproverContext) -> Step:\n    while True:\n        pass\n")
 
@@ -187,7 +188,7 @@ def test_search_results_are_checked_before_anything_is_believed():
 def test_the_run_spends_its_level_over_any_number_of_tests():
     levels = [selfimprove.test_level(0.05, k) for k in range(1, 10001)]
     assert levels[:3] == pytest.approx([0.025, 0.05 / 6, 0.05 / 12])
-    assert all(a > b for a, b in zip(levels, levels[1:]))
+    assert all(a > b for a, b in zip(levels, levels[1:], strict=False))
     assert sum(levels) < 0.05 and sum(levels) > 0.0499  # the union bound: never above the run's level
     with pytest.raises(RsiError):
         selfimprove.test_level(0.05, 0)

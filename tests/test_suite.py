@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 
 from rsi.errors import ProblemError
-
 from rsi.meta.suite import GAIN_MAX, GAIN_MIN, SUITE_DIR, SuiteProblem, load_suite
 from rsi.meta.suite._families import minimisation
 from rsi.problem import hash_evaluator_files

@@ -68,11 +68,11 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
+    from . import executors, proposers
     from .errors import ProblemError, ProgramError, ProposalFailed, RsiError, RunError, SearchError
     from .executors import Executor
     from .improvers import ImproverContext, Outcome, Step, load_improver
     from .problem import Problem, load_problem, problem_from
-    from . import executors, proposers
     from .results import Results, open_run
     from .run import Run, drive
     from .search import BaseHook, Overrides, Search, Snapshot, Summary, Usage
@@ -110,4 +110,10 @@ def improve(problem: Problem | str | Path, out: str | Path | None = None, *, bud
     return Run.create(problem, out, overrides, improver).execute()
 
 
-__all__ = sorted([*_EXPORTS, "improve", "__version__"])
+__all__ = [
+    "BaseHook", "Executor", "ImproverContext", "Outcome", "Overrides", "Problem", "ProblemError", "ProgramError",
+    "ProposalFailed", "Results", "RsiError", "Run", "RunError", "Search", "SearchError", "Snapshot", "Status",
+    "Step", "StopReason", "Summary", "Usage", "__version__", "drive", "executors", "improve", "load_improver",
+    "load_problem", "open_run", "problem_from", "proposers",
+]
+assert set(__all__) == set(_EXPORTS) | {"improve", "__version__"}

@@ -52,7 +52,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     line = run.settings.report.holdout_line
     for label, cand in (("seed", seed), ("best", best)):
         if cand.holdout and "error" not in cand.holdout:
-            text = line.format(**cand.holdout) if line else ", ".join(f"{k}={v:.4g}" for k, v in sorted(cand.holdout.items()))
+            shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(cand.holdout.items()))
+            text = line.format(**cand.holdout) if line else shown
             print(f"held-out ({label}): {text}")
         elif cand.id in summary.holdout_errors:
             print(f"held-out ({label}): failed: {summary.holdout_errors[cand.id]}")
@@ -156,7 +157,8 @@ def _cmd_pending(args: argparse.Namespace) -> int:
         print(f"candidate {cand.id} (score {cand.score:.6g}) against #{ev.get('incumbent')}: {ev.get('summary')}")
         for flag in ev.get("flags", []):
             print(f"    flag {flag['code']} line {flag['line']}: {flag['message']}")
-        print(f"    review: rsi diff {args.run_dir} {cand.id} --against 1;  then rsi approve|reject {args.run_dir} {cand.id} --note ...")
+        print(f"    review: rsi diff {args.run_dir} {cand.id} --against 1;  "
+              f"then rsi approve|reject {args.run_dir} {cand.id} --note ...")
     return 0
 
 
@@ -217,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_diff)
 
     p = sub.add_parser("lineage", help="a candidate's ancestors",
-                       description="List a candidate's ancestors, from the seed down.\n\nexample:\n  rsi lineage runs/bp1 42",
+                       description="List a candidate's ancestors, from the seed down.\n\n"
+                                   "example:\n  rsi lineage runs/bp1 42",
                        formatter_class=raw)
     p.add_argument("run_dir")
     p.add_argument("id", type=int)
@@ -249,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, verb in (("approve", "promote"), ("reject", "refuse")):
         p = sub.add_parser(name, help=f"{verb} a pending candidate",
                            description=f"{verb.capitalize()} a candidate waiting in `rsi pending`; logged with your "
-                                       f"name and note.\n\nexample:\n  rsi {name} runs/bp1 42 --note \"reviewed the diff\"",
+                                       f"name and note.\n\nexample:\n"
+                                       f"  rsi {name} runs/bp1 42 --note \"reviewed the diff\"",
                            formatter_class=raw)
         p.add_argument("run_dir")
         p.add_argument("id", type=int)

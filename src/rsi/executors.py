@@ -15,8 +15,9 @@ factory ``(problem, settings, scratch) -> Executor``.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from .errors import ProblemError
 from .problem import Problem

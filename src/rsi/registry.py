@@ -17,8 +17,9 @@ Then ``[run] proposers = ["mutate", "my-llm"]`` in problem.toml (or ``executor =
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Any, Callable
+from typing import Any
 
 from .errors import RsiError
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .errors import SearchError
 from .executors import Executor
@@ -66,7 +66,7 @@ def drive(search: Search, executor: Executor, *, on_progress: Callable[[Snapshot
                               "was not submitted, or the executor lost it")
         results = executor.collect(timeout=POLL_SECONDS)
         for result in results:
-            if search.stop_reason is StopReason.INTERRUPTED:
+            if _interrupted(search):
                 break
             search.tell(result)
             if on_progress is not None:
@@ -80,6 +80,10 @@ def drive(search: Search, executor: Executor, *, on_progress: Callable[[Snapshot
     elif before_finish is not None:
         before_finish(search)
     return search.finish() if finish else None
+
+
+def _interrupted(search: Search) -> bool:
+    return search.stop_reason is StopReason.INTERRUPTED
 
 
 class Run:

@@ -44,14 +44,14 @@ import json
 import random
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Protocol
+from typing import Any, Protocol
 
-from .version import __version__
 from .archive import Archive
 from .errors import ProposalFailed, RunError, SearchError
-from .improvers import Improver, ImproverFailed, Outcome, Step, load_improver, snapshot
+from .improvers import MAX_CHILDREN, Improver, ImproverFailed, Outcome, Step, load_improver, snapshot
 from .oversight.adoption import review_candidate
 from .problem import Problem, load_problem
 from .program import code_size, edit_violation, fingerprint, syntax_error, unified_diff
@@ -61,6 +61,7 @@ from .sandbox.types import EvalResult, EvalTask, Kind
 from .settings import ProblemSettings
 from .status import EVALUATED, Status, StopReason
 from .storage import Candidate, Store
+from .version import __version__
 
 SEED_ID = 1
 
@@ -362,7 +363,7 @@ class Search:
 
     @property
     def usage(self) -> Usage:
-        return Usage(self._evaluations, self._proposals, self._usage["cpu_seconds"], self._usage["tokens"],
+        return Usage(self._evaluations, self._proposals, self._usage["cpu_seconds"], int(self._usage["tokens"]),
                      self._usage["cost"], self._clock() - self._started)
 
     @property
@@ -457,10 +458,10 @@ class Search:
             raise SearchError("this search is finished; resume it with Search.resume(run_dir) to go on")
         self._maybe_end()
         if self._requests:
-            task, hook = self._requests.popleft()
-            task = self._ticketed(task)
-            self._requested[task.ticket] = hook
-            return task
+            request, hook = self._requests.popleft()
+            ticketed = self._ticketed(request)
+            self._requested[ticketed.ticket] = hook
+            return ticketed
         if self._stop is not None:
             return None
         if self._seed_state == "none":
@@ -558,17 +559,17 @@ class Search:
 
     def _check_step(self, step: Step) -> None:
         where = f"the improver {self.improver.path} returned {step}"
-        if not isinstance(step.children, int) or not 1 <= step.children <= 64:
-            raise ImproverFailed(f"{where}: children must be an int from 1 to 64")
+        if not _is_int(step.children) or not 1 <= step.children <= MAX_CHILDREN:
+            raise ImproverFailed(f"{where}: children must be an int from 1 to {MAX_CHILDREN}")
         if step.proposer not in self.proposers:
             raise ImproverFailed(f"{where}: no proposer {step.proposer!r} in this run (it has "
                                  f"{', '.join(sorted(self.proposers))}; add one with [run] proposers)")
         if step.operator is not None and step.operator not in self.proposers[step.proposer].operators:
             raise ImproverFailed(f"{where}: the proposer {step.proposer!r} has no operator {step.operator!r}")
-        if not isinstance(step.island, int) or not 0 <= step.island < self._archive.n_islands:
+        if not _is_int(step.island) or not 0 <= step.island < self._archive.n_islands:
             raise ImproverFailed(f"{where}: island must be an int from 0 to {self._archive.n_islands - 1}")
         for cid in [step.parent, *step.inspirations]:
-            if not isinstance(cid, int) or not SEED_ID <= cid < self._next_id or not self.source(cid):
+            if not _is_int(cid) or not SEED_ID <= cid < self._next_id or not self.source(cid):
                 raise ImproverFailed(f"{where}: candidate {cid!r} is not a stored program with a source "
                                      "(choose parents and inspirations from ctx.archive or ctx.population)")
 
@@ -586,22 +587,26 @@ class Search:
             proposal = proposer.propose(parent_source, [self.source(i) for i in step.inspirations],
                                         step.operator, self._rng)
         except ProposalFailed as exc:
-            return self._settle(step, parent, {**base, "status": Status.INVALID, "error": f"proposal failed: {exc}"})
+            self._settle(step, parent, {**base, "status": Status.INVALID, "error": f"proposal failed: {exc}"})
+            return None
         self._usage["tokens"] += proposal.tokens
         self._usage["cost"] += proposal.cost
         base.update(operator=proposal.operator, rationale=proposal.rationale, source=proposal.source,
                     diff=unified_diff(parent_source, proposal.source), fingerprint=fingerprint(proposal.source))
         problem = syntax_error(proposal.source)
         if problem:
-            return self._settle(step, parent, {**base, "status": Status.INVALID, "error": problem})
+            self._settle(step, parent, {**base, "status": Status.INVALID, "error": problem})
+            return None
         violation = edit_violation(parent_source, proposal.source)
         if violation:
-            return self._settle(step, parent, {**base, "status": Status.REJECTED, "error": violation})
+            self._settle(step, parent, {**base, "status": Status.REJECTED, "error": violation})
+            return None
         duplicate_of = self.store.first_with_fingerprint(base["fingerprint"])
         if duplicate_of is not None:
-            return self._settle(step, parent, {**base, "status": Status.DUPLICATE, "source": None, "diff": None,
+            self._settle(step, parent, {**base, "status": Status.DUPLICATE, "source": None, "diff": None,
                                                "duplicate_of": duplicate_of,
                                                "error": f"same program as candidate {duplicate_of}"})
+            return None
         cid = self._next_id
         seed = eval_seed(self.settings.run.seed, cid)
         flags = [asdict(f) for f in review_candidate(self.problem, parent_source, proposal.source)]
@@ -621,7 +626,6 @@ class Search:
                                                              best.score if best else None))
         self._insert(fields, events=[("candidate.proposed", {"parent": parent.id, "status": fields["status"],
                                                              "reason": fields.get("error")})])
-        return None
 
     def _insert(self, fields: dict[str, Any], events: list[tuple[str, dict[str, Any]]]) -> int:
         cid = self._next_id
@@ -678,7 +682,7 @@ class Search:
         child = self._children.pop(ticket)
         self._order.remove(ticket)
         outcome = self._apply(child, result)
-        if result.status != Status.OK:
+        if Status(result.status) is not Status.OK:
             self._finished = True
             raise RunError(
                 f"the initial program fails its own evaluation ({result.status}), so the run cannot start.\n"
@@ -711,7 +715,7 @@ class Search:
         self._usage["cpu_seconds"] += result.cpu_seconds
         if score is not None:
             features = self._features(child.source, result.metrics)
-            fields["features"] = dict(zip(self._archive.features, features))
+            fields["features"] = dict(zip(self._archive.features, features, strict=True))
             islands = range(self._archive.n_islands) if cid == SEED_ID else [child.step.island]
             placed = [self._archive.add(cid, island, score, features, code_size(child.source)) for island in islands]
             self._population.append((cid, score))
@@ -776,6 +780,11 @@ class Search:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _is_int(value: object) -> bool:
+    """An int and not a bool (improvers are untrusted: their Steps are checked at run time)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _sha(text: str) -> str:

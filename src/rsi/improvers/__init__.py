@@ -22,10 +22,11 @@ import dataclasses
 import importlib.util
 import random
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType, ModuleType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..archive import Archive
 from ..errors import RsiError

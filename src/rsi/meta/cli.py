@@ -43,7 +43,8 @@ def add_self_improve_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=2, help="training seeds per problem (default 2)")
     p.add_argument("--validation-seeds", type=int, default=12, help="validation seeds per problem (default 12)")
     p.add_argument("--confirm-seeds", type=int, default=1,
-                   help="fresh training seeds per problem to confirm a training win before validating (default 1; 0: off)")
+                   help="fresh training seeds per problem to confirm a training win before validating "
+                        "(default 1; 0: off)")
     p.add_argument("--neutral-after", type=int, default=4,
                    help="searches identical to its parent's after which a candidate is taken to behave as the parent "
                         "and its other searches are skipped (default 4; 0: measure every candidate fully)")

@@ -19,6 +19,7 @@ from ..settings import ProblemSettings
 from .metautil import PRODUCE, UnitLimits
 from .suite import SuiteProblem, load_suite
 
+
 @dataclass
 class SelfImproveConfig:
     generations: int = 4
@@ -93,9 +94,10 @@ def with_block(source: str) -> str:
     tree = ast.parse(source)
     last = 0
     for node in tree.body:
-        is_doc = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+        is_doc = (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+                  and isinstance(node.value.value, str))
         if isinstance(node, (ast.Import, ast.ImportFrom)) or (is_doc and last == 0):
-            last = node.end_lineno
+            last = node.end_lineno or last
         else:
             break
     lines = source.splitlines()

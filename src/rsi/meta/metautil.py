@@ -35,9 +35,10 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Hashable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Hashable, Iterable
+from typing import Any
 
 from ..errors import RsiError
 from ..oversight.review import review
@@ -166,7 +167,7 @@ class MetaResult:
                 "neutral_of": self.neutral_of}
 
     @classmethod
-    def from_json(cls, key: Hashable, data: dict[str, Any]) -> "MetaResult":
+    def from_json(cls, key: Hashable, data: dict[str, Any]) -> MetaResult:
         units = [UnitResult(**u) for u in data["units"]]
         neutral_of = data.get("neutral_of")
         return cls(key, data["split"], data["budget"], units, data["status"], data.get("error"),
@@ -346,7 +347,7 @@ class MetaEvaluator:
         if self._own_scratch:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
-    def __enter__(self) -> "MetaEvaluator":
+    def __enter__(self) -> MetaEvaluator:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -374,19 +375,20 @@ class MetaEvaluator:
             job = self._jobs.get(key)
             if job is None:
                 continue
-            unit = job.results[index]
-            self.rescore.submit(EvalTask(self._task_id("rescore", key, index), unit.source or "", 0,
-                                         context={"problem": unit.problem}))
+            found = job.results[index]
+            self.rescore.submit(EvalTask(self._task_id("rescore", key, index), found.source or "", 0,
+                                         context={"problem": found.problem}))
 
     def _drop_queued(self, key: Hashable) -> None:
         self._produce_queue = collections.deque(item for item in self._produce_queue if item[0] != key)
         self._rescore_queue = collections.deque(item for item in self._rescore_queue if item[0] != key)
 
     def _on_result(self, result: EvalResult) -> None:
-        stage, key, index = self._tasks.pop(result.candidate_id, (None, None, None))
-        job = self._jobs.get(key)
-        if job is None:
+        task = self._tasks.pop(result.candidate_id, None)
+        job = self._jobs.get(task[1]) if task is not None else None
+        if task is None or job is None:
             return  # cancelled, or its improver already failed
+        stage, _, index = task
         if stage == "produce":
             self._on_search(job, index, result)
         else:
@@ -448,8 +450,10 @@ class MetaEvaluator:
         del self._jobs[job.key]
         self._drop_queued(job.key)
         split = "+".join(sorted({self.by_name[u.problem].split for u in units}))
+        reference = job.reference
+        assert reference is not None  # only jobs with a reference are checked for neutrality
         self._finished.append(MetaResult(job.key, split, self.budget, units, "ok", None,
-                                         time.monotonic() - job.started, neutral_of=job.reference.key))
+                                         time.monotonic() - job.started, neutral_of=reference.key))
         return True
 
     def _on_rescore(self, job: _Job, index: int, result: EvalResult) -> None:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any, Callable, Hashable
+from typing import Any
 
 from .metautil import MetaEvaluator, MetaResult
 
@@ -53,7 +54,8 @@ def row_line(row: dict[str, Any]) -> str:
             "train") is not None else f"#{decision['challenger']}"
         effect, p = decision.get("effect"), decision.get("p_value")
         delta = f"{effect:+.3f} (p={p:.2g})" if effect is not None and p is not None else "—"
-        adopted = {"adopted": "yes", "pending": "waits for approval", "refused": "no"}.get(outcome, outcome or "no")
+        words = {"adopted": "yes", "pending": "waits for approval", "refused": "no"}
+        adopted = words.get(outcome or "", outcome or "no")
     driver = "—" if row.get("driver") is None else f"#{row['driver']}"
     return (f"| {row['generation']} | {driver} | {row['candidates']} ({row['failed']}) "
             f"| {_num(row['best_train_this_generation'])} | #{row['incumbent']} | {_num(row['train'])} "

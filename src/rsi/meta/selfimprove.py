@@ -47,8 +47,9 @@ import dataclasses
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import RsiError, RunError
 from ..improvers import SEED_IMPROVER, ImproverFailed, load_improver
@@ -58,8 +59,9 @@ from ..oversight.review import review
 from ..proposers.base import Proposer
 from ..run import drive
 from ..sandbox.types import EvalResult, EvalTask
+from ..sandbox.types import Status as EvalStatus
 from ..search import SEED_ID, Overrides, Search, Summary
-from ..status import Status, StopReason
+from ..status import StopReason
 from ..storage import Candidate, Store
 from . import report
 from .config import SelfImproveConfig, improver_problem, with_block  # noqa: F401 - with_block: part of this API
@@ -125,12 +127,14 @@ class ImproverExecutor:
     def collect(self, timeout: float) -> list[EvalResult]:
         out = []
         for result in self.meta.collect(timeout):
-            cid = result.key[0]
+            key = result.key
+            assert isinstance(key, tuple)  # (candidate id, split), as submitted
+            cid = key[0]
             ticket = self._in_flight.pop(cid, None)
             if ticket is None:
                 continue  # cancelled
             self.on_measured(cid, result)
-            status = "ok" if result.ok else ("timeout" if result.status == "timeout" else "error")
+            status: EvalStatus = "ok" if result.ok else ("timeout" if result.status == "timeout" else "error")
             out.append(EvalResult(cid, "train", status, metrics=result.metrics() if result.ok else {},
                                   error=result.error, wall_seconds=result.wall_seconds,
                                   cpu_seconds=result.cpu_seconds, ticket=ticket))
@@ -307,9 +311,11 @@ class SelfImproveRun:
         self._save(cid, "train", result)
         if result.neutral_of is not None:
             ran = sum(1 for u in result.units if u.cpu_seconds > 0)
-            self.log(f"  improver #{cid}: behaves as its parent #{result.neutral_of[0]} (the same {ran} searches "
+            parent = result.neutral_of
+            assert isinstance(parent, tuple)  # (candidate id, split)
+            self.log(f"  improver #{cid}: behaves as its parent #{parent[0]} (the same {ran} searches "
                      f"of {len(result.units)}): {result.utility:.4f}, the rest not run")
-            self.store.log("improver.neutral", {"id": cid, "parent": result.neutral_of[0], "units_run": ran})
+            self.store.log("improver.neutral", {"id": cid, "parent": parent[0], "units_run": ran})
             return
         self.log(f"  improver #{cid}: {result.summary()}")
 
@@ -345,7 +351,7 @@ class SelfImproveRun:
         tried = {r["candidate_id"] for r in self.store.promotions()}
         pool = [c for c in self.store.candidates(("ok",))
                 if c.id not in tried and c.id != incumbent.id and c.score is not None]
-        pool.sort(key=lambda c: (-c.score, c.id))
+        pool.sort(key=lambda c: (-(c.score or 0.0), c.id))
         # searches are deterministic given their seeds: a candidate with exactly the training
         # results of one already judged (or of the incumbent) behaves as it does; judge it once
         judged = {self._behaviour(cid) for cid in tried | {incumbent.id}} - {None}
@@ -355,7 +361,7 @@ class SelfImproveRun:
             if behaviour not in judged:
                 distinct.append(cand)
                 judged.add(behaviour)
-        screened = [c for c in distinct if c.score > (incumbent.score or 0.0)]
+        screened = [c for c in distinct if (c.score or 0.0) > (incumbent.score or 0.0)]
         decision: dict[str, Any] = {"challenger": None, "outcome": "no challenger",
                                     "best_train": pool[0].score if pool else None}
         if not screened:
@@ -405,10 +411,12 @@ class SelfImproveRun:
         found = self._measured(challenger.id, "confirm")
         if base is None or found is None:
             return None
-        if found.ok and base.ok and found.utility > base.utility:
-            self.log(f"  #{challenger.id} confirmed on fresh training seeds: {found.utility:.4f} vs {base.utility:.4f}")
+        ahead, behind = found.utility, base.utility
+        if ahead is not None and behind is not None and ahead > behind:
+            self.log(f"  #{challenger.id} confirmed on fresh training seeds: {ahead:.4f} vs {behind:.4f}")
             return True
-        summary = (f"not ahead on fresh training seeds: {found.utility:.4f} vs {base.utility:.4f}" if found.ok
+        shown = [f"{u:.4f}" if u is not None else "failed" for u in (ahead, behind)]
+        summary = (f"not ahead on fresh training seeds: {shown[0]} vs {shown[1]}" if found.ok
                    else f"confirmation failed: {found.error}")
         evidence = {"incumbent": incumbent.id, "generation": generation, "driver": self.driver_id,
                     "stage": "confirmation", "summary": summary,
@@ -494,7 +502,8 @@ class SelfImproveRun:
         cached = self.measurements.get((cid, "test"))
         if cached is None or not cached.ok:  # a failed report is measured again
             found = report.measure_test({(cid, "test"): self.search.source(cid)}, self.config,
-                                        self.out / "scratch-test", stop=lambda: self.search.stop_reason is StopReason.INTERRUPTED)
+                                        self.out / "scratch-test",
+                                        stop=lambda: self.search.stop_reason is StopReason.INTERRUPTED)
             if (cid, "test") not in found:
                 return None
             self._save(cid, "test", found[(cid, "test")])

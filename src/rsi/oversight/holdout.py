@@ -45,7 +45,7 @@ class HeldOutReports(BaseHook):
             search.request(self, cid, "holdout", eval_seed(search.settings.run.seed, cid, "holdout"))
 
     def on_result(self, search: Search, result: EvalResult) -> None:
-        ok = result.status == Status.OK
+        ok = Status(result.status) is Status.OK
         metrics = result.metrics if ok else {"error": float("nan")}
         search.store.update_candidate(result.candidate_id, {"holdout": metrics}, events=[
             ("candidate.holdout", {"status": result.status, "metrics": metrics if ok else None,

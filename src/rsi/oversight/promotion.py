@@ -16,7 +16,7 @@ from typing import Any
 from ..executors import evaluation_limits
 from ..improvers import Outcome
 from ..sandbox.pool import evaluate_fresh
-from ..sandbox.types import EvalResult
+from ..sandbox.types import EvalResult, Kind
 from ..search import SEED_ID, BaseHook, Search, eval_seed
 from ..status import Status, StopReason
 from . import adoption
@@ -54,7 +54,7 @@ class PromotionGate(BaseHook):
         tried = {r["candidate_id"] for r in search.store.promotions()}
         if challenger is None or challenger.id == incumbent.id or challenger.id in tried:
             return
-        kind = "holdout" if search.problem.has_holdout else "train"
+        kind: Kind = "holdout" if search.problem.has_holdout else "train"
         n = search.settings.oversight.holdout_repeats
         self.trial = {"challenger": challenger.id, "incumbent": incumbent.id, "kind": kind, "n": n,
                       "scores": {challenger.id: [], incumbent.id: []}, "errors": {}}
@@ -68,7 +68,7 @@ class PromotionGate(BaseHook):
             return
         cid = result.candidate_id
         trial["received"] = trial.get("received", 0) + 1
-        if result.status != Status.OK:
+        if Status(result.status) is not Status.OK:
             trial["errors"][str(cid)] = f"{result.status}: {(result.error or '')[:300]}"
         else:
             trial["scores"][cid].append(result.metrics["combined_score"])
@@ -97,11 +97,12 @@ def recheck_best(search: Search) -> None:
         return
     fresh = evaluate_fresh(search.problem.evaluator_path, best.source, seed=best.eval_seed or 0,
                            limits=evaluation_limits(search.settings))
-    score = fresh.metrics.get("combined_score") if fresh.status == Status.OK else None
-    agrees = score is not None and best.score is not None and abs(score - best.score) <= 1e-9 * max(1.0, abs(best.score))
+    score = fresh.metrics.get("combined_score") if Status(fresh.status) is Status.OK else None
+    agrees = (score is not None and best.score is not None
+              and abs(score - best.score) <= 1e-9 * max(1.0, abs(best.score)))
     search.store.log("candidate.rechecked", {"id": best.id, "fresh_status": fresh.status, "fresh_score": score,
                                              "stored_score": best.score, "agrees": agrees})
     if not agrees:
-        flags = (best.flags or []) + [{"code": "recheck-mismatch", "line": 0,
-                                       "message": f"fresh re-evaluation gave {score} ({fresh.status}), stored {best.score}"}]
+        message = f"fresh re-evaluation gave {score} ({fresh.status}), stored {best.score}"
+        flags = (best.flags or []) + [{"code": "recheck-mismatch", "line": 0, "message": message}]
         search.store.update_candidate(best.id, {"flags": flags}, events=[("candidate.flagged", {"flags": flags[-1:]})])

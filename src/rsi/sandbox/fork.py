@@ -45,7 +45,7 @@ class ForkExecutor:
     score_mode = "beside"  # the score is computed in the candidate's process
     sandbox_level = "none"  # rlimits only
 
-    def __init__(self, evaluate: Callable[[str], Any], folder: Path, cpu_seconds: float = 1.0,
+    def __init__(self, evaluate: Callable[..., Any], folder: Path, cpu_seconds: float = 1.0,
                  wall_seconds: float = 3.0, memory_mb: int | None = None):
         self.evaluate = evaluate
         self.folder = Path(folder)

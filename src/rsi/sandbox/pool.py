@@ -4,7 +4,8 @@ Each worker (``rsi.sandbox.worker``) is a fresh interpreter that isolates itself
 ``isolation.py``), imports the evaluator once and forks one child per candidate, which enters
 the sandbox (uid, Landlock, seccomp) before it is given its task, so a candidate costs a fork,
 not an interpreter start. With the split contract (``produce``/``score``) each worker also keeps
-a trusted scorer process (``scorer.py``). Workers run in their own session: a Ctrl-C in the terminal reaches only the main process, which is expected
+a trusted scorer process (``scorer.py``). Workers run in their own session: a Ctrl-C in the
+terminal reaches only the main process, which is expected
 to call ``cancel_all`` / ``close``. If the main process dies, the workers see their request pipe
 close, kill their running evaluation and exit.
 
@@ -32,7 +33,7 @@ from .environment import worker_environment
 from .integrity import hash_files, loaded_files
 from .procs import kill_group
 from .protocol import HEADER, MAX_MESSAGE, THREAD_VARS, recv, send, signal_name
-from .types import EvalResult, EvalTask, Limits
+from .types import EvalResult, EvalTask, Kind, Limits
 
 START_TIMEOUT = 300.0  # seconds a worker may take to import the evaluator
 CANCEL_TIMEOUT = 5.0  # seconds a worker may take to answer a cancel before it is killed
@@ -195,8 +196,9 @@ class EvaluatorPool:
         busy = [w for w in self._workers if w.task is not None]
         for w in busy:
             w.cancelled = True
+            task = w.task
             try:
-                send(w.req, {"op": "cancel", "id": w.task.candidate_id})
+                send(w.req, {"op": "cancel", "id": task.candidate_id if task is not None else None})
             except OSError:
                 pass  # a dead worker: _pump sees EOF and replaces it
         deadline = time.monotonic() + CANCEL_TIMEOUT
@@ -419,7 +421,7 @@ class EvaluatorPool:
                 ))
 
 
-def evaluate_fresh(evaluator_path: Path, source: str, *, kind: str = "train", seed: int = 0,
+def evaluate_fresh(evaluator_path: Path, source: str, *, kind: Kind = "train", seed: int = 0,
                    limits: Limits | None = None, isolation: str = "full",
                    timeout: float | None = None) -> EvalResult:
     """Evaluate one program in a pool of its own: a fresh worker (and scorer) that no earlier

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import collections  # noqa: F401 - what an improver may import, loaded before the sandbox narrows
 import heapq  # noqa: F401    reads (candidates may read only their task folder and rsi's engine)
-import importlib.util
 import itertools  # noqa: F401
 import math  # noqa: F401
 import os
@@ -28,17 +27,11 @@ from pathlib import Path
 import rsi.improvers.seed  # noqa: F401 - the seed improver and its bandit
 import rsi.proposers.bandit  # noqa: F401
 from rsi.errors import RsiError
+from rsi.executors import load_evaluate
 from rsi.improvers import load_improver
 from rsi.meta import inner
 from rsi.problem import load_problem
 from rsi.sandbox.types import Evaluation
-
-
-def _load_evaluator(path: Path):
-    spec = importlib.util.spec_from_file_location(f"rsi_meta_problem_{path.parent.name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.evaluate
 
 
 def _preload() -> dict:
@@ -47,7 +40,7 @@ def _preload() -> dict:
     problems = {}
     for folder in filter(None, os.environ.get("RSI_META_PROBLEMS", "").split(os.pathsep)):
         problem = load_problem(folder)
-        evaluate_program = _load_evaluator(problem.evaluator_path)
+        evaluate_program = load_evaluate(problem)
         evaluate_program(str(problem.root / "initial.py"))
         problems[problem.name] = (problem, evaluate_program)
     return problems

@@ -9,19 +9,17 @@ fresh sandboxed child, with the pool's limits).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
+from rsi.executors import load_evaluate
+from rsi.problem import load_problem
 
 
 def _load(folder: Path):
-    path = folder / "evaluate.py"
-    spec = importlib.util.spec_from_file_location(f"rsi_meta_rescore_{folder.name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.evaluate(str(folder / "initial.py"))  # warm: numpy's lazy first-call costs, paid once
-    return module.evaluate
+    evaluate = load_evaluate(load_problem(folder))
+    evaluate(str(folder / "initial.py"))  # warm: numpy's lazy first-call costs, paid once
+    return evaluate
 
 
 EVALUATORS = {Path(folder).name: _load(Path(folder))

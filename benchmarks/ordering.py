@@ -11,10 +11,8 @@ and then even arrival order mostly repeats itself), then scores the program's fi
 Modes, each on the sandboxed local pool:
 
 - ``ordered``: rsi as it is, ``rsi.drive(search, executor)``.
-- ``arrival``: results applied as they arrive. ``ask`` never waits (``search.parallel = 10**6``);
-  before each ``tell`` the result's ticket is moved to the front of the search's pending order
-  and ``parallel`` is set to 1 for that call, so the result is applied at once (this touches the
-  private ``Search._order``: the public API has no unordered mode).
+- ``arrival``: results applied as they arrive (``[run] ordered = false``: ``ask`` never waits for
+  an earlier result, ``tell`` applies each result at once), driven by ``rsi.drive``.
 - ``blind``: only ``search.parallel = 10**6``, results told as they arrive (``rsi.drive``). ``ask``
   never waits, but ``tell`` applies nothing while the search still proposes (a result is applied
   only once every child before it may be known, and ``parallel`` pushes that to the end), so every
@@ -40,6 +38,7 @@ fingerprint, status)?
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import tempfile
@@ -203,26 +202,6 @@ class Timed:
         self.inner.close()
 
 
-def drive_arrival(search: rsi.Search, executor: Timed) -> None:
-    """``rsi.drive`` without the order: every result is applied when it arrives."""
-    while not search.done:
-        while executor.in_flight < executor.workers:
-            task = search.ask()
-            if task is None:
-                break
-            executor.submit(task)
-        if search.done:
-            break
-        for result in executor.collect(timeout=0.2):
-            order = search._order  # private: the tickets handed out and not applied, in ticket order
-            if result.ticket in order:
-                order.remove(result.ticket)
-                order.appendleft(result.ticket)
-            search.parallel = 1  # apply what has arrived (it is at the front) ...
-            search.tell(result)
-            search.parallel = 10**6  # ... and never make ask() wait for an earlier result
-
-
 @dataclass
 class Measured:
     mode: str
@@ -245,8 +224,11 @@ class Measured:
 
 def measure(problem_dir: Path, mode: str, workers: int, budget: int, seed: int, out: Path) -> Measured:
     problem = rsi.load_problem(problem_dir)
+    if mode == "arrival":
+        run = problem.settings.run.model_copy(update={"ordered": False})
+        problem = dataclasses.replace(problem, settings=problem.settings.model_copy(update={"run": run}))
     search = rsi.Search.create(problem, out, rsi.Overrides(budget=budget, seed=seed, workers=workers))
-    if mode != "ordered":
+    if mode == "blind":
         search.parallel = 10**6
     scratch = out.parent / f"{out.name}-scratch"
     scratch.mkdir()
@@ -254,10 +236,7 @@ def measure(problem_dir: Path, mode: str, workers: int, budget: int, seed: int, 
     executor = Timed(inner, search)
     try:
         cpu0, start = time.process_time(), time.monotonic()
-        if mode == "arrival":
-            drive_arrival(search, executor)
-        else:
-            rsi.drive(search, executor, finish=False)
+        rsi.drive(search, executor, finish=False)
         executor._tick()  # up to the end of the loop
         seconds, cpu = time.monotonic() - start, time.process_time() - cpu0
         summary = search.finish()

@@ -31,8 +31,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from rsi.sandbox.pool import EvaluatorPool
 from rsi.sandbox.types import EvalTask, Limits
@@ -215,7 +215,8 @@ def main() -> None:
     else:
         print("(bubblewrap's cpu leaves out the sandboxed interpreter: bwrap, not this process, reaps it)")
     print(f"{'full isolation - bare fork':<46} {'':>5} {pool_ms - fork_ms:>+10.2f}")
-    print(f"{'fresh interpreter / full isolation':<46} {'':>5} {fresh_ms / pool_ms:>9.0f}x {'':>9} {fresh_cpu / pool_cpu:>7.0f}x")
+    print(f"{'fresh interpreter / full isolation':<46} {'':>5} {fresh_ms / pool_ms:>9.0f}x {'':>9} "
+          f"{fresh_cpu / pool_cpu:>7.0f}x")
 
 
 if __name__ == "__main__":

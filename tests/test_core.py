@@ -141,10 +141,11 @@ class Reverse:
     name = "reverse"
     operators = ["swap"]
 
-    def propose(self, parent, inspirations, operator, rng):
+    def propose(self, request):
+        parent = request.parent.source
         child = re.sub(r"(\d+\.\d+) \* x \+ (\d+\.\d+)", lambda m: f"{m[2]} + {m[1]} * x", parent, count=1)
         if child == parent:
-            child = parent.replace("return y", f"return y + {rng.random():.3f}")
+            child = parent.replace("return y", f"return y + {request.rng.random():.3f}")
         return Proposal(child, "swap", "reverse the sum")
 
 
@@ -358,3 +359,30 @@ def test_a_task_context_reaches_the_evaluator_and_artifacts_come_back(tmp_path):
     with EvaluatorPool(only_path, 1, Limits(wall_seconds=10), tmp_path / "scratch2") as pool:
         refused = _one(pool, task)
     assert refused.status == "error" and "f(program_path, context)" in refused.error
+
+
+def test_unordered_runs_apply_results_as_they_arrive(tmp_path):
+    problem = write_problem(tmp_path / "p", evaluate=JITTER_EVALUATE, toml="[run]\nordered = false\n")
+    summary = rsi.improve(problem, tmp_path / "r", budget=20, seed=2, workers=2)
+    assert summary.evaluations == 20 and summary.stop_reason is rsi.StopReason.BUDGET
+    assert fingerprints(tmp_path / "r")[0][3] == "ok"
+
+
+def test_registries_load_a_plug_in_once_from_several_threads():
+    import threading
+
+    registry = Registry("proposer", "rsi.proposers", {"mutate": "rsi.proposers.mutate:MutateProposer"})
+    errors: list[str] = []
+
+    def use() -> None:
+        try:
+            registry.get("mutate")
+        except Exception as exc:  # noqa: BLE001 - the failure under test
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=use) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []

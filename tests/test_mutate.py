@@ -158,7 +158,7 @@ def test_every_operator_applies(operator):
     proposer = MutateProposer()
     rng = random.Random(7)
     for _ in range(10):
-        proposal = proposer.propose(RICH, [INSPIRATION], operator, rng)
+        proposal = proposer.edit(RICH, [INSPIRATION], operator, rng)
         assert isinstance(proposal, Proposal)
         assert proposal.operator == operator
         assert syntax_error(proposal.source) is None
@@ -174,7 +174,7 @@ def test_same_seed_same_proposals():
         proposer, rng = MutateProposer(), random.Random(123)
         parent, out = RICH, []
         for _ in range(60):
-            proposal = proposer.propose(parent, [INSPIRATION, SEED], None, rng)
+            proposal = proposer.edit(parent, [INSPIRATION, SEED], None, rng)
             out.append(proposal)
             parent = proposal.source if rng.random() < 0.5 else parent
         return out
@@ -182,7 +182,7 @@ def test_same_seed_same_proposals():
     first = run(clear_cache=True)
     assert first == run(clear_cache=False) == run(clear_cache=True)
     assert len({p.operator for p in first}) > 8
-    other = [MutateProposer().propose(RICH, [INSPIRATION], None, random.Random(124)) for _ in range(5)]
+    other = [MutateProposer().edit(RICH, [INSPIRATION], None, random.Random(124)) for _ in range(5)]
     assert [p.source for p in other] != [p.source for p in first[:5]]
 
 
@@ -192,7 +192,7 @@ from rsi.proposers.mutate import MutateProposer
 import test_programs as t
 p, rng, parent, h = MutateProposer(), random.Random(5), t.RICH, hashlib.sha256()
 for _ in range(40):
-    prop = p.propose(parent, [t.INSPIRATION], None, rng)
+    prop = p.edit(parent, [t.INSPIRATION], None, rng)
     h.update((prop.operator + prop.rationale + prop.source).encode())
     parent = prop.source
 print(h.hexdigest())
@@ -216,7 +216,7 @@ def test_edits_stay_inside_editable_regions():
     counts: collections.Counter = collections.Counter()
     for _ in range(500):
         parent = rng.choice(population)
-        proposal = proposer.propose(parent, [INSPIRATION, rng.choice(population)], None, rng)
+        proposal = proposer.edit(parent, [INSPIRATION, rng.choice(population)], None, rng)
         assert edit_violation(parent, proposal.source) is None, proposal.rationale
         assert "12345.678" not in proposal.source, "material from an inspiration's frozen part"
         counts[proposal.operator] += 1
@@ -243,7 +243,7 @@ def test_markers_inside_a_function_body():
     proposer, rng = MutateProposer(), random.Random(3)
     seen = set()
     for _ in range(300):
-        proposal = proposer.propose(source, [], None, rng)
+        proposal = proposer.edit(source, [], None, rng)
         assert edit_violation(source, proposal.source) is None, proposal.rationale
         seen.add(proposal.operator)
     assert {"delete_stmt", "move_stmt", "insert_assign", "perturb_constant"} <= seen
@@ -251,7 +251,7 @@ def test_markers_inside_a_function_body():
 
 def test_without_markers_the_whole_file_is_editable():
     source = "def f(x):\n    return x * 2.5\n"
-    proposal = MutateProposer().propose(source, [], "perturb_constant", random.Random(0))
+    proposal = MutateProposer().edit(source, [], "perturb_constant", random.Random(0))
     assert "2.5" not in proposal.source and proposal.source.startswith("def f(x):\n")
 
 
@@ -266,13 +266,13 @@ def test_comments_and_blank_lines_survive():
     before_blank = sum(1 for line in RICH.splitlines() if not line.strip())
     for operator in sorted(set(ALL_OPERATORS) - CROSSOVERS):
         for _ in range(15):
-            child = proposer.propose(RICH, [INSPIRATION], operator, rng).source
+            child = proposer.edit(RICH, [INSPIRATION], operator, rng).source
             assert _comment_lines(child) >= before_comments, operator
             assert sum(1 for line in child.splitlines() if not line.strip()) >= before_blank, operator
 
 
 def test_an_expression_edit_changes_only_its_line():
-    proposal = MutateProposer().propose(RICH, [], "perturb_constant", random.Random(1))
+    proposal = MutateProposer().edit(RICH, [], "perturb_constant", random.Random(1))
     before, after = RICH.splitlines(), proposal.source.splitlines()
     assert len(before) == len(after)
     changed = [i for i, (x, y) in enumerate(zip(before, after, strict=True)) if x != y]
@@ -296,7 +296,7 @@ def test_rendering_one_node_equals_rendering_the_module(monkeypatch):
     tabbed = RICH.replace("    ", "\t")
     for parent in (RICH, tabbed, SEED, AWKWARD):
         for _ in range(80):
-            proposer.propose(parent, [INSPIRATION], None, rng)
+            proposer.edit(parent, [INSPIRATION], None, rng)
     assert {"IndentedBlock", "FunctionDef"} <= set(checked)
 
 
@@ -304,7 +304,7 @@ def test_valid_rate_from_the_binpack_seed():
     proposer, rng = MutateProposer(), random.Random(0)
     valid = 0
     for _ in range(500):
-        child = proposer.propose(SEED, [], None, rng).source
+        child = proposer.edit(SEED, [], None, rng).source
         try:
             scores = _run_priority(child)
         except Exception:  # noqa: BLE001 - an invalid child is what is being counted
@@ -320,7 +320,7 @@ def test_a_one_line_seed_grows_into_a_multi_statement_heuristic():
     proposer, rng = MutateProposer(), random.Random(4)
     parent = SEED
     for _ in range(200):
-        child = proposer.propose(parent, [], None, rng).source
+        child = proposer.edit(parent, [], None, rng).source
         try:
             if np.shape(_run_priority(child)) == (3,):
                 parent = child
@@ -336,7 +336,7 @@ def test_a_one_line_seed_grows_into_a_multi_statement_heuristic():
 def test_statement_delete_keeps_blocks_non_empty():
     source = "def f(x):\n    y = 0\n    if x > 1:\n        y = 2\n    return y\n"
     proposer, rng = MutateProposer(), random.Random(0)
-    children = {proposer.propose(source, [], "delete_stmt", rng).source for _ in range(20)}
+    children = {proposer.edit(source, [], "delete_stmt", rng).source for _ in range(20)}
     assert "def f(x):\n    y = 0\n    if x > 1:\n        pass\n    return y\n" in children
     assert all("return y" in child for child in children)  # the final return is never deleted
 
@@ -344,7 +344,7 @@ def test_statement_delete_keeps_blocks_non_empty():
 def test_extra_names_are_used_as_terminals():
     source = "def f(x: float) -> float:\n    return x + 1.0\n"
     proposer, rng = MutateProposer(extra_names=["CAPACITY"]), random.Random(0)
-    children = [proposer.propose(source, [], "swap_name", rng).source for _ in range(5)]
+    children = [proposer.edit(source, [], "swap_name", rng).source for _ in range(5)]
     assert any("return CAPACITY + 1.0" in child for child in children)
     with pytest.raises(ValueError):
         MutateProposer(extra_names=["not a name"])
@@ -353,12 +353,12 @@ def test_extra_names_are_used_as_terminals():
 def test_numpy_alias_is_detected():
     source = "import numpy as xp\n\ndef f(v):\n    return xp.sqrt(v)\n"
     proposer, rng = MutateProposer(), random.Random(0)
-    swapped = proposer.propose(source, [], "swap_call", rng)
+    swapped = proposer.edit(source, [], "swap_call", rng)
     assert "xp." in swapped.source and "xp.sqrt" not in swapped.source
-    wrapped = proposer.propose(source, [], "wrap_ufunc", rng)
+    wrapped = proposer.edit(source, [], "wrap_ufunc", rng)
     assert wrapped.source.count("xp.") == 2
     plain = "import os.path\nimport numpy\n\ndef f(v, w):\n    return os.path.join(v, w)\n"
-    children = {proposer.propose(plain, [], None, rng).source for _ in range(30)}
+    children = {proposer.edit(plain, [], None, rng).source for _ in range(30)}
     assert any("numpy." in child for child in children)
 
 
@@ -366,22 +366,22 @@ def test_failures_raise_proposal_failed():
     proposer, rng = MutateProposer(), random.Random(0)
     no_numbers = "def f(a, b):\n    return a + b\n"
     with pytest.raises(ProposalFailed, match="perturb_constant"):
-        proposer.propose(no_numbers, [], "perturb_constant", rng)
+        proposer.edit(no_numbers, [], "perturb_constant", rng)
     with pytest.raises(ProposalFailed, match="crossover_range"):
-        proposer.propose(RICH, [], "crossover_range", rng)
+        proposer.edit(RICH, [], "crossover_range", rng)
     with pytest.raises(ProposalFailed, match="no operator"):
-        proposer.propose("x = 'only a string'\n", [], None, rng)
+        proposer.edit("x = 'only a string'\n", [], None, rng)
     with pytest.raises(ProposalFailed, match="cannot parse"):
-        proposer.propose("def broken(:\n", [], None, rng)
+        proposer.edit("def broken(:\n", [], None, rng)
     with pytest.raises(ProposalFailed, match="has no operator"):
-        proposer.propose(RICH, [], "no_such_operator", rng)
+        proposer.edit(RICH, [], "no_such_operator", rng)
     frozen = "import numpy as np\n# EVOLVE-BLOCK-START\n# EVOLVE-BLOCK-END\nx = 1.5 + 2\n"
     with pytest.raises(ProposalFailed):
-        proposer.propose(frozen, [], None, rng)
+        proposer.edit(frozen, [], None, rng)
 
 
 def test_unparsable_inspirations_give_no_material():
     proposer, rng = MutateProposer(), random.Random(0)
-    proposal = proposer.propose(RICH, ["def broken(:\n", INSPIRATION], "crossover_function", rng)
+    proposal = proposer.edit(RICH, ["def broken(:\n", INSPIRATION], "crossover_function", rng)
     assert "inspiration 1" in proposal.rationale  # numbered among the usable inspirations
     assert proposal.source != RICH and edit_violation(RICH, proposal.source) is None

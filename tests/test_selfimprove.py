@@ -89,7 +89,7 @@ import rsi.proposers.mutate as _mutate
 from rsi.proposers.base import Proposal as _Proposal
 
 _CHEATS = {cheats!r}
-_original = _mutate.MutateProposer.propose
+_original = _mutate.MutateProposer.edit
 
 
 def _cheat(self, parent, inspirations, operator, rng):
@@ -103,7 +103,7 @@ def _cheat(self, parent, inspirations, operator, rng):
     return _original(self, parent, inspirations, operator, rng)
 
 
-_mutate.MutateProposer.propose = _cheat
+_mutate.MutateProposer.edit = _cheat
 '''
 
 
@@ -130,7 +130,8 @@ class Offer:
         self.sources = list(sources)
         self.operators = MutateProposer().operators  # whichever operator the driving improver names
 
-    def propose(self, parent: str, inspirations, operator, rng) -> Proposal:
+    def propose(self, request) -> Proposal:
+        parent = request.parent.source
         if not self.sources:
             raise ProposalFailed("nothing more to offer")
         body = self.sources.pop(0).replace("from __future__ import annotations\n", "")

@@ -24,5 +24,12 @@ class SearchError(RsiError):
 class ProposalFailed(Exception):
     """A proposer could not make a child (no applicable site, bad LLM answer...).
 
-    Not a user error: the loop records it as an 'invalid' attempt with this reason.
+    Not a user error: the loop records it as an 'invalid' attempt with this reason. What the attempt
+    spent (``tokens``, ``cost``) still counts against the run's budgets; ``prompt`` and ``reply``
+    are stored with the attempt.
     """
+
+    def __init__(self, reason: str, *, tokens: int = 0, cost: float = 0.0, prompt: str | None = None,
+                 reply: str | None = None, seconds: float = 0.0):
+        super().__init__(reason)
+        self.tokens, self.cost, self.prompt, self.reply, self.seconds = tokens, cost, prompt, reply, seconds

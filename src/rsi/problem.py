@@ -46,6 +46,24 @@ class Problem:
     def name(self) -> str:
         return self.root.name
 
+    @property
+    def description(self) -> str:
+        """What the problem is about, for proposers that read (a model's prompt): the folder's
+        ``README.md``, else the evaluator's docstring, else the initial program's (at most 4,000
+        characters)."""
+        readme = self.root / "README.md"
+        if readme.is_file():
+            return readme.read_text(errors="replace")[:4000]
+        for text in ((self.evaluator_path.read_text(errors="replace") if self.evaluator_path else ""),
+                     self.initial_source):
+            try:
+                doc = ast.get_docstring(ast.parse(text))
+            except SyntaxError:
+                doc = None
+            if doc:
+                return doc[:4000]
+        return ""
+
     def evaluator_hash(self) -> str:
         """sha256 over the evaluator's trusted files (its folder, everything but initial.py); for a
         callable evaluator, over its qualified name and code."""

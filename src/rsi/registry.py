@@ -17,6 +17,7 @@ Then ``[run] proposers = ["mutate", "my-llm"]`` in problem.toml (or ``executor =
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
@@ -33,9 +34,14 @@ class Registry:
         self._paths = dict(builtins)  # name -> "module:attribute", imported on first use
         self._factories: dict[str, Callable[..., Any]] = {}
         self._scanned = False
+        self._lock = threading.RLock()  # first uses from several threads import a plug-in once
 
     def register(self, name: str, factory: Callable[..., Any], *, replace: bool = False) -> None:
         """Make ``factory`` available as ``name``; an existing name needs ``replace=True``."""
+        with self._lock:
+            self._register(name, factory, replace)
+
+    def _register(self, name: str, factory: Callable[..., Any], replace: bool) -> None:
         if not name or not isinstance(name, str):
             raise RsiError(f"a {self.kind} needs a non-empty string name, got {name!r}")
         if not callable(factory):
@@ -46,16 +52,22 @@ class Registry:
         self._factories[name] = factory
 
     def names(self) -> list[str]:
-        self._scan()
-        return sorted(set(self._paths) | set(self._factories))
+        with self._lock:
+            self._scan()
+            return sorted(set(self._paths) | set(self._factories))
 
     def get(self, name: str) -> Callable[..., Any]:
         """The factory registered as ``name``; an error listing the known names if there is none."""
+        with self._lock:
+            return self._get(name)
+
+    def _get(self, name: str) -> Callable[..., Any]:
         self._scan()
         if name in self._factories:
             return self._factories[name]
         if name not in self._paths:
-            raise RsiError(f"no {self.kind} named {name!r}; known: {', '.join(self.names())}. Register one with "
+            known = ", ".join(sorted(set(self._paths) | set(self._factories)))
+            raise RsiError(f"no {self.kind} named {name!r}; known: {known}. Register one with "
                            f"rsi.{self.kind}s.register(name, factory) or an entry point in group {self.group!r}")
         module, _, attribute = self._paths[name].partition(":")
         try:

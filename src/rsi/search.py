@@ -25,7 +25,9 @@ tasks. ``tell`` takes each result exactly once, in any order.
 (``parallel`` = ``[run] workers``): a result that arrives early waits for the ones before it, and
 ``ask`` answers None while an earlier result is due. So a seed gives the same candidates whatever
 the order in which results come back, on any machine with the same versions; the price is that a
-worker may idle while a slow evaluation before its next task finishes (``benchmarks/ordering.py``).
+worker may idle while a slow evaluation before its next task finishes (``benchmarks/ordering.py``
+measured 8% of throughput with evaluations of 20-200 ms). ``[run] ordered = false`` applies
+results as they arrive instead: a little faster, not repeatable.
 
 **Budgets** are engine state: evaluations, proposals, wall time, CPU seconds of evaluations, LLM
 tokens and money are counted here, where no improver or proposer can reach them; the improver sees
@@ -47,6 +49,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from .archive import Archive
@@ -55,7 +58,7 @@ from .improvers import MAX_CHILDREN, Improver, ImproverFailed, Outcome, Step, lo
 from .oversight.adoption import review_candidate
 from .problem import Problem, load_problem
 from .program import code_size, edit_violation, fingerprint, syntax_error, unified_diff
-from .proposers.base import Proposer
+from .proposers.base import Program, ProposalRequest, Proposer
 from .registry import proposers as proposer_registry
 from .sandbox.types import EvalResult, EvalTask, Kind
 from .settings import ProblemSettings
@@ -64,6 +67,7 @@ from .storage import Candidate, Store
 from .version import __version__
 
 SEED_ID = 1
+FEEDBACK_KEPT = 3  # failure reasons of a proposer's recent children, shown in its next requests
 
 
 def eval_seed(run_seed: int, candidate_id: int, kind: str = "train") -> int:
@@ -200,6 +204,7 @@ class Search:
         self.proposers: dict[str, Proposer] = dict(proposers) if proposers is not None else {
             name: proposer_registry.create(name) for name in settings.run.proposers}
         self.parallel = settings.run.workers
+        self.ordered = settings.run.ordered
         self._clock = clock
         self._rng = random.Random(settings.run.seed)
         self._archive = Archive(settings.archive.features, settings.archive.bins, settings.archive.islands)
@@ -228,6 +233,8 @@ class Search:
         self._ended = False  # hooks' at_end called
         self._finished = False
         self.hooks: list[Hook] = list(hooks)
+        self._failures: dict[str, deque[str]] = {}  # proposer -> why its recent children failed
+        self._description = problem.description
 
     # --- creating and resuming --------------------------------------------------------------------
     @classmethod
@@ -475,8 +482,10 @@ class Search:
             self._apply_due()
             self._maybe_end()
             return self.ask() if self._requests else None
-        if self._order and self._children[self._order[0]].seq <= self._seq + 1 - self.parallel:
+        if self.ordered and self._order and self._children[self._order[0]].seq <= self._seq + 1 - self.parallel:
             return None  # an earlier result is due before the next child may be proposed
+        if not self.ordered and len(self._children) >= self.parallel:
+            return None  # as many children in flight as there are workers
         while self._stop is None:
             task = self._propose()
             if task is not None:
@@ -584,25 +593,32 @@ class Search:
         base: dict[str, Any] = {"parent_id": parent.id, "inspiration_ids": list(step.inspirations),
                                 "island": step.island, "proposer": step.proposer, "operator": step.operator}
         try:
-            proposal = proposer.propose(parent_source, [self.source(i) for i in step.inspirations],
-                                        step.operator, self._rng)
+            proposal = proposer.propose(self._request(step, parent))
         except ProposalFailed as exc:
-            self._settle(step, parent, {**base, "status": Status.INVALID, "error": f"proposal failed: {exc}"})
+            self._spend(exc.tokens, exc.cost)
+            self._remember_failure(step.proposer, f"proposal failed: {exc}")
+            self._settle(step, parent, {**base, "status": Status.INVALID, "error": f"proposal failed: {exc}",
+                                        "prompt": exc.prompt, "reply": exc.reply, "tokens": exc.tokens or None,
+                                        "cost": exc.cost or None, "propose_seconds": exc.seconds or None})
             return None
-        self._usage["tokens"] += proposal.tokens
-        self._usage["cost"] += proposal.cost
+        self._spend(proposal.tokens, proposal.cost)
         base.update(operator=proposal.operator, rationale=proposal.rationale, source=proposal.source,
-                    diff=unified_diff(parent_source, proposal.source), fingerprint=fingerprint(proposal.source))
+                    diff=unified_diff(parent_source, proposal.source), fingerprint=fingerprint(proposal.source),
+                    prompt=proposal.prompt, reply=proposal.reply, tokens=proposal.tokens or None,
+                    cost=proposal.cost or None, propose_seconds=proposal.seconds or None)
         problem = syntax_error(proposal.source)
         if problem:
+            self._remember_failure(step.proposer, f"the child does not parse: {problem}")
             self._settle(step, parent, {**base, "status": Status.INVALID, "error": problem})
             return None
         violation = edit_violation(parent_source, proposal.source)
         if violation:
+            self._remember_failure(step.proposer, f"the child was rejected: {violation}")
             self._settle(step, parent, {**base, "status": Status.REJECTED, "error": violation})
             return None
         duplicate_of = self.store.first_with_fingerprint(base["fingerprint"])
         if duplicate_of is not None:
+            self._remember_failure(step.proposer, f"the child repeats candidate {duplicate_of}")
             self._settle(step, parent, {**base, "status": Status.DUPLICATE, "source": None, "diff": None,
                                                "duplicate_of": duplicate_of,
                                                "error": f"same program as candidate {duplicate_of}"})
@@ -617,6 +633,26 @@ class Search:
         self._insert({**base, "status": Status.PENDING, "eval_seed": seed, "flags": flags or None}, events=events)
         self._sources[cid] = proposal.source
         return self._hand_out(cid, step, parent.score, proposal.source, seed)
+
+    def _request(self, step: Step, parent: Candidate) -> ProposalRequest:
+        """What the proposer is shown for this child."""
+        def shown(cand: Candidate) -> Program:
+            return Program(cand.id, cand.source or "", cand.score, dict(cand.metrics), cand.error,
+                           (cand.stderr or "")[-2000:])
+
+        seed = (self.settings.run.seed * 1_000_003 + self._proposals * 92_821 + 17) % (2**31 - 1)
+        return ProposalRequest(
+            parent=shown(parent), inspirations=tuple(shown(self.store.get(i)) for i in step.inspirations),
+            operator=step.operator, rng=self._rng, seed=seed, options=MappingProxyType(dict(step.options)),
+            problem=self._description, feedback=tuple(self._failures.get(step.proposer, ())))
+
+    def _spend(self, tokens: int, cost: float) -> None:
+        self._usage["tokens"] += tokens
+        self._usage["cost"] += cost
+
+    def _remember_failure(self, proposer: str, reason: str) -> None:
+        """Why a proposer's child failed: shown to it in its next requests (the last few)."""
+        self._failures.setdefault(proposer, deque(maxlen=FEEDBACK_KEPT)).append(reason[:500])
 
     def _settle(self, step: Step, parent: Candidate, fields: dict[str, Any]) -> None:
         """Record a child that is never evaluated, and tell the improver."""
@@ -660,9 +696,15 @@ class Search:
         return outcomes
 
     def _apply_due(self) -> list[Outcome]:
-        """Apply arrived results in ticket order, up to what the next child may know."""
-        limit = self._seq + 1 - self.parallel if self._proposing() else None
+        """Apply arrived results in ticket order, up to what the next child may know (unordered:
+        every arrived result, in the order they arrived)."""
         outcomes = []
+        if not self.ordered:
+            for ticket in list(self._arrived):
+                outcomes.append(self._apply(self._children.pop(ticket), self._arrived.pop(ticket)))
+                self._order.remove(ticket)
+            return outcomes
+        limit = self._seq + 1 - self.parallel if self._proposing() else None
         while self._order and self._order[0] in self._arrived:
             child = self._children[self._order[0]]
             if limit is not None and child.seq > limit:
@@ -724,6 +766,9 @@ class Search:
                                                       "cell": list(self._archive.cell_of(features))}))
         else:
             self._sources.pop(cid, None)
+            lines = [line for line in (result.error or status).strip().splitlines() if line.strip()]
+            self._remember_failure(child.step.proposer, f"the child's evaluation failed ({status}): "
+                                                        f"{lines[-1] if lines else status}")
         self._since_migration += 1
         if self._since_migration >= self.settings.archive.migration_interval:
             self._since_migration = 0

@@ -31,6 +31,10 @@ class RunSettings(_Strict):
         description="proposers the improver may use, by registered name (rsi.proposers.register)",
     )
     executor: str = Field("local", description="where evaluations run, by registered name: local, fork, ...")
+    ordered: bool = Field(
+        True, description="apply results in the order their tasks were asked (the same seed gives the same run); "
+        "false: as they arrive (a little faster, not repeatable)",
+    )
 
 
 class EvaluatorSettings(_Strict):

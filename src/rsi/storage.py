@@ -54,7 +54,12 @@ CREATE TABLE IF NOT EXISTS candidates (
     evaluated_at REAL,
     wall_seconds REAL,
     cpu_seconds REAL,
-    flags TEXT
+    flags TEXT,
+    prompt TEXT,
+    reply TEXT,
+    tokens INTEGER,
+    cost REAL,
+    propose_seconds REAL
 );
 CREATE INDEX IF NOT EXISTS candidates_status ON candidates(status);
 CREATE INDEX IF NOT EXISTS candidates_fingerprint ON candidates(fingerprint);
@@ -106,6 +111,11 @@ class Candidate:
     wall_seconds: float | None = None
     cpu_seconds: float | None = None
     flags: list[dict] | None = None
+    prompt: str | None = None  # what a model was asked (model proposers)
+    reply: str | None = None  # what it answered
+    tokens: int | None = None
+    cost: float | None = None
+    propose_seconds: float | None = None
 
     @property
     def ok(self) -> bool:

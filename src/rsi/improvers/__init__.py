@@ -39,7 +39,9 @@ MAX_CHILDREN = 64  # children one step may ask for
 @dataclass(frozen=True)
 class Step:
     """An improver's decision: make ``children`` children of ``parent`` (with ``inspirations``)
-    with ``proposer`` / ``operator`` (None: the proposer picks), counted on ``island``."""
+    with ``proposer`` / ``operator`` (None: the proposer picks), counted on ``island``;
+    ``options`` go to the proposer as they are (for a model: prompt template, instructions,
+    temperature, edit format; see the proposer's documentation)."""
 
     parent: int
     inspirations: list[int] = field(default_factory=list)
@@ -47,6 +49,7 @@ class Step:
     proposer: str = "mutate"
     operator: str | None = None
     children: int = 1
+    options: dict[str, Any] = field(default_factory=dict)  # handed to the proposer (e.g. a model's prompt)
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ from ._mutate_base import (
     usable_names,
     weighted,
 )
-from .base import Proposal
+from .base import Proposal, ProposalRequest
 
 
 # -- expression-level operators ------------------------------------------------------------------
@@ -480,8 +480,15 @@ class MutateProposer:
     def operators(self) -> list[str]:
         return [op.name for op in self._ops]
 
-    def propose(self, parent: str, inspirations: list[str], operator: str | None,
-                rng: random.Random) -> Proposal:
+    def propose(self, request: ProposalRequest) -> Proposal:
+        """The Proposer protocol: one edit of ``request.parent`` (``edit``)."""
+        return self.edit(request.parent.source, [p.source for p in request.inspirations], request.operator,
+                         request.rng)
+
+    def edit(self, parent: str, inspirations: list[str], operator: str | None,
+             rng: random.Random) -> Proposal:
+        """One edit of ``parent`` by ``operator`` (None: any with a site), with material from
+        ``inspirations``."""
         if operator is not None and operator not in self._by_name:
             known = ", ".join(self.operators)
             raise ProposalFailed(f"mutate has no operator {operator!r}; it has: {known}")

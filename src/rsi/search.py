@@ -41,6 +41,7 @@ come out of ``ask`` before any new child and their results go back to the hook.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -53,7 +54,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from .archive import Archive
-from .errors import ProposalFailed, RunError, SearchError
+from .errors import ProposalFailed, RsiError, RunError, SearchError
 from .improvers import MAX_CHILDREN, Improver, ImproverFailed, Outcome, Step, load_improver, snapshot
 from .oversight.adoption import review_candidate
 from .problem import Problem, load_problem
@@ -181,6 +182,9 @@ class _Child:
     step: Step
     parent_score: float | None
     source: str
+    tokens: int = 0  # what its proposal spent
+    cost: float = 0.0
+    seconds: float = 0.0
 
 
 class Search:
@@ -202,7 +206,7 @@ class Search:
         self.improver = improver
         self.run_dir = store.path.parent
         self.proposers: dict[str, Proposer] = dict(proposers) if proposers is not None else {
-            name: proposer_registry.create(name) for name in settings.run.proposers}
+            name: _make_proposer(name, settings.proposer.get(name, {})) for name in settings.run.proposers}
         self.parallel = settings.run.workers
         self.ordered = settings.run.ordered
         self._clock = clock
@@ -632,7 +636,10 @@ class Search:
             events.append(("candidate.flagged", {"flags": flags}))
         self._insert({**base, "status": Status.PENDING, "eval_seed": seed, "flags": flags or None}, events=events)
         self._sources[cid] = proposal.source
-        return self._hand_out(cid, step, parent.score, proposal.source, seed)
+        task = self._hand_out(cid, step, parent.score, proposal.source, seed)
+        self._children[task.ticket] = dataclasses.replace(self._children[task.ticket], tokens=proposal.tokens,
+                                                          cost=proposal.cost, seconds=proposal.seconds)
+        return task
 
     def _request(self, step: Step, parent: Candidate) -> ProposalRequest:
         """What the proposer is shown for this child."""
@@ -658,8 +665,9 @@ class Search:
         """Record a child that is never evaluated, and tell the improver."""
         cid = self._next_id
         best = self._archive.best()
-        self.improver.observe(self._context(), step, Outcome(cid, fields["status"], None, parent.score,
-                                                             best.score if best else None))
+        self.improver.observe(self._context(), step, Outcome(
+            cid, fields["status"], None, parent.score, best.score if best else None, fields.get("tokens") or 0,
+            fields.get("cost") or 0.0, fields.get("propose_seconds") or 0.0))
         self._insert(fields, events=[("candidate.proposed", {"parent": parent.id, "status": fields["status"],
                                                              "reason": fields.get("error")})])
 
@@ -745,7 +753,8 @@ class Search:
         best = self._archive.best()
         best_before = best.score if best else None
         score = result.metrics.get("combined_score") if status is Status.OK else None
-        outcome = Outcome(cid, status, score, child.parent_score, best_before)
+        outcome = Outcome(cid, status, score, child.parent_score, best_before, child.tokens, child.cost,
+                          child.seconds + result.wall_seconds)
         fields: dict[str, Any] = {
             "status": status, "error": result.error, "score": score, "metrics": result.metrics,
             "stdout": result.stdout, "stderr": result.stderr, "evaluated_at": time.time(),
@@ -825,6 +834,14 @@ class Search:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _make_proposer(name: str, config: dict[str, Any]) -> Proposer:
+    """The registered proposer ``name``, built with its ``[proposer.NAME]`` settings."""
+    try:
+        return proposer_registry.create(name, **config)
+    except TypeError as exc:
+        raise RsiError(f"[proposer.{name}] {exc}: check the keys against the proposer's documentation") from None
 
 
 def _is_int(value: object) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Strict(BaseModel):
@@ -94,10 +94,24 @@ class SuiteMeta(_Strict):
 
 
 class ProblemSettings(_Strict):
+    """A problem.toml, validated."""
+
     run: RunSettings = Field(default_factory=RunSettings)
     evaluator: EvaluatorSettings = Field(default_factory=EvaluatorSettings)
     archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
     oversight: OversightSettings = Field(default_factory=OversightSettings)
     improver: dict = Field(default_factory=dict, description="free settings passed to the improver")
+    proposer: dict[str, dict] = Field(
+        default_factory=dict,
+        description="[proposer.NAME] tables: the settings of each proposer in [run] proposers, handed to its factory",
+    )
     meta: SuiteMeta | None = Field(None, description="suite problems only: split, family and anchor scores")
+
+    @model_validator(mode="after")
+    def _proposer_tables_are_used(self) -> ProblemSettings:
+        unused = sorted(set(self.proposer) - set(self.run.proposers))
+        if unused:
+            raise ValueError(f"[proposer.{unused[0]}] configures a proposer that [run] proposers does not use "
+                             f"(it has {self.run.proposers}); add it there or remove the table")
+        return self

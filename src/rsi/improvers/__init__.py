@@ -61,6 +61,9 @@ class Outcome:
     score: float | None
     parent_score: float | None
     best_before: float | None  # best valid score before this child
+    tokens: int = 0  # what making it cost: model tokens, dollars, seconds (proposing plus evaluating)
+    cost: float = 0.0
+    seconds: float = 0.0
 
     @property
     def improved_parent(self) -> bool:

@@ -130,13 +130,7 @@ def load_problem(folder: str | Path) -> Problem:
         if not path.is_file():
             raise ProblemError(f"{path}: missing ({role}); every problem folder needs {INITIAL} and {EVALUATOR}")
     source = initial.read_text()
-    problem_msg = syntax_error(source)
-    if problem_msg:
-        raise ProblemError(f"{initial}: {problem_msg}; the initial program must be valid Python")
-    try:
-        editable_regions(source)
-    except ProgramError as exc:
-        raise ProblemError(f"{initial}: {exc}") from None
+    _check_initial(source, str(initial))
     names = _evaluator_names(evaluator)
     settings = load_settings(root / SETTINGS)
     return Problem(root, source, evaluator, _has_holdout(names), settings)
@@ -155,13 +149,7 @@ def problem_from(initial_source: str, evaluator: str | Path | Callable[[str], An
 
         problem = rsi.problem_from("def f(x):\n    return x\n", lambda path: {"combined_score": 1.0})
     """
-    problem_msg = syntax_error(initial_source)
-    if problem_msg:
-        raise ProblemError(f"the initial program is not valid Python: {problem_msg}")
-    try:
-        editable_regions(initial_source)
-    except ProgramError as exc:
-        raise ProblemError(f"the initial program: {exc}") from None
+    _check_initial(initial_source, "the initial program")
     if isinstance(settings, dict):
         try:
             settings = ProblemSettings.model_validate(settings)
@@ -177,6 +165,17 @@ def problem_from(initial_source: str, evaluator: str | Path | Callable[[str], An
         raise ProblemError(f"{evaluator}: no such evaluator file; pass the path of an evaluate.py or a callable")
     names = _evaluator_names(path)
     return Problem(root.resolve(), initial_source, path, _has_holdout(names), settings or ProblemSettings())
+
+
+def _check_initial(source: str, where: str) -> None:
+    """The initial program must parse and have balanced EVOLVE-BLOCK markers."""
+    problem_msg = syntax_error(source)
+    if problem_msg:
+        raise ProblemError(f"{where}: {problem_msg}; the initial program must be valid Python")
+    try:
+        editable_regions(source)
+    except ProgramError as exc:
+        raise ProblemError(f"{where}: {exc}") from None
 
 
 def _evaluator_names(evaluator: Path) -> set[str]:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import libcst as cst
 
+from .. import toolkit
 from . import _cst_helpers as h
 
 MAX_TRIES = 8
@@ -47,7 +48,16 @@ class Ctx:
     def __init__(self, parent: h.Analysis, inspirations: list[str], extra: tuple[str, ...]):
         self.a, self.extra, self._sources = parent, extra, inspirations
         self._insp: list[h.Analysis] | None = None
+        self._program: toolkit.Program | None = None
         self.cache: dict[str, object] = {}
+
+    @property
+    def program(self) -> toolkit.Program:
+        """The parent as an ``rsi.toolkit`` Program (the same cached parse as ``a``), for the
+        operators written with the public toolkit."""
+        if self._program is None:
+            self._program = toolkit.Program.parse(self.a.source)
+        return self._program
 
     @property
     def insp(self) -> list[h.Analysis]:

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import math
 import random
-from typing import cast
 
 import libcst as cst
 
+from .. import toolkit
 from ..errors import ProgramError, ProposalFailed
 from . import _cst_helpers as h
 from . import _mutate_statements as st
@@ -56,27 +56,19 @@ from .base import Proposal, ProposalRequest
 
 
 # -- expression-level operators ------------------------------------------------------------------
-def _number(a: h.Analysis, node: cst.BaseExpression) -> tuple[float | int, bool]:
-    if isinstance(node, cst.UnaryOperation):
-        negative, literal = True, node.expression
-    else:
-        negative, literal = False, node
-    text = cast("cst.Integer | cst.Float", literal).value.replace("_", "")  # a constant site
-    value = int(text, 0) if isinstance(literal, cst.Integer) else float(text)
-    return (-value if negative else value), isinstance(literal, cst.Integer)
-
-
 class PerturbConstant(Operator):
-    """Ints move by a small step or double/halve; floats scale by a log-normal factor."""
+    """Ints move by a small step or double/halve; floats scale by a log-normal factor.
+
+    Written with the public toolkit (``rsi.toolkit``): its sites are ``program.constants()``."""
 
     name = "perturb_constant"
 
     def sites(self, ctx):
-        return ctx.a.constants
+        return ctx.program.constants()
 
     def apply(self, ctx, rng):
-        site = self.pick(ctx, rng)
-        old, is_int = _number(ctx.a, site.node)
+        site: toolkit.Constant = self.pick(ctx, rng)
+        old, is_int = site.value, site.is_int
         for _ in range(5):
             new = self._int(old, rng) if isinstance(old, int) else self._float(old, rng)  # int iff is_int
             text = str(new) if is_int else fmt_float(new)
@@ -84,9 +76,7 @@ class PerturbConstant(Operator):
                 break
         else:
             raise NoSite("constant did not change")
-        node = h.fit_slot(ctx.a, cst.parse_expression(text), site.node)
-        before = ctx.a.code(site.node)
-        return ctx.a.render(site.node, node), f"perturb constant {before} -> {text} on line {site.line}"
+        return site.replace(text).source, f"perturb constant {site.text} -> {text} on line {site.line}"
 
     @staticmethod
     def _int(v: int, rng: random.Random) -> int:
@@ -112,50 +102,39 @@ class PerturbConstant(Operator):
 
 
 class SwapBinop(Operator):
-    """Change an arithmetic (+ - * / ** // %), bitwise (& | ^) or shift operator."""
+    """Change an arithmetic (+ - * / ** // %), bitwise (& | ^) or shift operator (toolkit:
+    ``program.binary_operators()``, ``site.swap(new)``)."""
 
     name = "swap_binop"
 
     def sites(self, ctx):
-        return ctx.a.binops
+        return ctx.program.binary_operators()
 
     def apply(self, ctx, rng):
-        site = self.pick(ctx, rng)
-        node = site.node
-        old = SYMBOL[type(node.operator)]
+        site: toolkit.BinaryOperator = self.pick(ctx, rng)
+        old = site.operator
         if old in ARITH:
             new = weighted(rng, ARITH_WEIGHTS, exclude=old)
-            table = ARITH
         else:
             table = BITWISE if old in BITWISE else SHIFTS
             new = rng.choice(sorted(k for k in table if k != old))
-        op = table[new](whitespace_before=node.operator.whitespace_before,
-                        whitespace_after=node.operator.whitespace_after)
-        repl = h.fit_slot(ctx.a, h.refit(node.with_changes(operator=op)), node)
-        desc = f"swap operator {old} -> {new} in `{short(ctx.a, node)}` on line {site.line}"
-        return ctx.a.render(node, repl), desc
+        desc = f"swap operator {old} -> {new} in `{short(ctx.a, site.node)}` on line {site.line}"
+        return site.swap(new).source, desc
 
 
 class SwapCompare(Operator):
-    """Change a comparison operator among < <= > >= == !=."""
+    """Change a comparison operator among < <= > >= == != (toolkit: ``program.comparisons()``)."""
 
     name = "swap_compare"
 
     def sites(self, ctx):
-        return [(s, i) for s in ctx.a.compares for i, t in enumerate(s.node.comparisons)
-                if type(t.operator) in SYMBOL]
+        return [(c, i) for c in ctx.program.comparisons() for i, op in enumerate(c.operators) if op in COMPARE]
 
     def apply(self, ctx, rng):
         site, index = self.pick(ctx, rng)
-        target = site.node.comparisons[index]
-        old = SYMBOL[type(target.operator)]
+        old = site.operators[index]
         new = rng.choice(sorted(k for k in COMPARE if k != old))
-        op = COMPARE[new](whitespace_before=target.operator.whitespace_before,
-                          whitespace_after=target.operator.whitespace_after)
-        items = list(site.node.comparisons)
-        items[index] = target.with_changes(operator=op)
-        repl = site.node.with_changes(comparisons=items)
-        return ctx.a.render(site.node, repl), f"swap comparison {old} -> {new} on line {site.line}"
+        return site.swap(new, index).source, f"swap comparison {old} -> {new} on line {site.line}"
 
 
 class SwapBoolean(Operator):
@@ -289,21 +268,19 @@ def _one_line_len(a: h.Analysis, node: cst.CSTNode) -> int:
 
 
 class WrapUfunc(Operator):
-    """e -> np.f(e) for a numpy ufunc f (sqrt, log1p, exp, tanh, abs, square...)."""
+    """e -> np.f(e) for a numpy ufunc f (sqrt, log1p, exp, tanh, abs, square...); toolkit:
+    ``program.expressions()``, ``site.wrap_call(f)``."""
 
     name = "wrap_ufunc"
 
     def sites(self, ctx):
-        return _value_sites(ctx) if ctx.a.np_alias else []
+        return ctx.program.expressions() if ctx.a.np_alias else []
 
     def apply(self, ctx, rng):
-        site = self.pick(ctx, rng)
+        site: toolkit.Expression = self.pick(ctx, rng)
         f = rng.choice(WRAP_UFUNCS)
-        func = cst.Attribute(value=cst.Name(ctx.a.np_alias), attr=cst.Name(f))
-        call = cst.Call(func=func, args=[cst.Arg(h.bare(site.node))])
-        repl = h.fit_slot(ctx.a, call, site.node)
         desc = f"wrap `{short(ctx.a, site.node)}` in {ctx.a.np_alias}.{f} on line {site.line}"
-        return ctx.a.render(site.node, repl), desc
+        return site.wrap_call(f"{ctx.a.np_alias}.{f}").source, desc
 
 
 class WrapBinop(Operator):
@@ -518,6 +495,9 @@ class MutateProposer:
                 continue
             except (cst.CSTValidationError, cst.ParserSyntaxError) as exc:
                 reasons.append(f"{op.name}: could not build the edit ({type(exc).__name__})")
+                continue
+            except toolkit.ToolkitError as exc:
+                reasons.append(f"{op.name}: {exc}")
                 continue
             problem = _problem(parent, child)
             if problem is None:

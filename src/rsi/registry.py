@@ -90,7 +90,10 @@ class Registry:
                 self._paths[point.name] = point.value
 
 
-proposers = Registry("proposer", "rsi.proposers", {"mutate": "rsi.proposers.mutate:MutateProposer"})
+proposers = Registry("proposer", "rsi.proposers", {
+    "mutate": "rsi.proposers.mutate:MutateProposer",
+    "llm": "rsi.proposers.llm:LLMProposer",  # needs the llm extra: pip install 'rsi[llm]'
+})
 executors = Registry("executor", "rsi.executors", {
     "local": "rsi.executors:local_executor",
     "fork": "rsi.executors:fork_executor",

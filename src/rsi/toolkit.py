@@ -31,7 +31,7 @@ toolkit refuses them first, with a reason.
 ``constants()``             numeric literals (``0.5``, ``-3``, ``1e-6``): ``.value``, ``.set(x)``
 ``binary_operators()``      ``a + b``, ``x ** 2``, ``h ^ k``: ``.operator``, ``.swap("*")``
 ``comparisons()``           ``r < 5.0``: ``.operators``, ``.swap("<=")``
-``calls()``                 ``np.sqrt(x)``, ``max(a, b)``: ``.function``, ``.rename("np.log1p")``
+``calls()``                 ``np.sqrt(x)``, ``max(a, b)``: ``.callee``, ``.rename("np.log1p")``
 ``expressions()``           value expressions (names, numbers, arithmetic, calls, subscripts):
                             ``.wrap("np.tanh({})")``, ``.wrap_call(f)``, ``.wrap_binop(op, t)``,
                             ``.wrap_where(cmp, t, other)``
@@ -70,6 +70,7 @@ to a millisecond), plus a line-by-line check of the frozen text.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import textwrap
 from collections.abc import Callable, Sequence
@@ -134,11 +135,31 @@ def _expression(code: str) -> cst.BaseExpression:
         raise EditError(f"not an expression: {code!r} ({str(exc).splitlines()[0]})") from None
 
 
-def _operand(node: cst.BaseExpression, a: h.Analysis) -> str:
-    """The code of ``node`` as an operand: parenthesised unless it is an atom."""
-    node = h.bare(node)
-    text = a.code(node)
-    return text if h.prec(node) >= h.ATOM else f"({text})"
+_HOLE = "__rsi_toolkit_hole__"
+
+
+class _Fill(cst.CSTTransformer):
+    """Put ``e`` where a template holds the placeholder name, parenthesised as its slot needs."""
+
+    def __init__(self, e: cst.BaseExpression):
+        super().__init__()
+        self.e = h.bare(e)
+
+    def on_leave(self, original_node: Any, updated_node: Any) -> Any:
+        changes = {}
+        for f in dataclasses.fields(updated_node):
+            value = getattr(updated_node, f.name)
+            if isinstance(value, cst.Name) and value.value == _HOLE:
+                changes[f.name] = h.fit(self.e, h.slot_min(updated_node, value))
+        return updated_node.with_changes(**changes) if changes else updated_node
+
+
+def _fill(template: str, e: cst.BaseExpression) -> cst.BaseExpression:
+    """``template`` (an expression with ``{}`` holes) with ``e`` in every hole."""
+    node = _expression(template.replace("{}", _HOLE))
+    if isinstance(node, cst.Name) and node.value == _HOLE:
+        return e
+    return cast(cst.BaseExpression, node.visit(_Fill(e)))
 
 
 # -- the program ------------------------------------------------------------------------------------
@@ -287,10 +308,10 @@ class Program:
             parsed = cst.parse_module(text)
         except cst.ParserSyntaxError as exc:
             raise EditError(f"not statements: {code!r} ({str(exc).splitlines()[0]})") from None
-        body = [s.with_changes(leading_lines=()) for s in parsed.body]
+        body: list[cst.BaseStatement] = list(parsed.body)
         if not body:
             raise EditError(f"no statement in {code!r}")
-        return list(body)
+        return body
 
     def _indent(self, code: str) -> str:
         """``code`` as the body of a block: dedented, then indented by the program's own unit."""
@@ -363,8 +384,7 @@ class Expression(Site):
         needed): ``wrap("np.tanh({})")``, ``wrap("{} * 0.5")``, ``wrap("np.where({} > 0, {}, 0)")``."""
         if not _is(template, str) or "{}" not in template:
             raise EditError(f"a wrap template holds {{}} where the expression goes, not {template!r}")
-        code = template.replace("{}", _operand(cast(cst.BaseExpression, self.node), self._a))
-        new = _expression(code)
+        new = _fill(template, cast(cst.BaseExpression, self.node))
         return self._swap(h.fit_slot(self._a, new, self.node),
                           f"wrap `{_short(self.text)}` as `{_short(template)}` on line {self.line}")
 
@@ -489,12 +509,13 @@ class Comparison(Site):
 
 
 class Call(Expression):
-    """``f(args)``: ``function`` (the callee's code), ``arguments``, ``rename(new)``."""
+    """``f(args)``: ``callee`` (the called function's code, e.g. ``"np.sqrt"``), ``arguments``,
+    ``rename(new)``."""
 
     label = "call"
 
     @property
-    def function(self) -> str:
+    def callee(self) -> str:
         return self._a.code(cast(cst.Call, self.node).func).strip()
 
     @property
@@ -508,7 +529,7 @@ class Call(Expression):
             raise EditError(f"rename takes a function name such as 'np.log1p', not {function!r}")
         node = cast(cst.Call, self.node)
         return self._swap(node.with_changes(func=func),
-                          f"swap call {self.function} -> {function} on line {self.line}")
+                          f"swap call {self.callee} -> {function} on line {self.line}")
 
 
 class Statement(Site):
@@ -582,7 +603,8 @@ class Statement(Site):
                                 f"move line {self.line} `{_short(self.text, 30)}` {where}")
 
     def insert_before(self, code: str) -> Program:
-        """The program with ``code`` (statements) inserted before this statement."""
+        """The program with ``code`` (statements) inserted before this statement (comment lines of
+        ``code`` are dropped; comments at the end of a line stay)."""
         return self._block_edit(set(), {self.index: self.program._statements(code)},
                                 f"insert `{_short(code)}` before line {self.line}")
 

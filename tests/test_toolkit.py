@@ -434,6 +434,17 @@ def test_an_improver_with_its_own_operator_drives_a_real_search(tmp_path):
     assert summary.best.score > summary.seed.score
 
 
+def test_same_seed_same_run_with_improver_operators(tmp_path):
+    def run(name: str) -> list[tuple]:
+        rsi.improve(_problem(tmp_path / name, budget=14), tmp_path / name / "run", budget=14, seed=4,
+                    improver=TUNING)
+        with rsi.open_run(tmp_path / name / "run") as results:
+            return [(c.id, c.proposer, c.operator, c.fingerprint, c.status, c.score) for c in results.candidates()]
+
+    first = run("a")
+    assert any(row[1] == "improver" for row in first) and first == run("b")
+
+
 def test_search_wiring_and_the_seed_bandit_sees_the_arms(tmp_path):
     improver = tmp_path / "seed_plus.py"
     improver.write_text("from rsi.improvers.seed import DEFAULTS, next_step, observe, start  # noqa: F401\n\n"
@@ -450,6 +461,10 @@ def test_search_wiring_and_the_seed_bandit_sees_the_arms(tmp_path):
     plain = rsi.Search.create(_problem(tmp_path / "b"), tmp_path / "run2")
     try:
         assert "improver" not in plain.proposers  # the seed improver defines no OPERATORS
+        plain.use_improver(load_improver(improver))  # adopting an improver brings its operators ...
+        assert plain.proposers["improver"].operators == ["halve"] and "mutate" in plain.proposers
+        plain.use_improver(load_improver(None))  # ... and adopting one without takes them away
+        assert "improver" not in plain.proposers and "mutate" in plain.proposers
     finally:
         plain.close()
 

@@ -456,6 +456,8 @@ class Search:
         ``reset``: it starts with a fresh state (its own ``start``), else it keeps the saved one."""
         improver.check_settings(self.settings.improver)
         self.improver = improver
+        self.proposers = {**{n: p for n, p in self.proposers.items() if n != "improver"},
+                          **improver_operators(improver, self.settings.improver, lambda: self._improver_state)}
         self._steps.clear()
         if reset:
             self._improver_state = {}

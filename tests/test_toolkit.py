@@ -26,7 +26,7 @@ from rsi.sandbox import isolation, landlock
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = sorted((ROOT / "src" / "rsi" / "meta" / "suite").glob("*/initial.py"))
 TUNING = ROOT / "examples" / "improvers" / "tuning.py"
-CONFINED = landlock.abi_version() > 0 and "landlock" not in isolation.disabled_mechanisms()
+CONFINED = landlock.abi_version() > 0 and not {"landlock", "seccomp"} & isolation.disabled_mechanisms()
 
 PROGRAM = '''"""Frozen docstring."""
 import numpy as np
@@ -554,11 +554,30 @@ def test_the_guard_contains_what_an_operator_does(tmp_path):
             block = bytearray(4 << 30)
             return str(len(block))
 
+        def fork(ctx):
+            if os.fork() == 0:  # a process that would outlive the call
+                while True:
+                    pass
+            return None
+
+        def thread(ctx):
+            import threading
+            box = []
+            worker = threading.Thread(target=lambda: box.append(ctx.parent.constants()[0].set(9.0)))
+            worker.start()
+            worker.join()
+            return box[0]
+
         OPERATORS = {{"kill_engine": kill_engine, "hard_exit": hard_exit, "write": write, "fd": fd,
-                      "unjsonable": unjsonable, "memory": memory}}
+                      "unjsonable": unjsonable, "memory": memory, "fork": fork, "thread": thread}}
         ''')
+    assert "ALPHA = 9.0" in ops.propose(_request("thread")).source  # threads are allowed
     reasons = {}
     for name in ops.operators:
+        if name == "fork" and not CONFINED:
+            continue  # without seccomp the forked loop would live until its CPU limit
+        if name == "thread":
+            continue
         with pytest.raises(ProposalFailed) as info:
             ops.propose(_request(name))
         reasons[name] = str(info.value)
@@ -571,6 +590,7 @@ def test_the_guard_contains_what_an_operator_does(tmp_path):
         assert "PermissionError" in reasons["kill_engine"] and "PermissionError" in reasons["write"]
         assert not marker.exists()
         assert ops.protections == ["fork", "rlimits", "landlock", "seccomp"]
+        assert "raised PermissionError" in reasons["fork"]  # no new process
     assert os.getpid()  # still here
 
 

@@ -63,9 +63,15 @@ names they read are bound is up to you: ``Statement.reads`` and ``Site.names()``
 ``EditError``: this edit cannot be made here (code that does not parse, an operator that does not
 exist, a position outside the regions, a change of a frozen line). Both are ``ToolkitError``.
 
-**Cost.** Parsing costs a few milliseconds for a 30-line program and is cached per source text (64
-programs); an edit renders only the node that changed and splices it into the text (microseconds
-to a millisecond), plus a line-by-line check of the frozen text.
+**Statements** are those of function bodies, at any depth (module-level code has constants and
+expressions but no statement sites). ``Statement.index`` is its position in its block (a docstring
+counts: it is index 0), ``siblings()`` the editable statements of that block, ``reads`` and
+``binds`` the names it uses. Comment lines of inserted code are dropped; comments at the end of a
+line are kept.
+
+**Cost** (on this project's 2-core machine at a load of 8): parsing a 20-40 line program takes
+13-18 ms and is cached per source text (64 programs); an edit, about 0.15 ms: it renders only the
+node that changed, splices it into the text and checks the frozen lines.
 """
 
 from __future__ import annotations

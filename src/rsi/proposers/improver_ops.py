@@ -36,11 +36,11 @@ state is still JSON data; they are dropped when it fails.
 operator: closes every file descriptor it inherited (the run's database among them) and unmaps
 shared memory; sends its output to /dev/null; gets Landlock rules (read the system, Python and rsi
 files only, so *not* the problem's evaluator or held-out data; write nothing; no TCP; signals only
-inside its own domain) and the sandbox's seccomp filter, where the kernel has them (the mechanisms
-``RSI_SANDBOX_DISABLE`` names stay off); and caps its CPU time (``cpu_seconds``, SIGXCPU then
-SIGKILL), address space (``memory_mb`` above what it inherited) and file writes. The engine kills
-it (and its process group) at ``wall_seconds``. Only the reply crosses back: JSON on a pipe,
-capped at ``REPLY_BYTES``.
+inside its own domain), the sandbox's seccomp filter and one more that refuses new processes
+(threads are allowed), where the kernel has them (the mechanisms ``RSI_SANDBOX_DISABLE`` names stay
+off); and caps its CPU time (``cpu_seconds``, SIGXCPU then SIGKILL), address space (``memory_mb``
+above what it inherited) and file writes. The engine kills it (and its process group) at
+``wall_seconds``. Only the reply crosses back: JSON on a pipe, capped at ``REPLY_BYTES``.
 
 Why a fork and not a timer in the engine's process: ``setitimer(ITIMER_PROF)`` costs about a
 microsecond, but needs a signal handler (the engine installs none, and runs off the main thread),
@@ -352,6 +352,7 @@ class _Jail:
         self.ruleset: landlock.Ruleset | None = None
         self.rule_fds: list[int] = []
         self.filter: seccomp.Filter | None = None
+        self.no_fork: seccomp.Filter | None = None
         self.libc: Any = None
         off = isolation.disabled_mechanisms()
         if not confine:
@@ -365,6 +366,8 @@ class _Jail:
             self.mechanisms.append("landlock")
         if "seccomp" not in off and seccomp.supported():
             self.filter = seccomp.Filter(seccomp.build(allow_inet=False), self.libc)
+            program = _no_fork_program()
+            self.no_fork = seccomp.Filter(program, self.libc) if program else None
             self.mechanisms.append("seccomp")
         numpy = sys.modules.get("numpy")
         if numpy is not None:  # its first seeding costs ~20 ms: pay it here once, not in every child
@@ -376,13 +379,7 @@ class _Jail:
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
-        kept = sorted({0, 1, 2, keep, *self.rule_fds})
-        low = 3
-        for fd in kept:
-            if fd >= low:
-                os.closerange(low, fd)
-                low = fd + 1
-        os.closerange(low, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        _close_all_but({0, 1, 2, keep, *self.rule_fds})
         _unmap_shared()
         vm = _vm_bytes()
         if self.ruleset is not None or self.filter is not None:
@@ -399,6 +396,8 @@ class _Jail:
             os.close(fd)
         if self.filter is not None:
             self.filter.install()
+        if self.no_fork is not None:
+            self.no_fork.install()
         cpu = max(1, math.ceil(cpu_seconds))
         _cap(resource.RLIMIT_CPU, cpu, cpu + 1)
         _cap(resource.RLIMIT_AS, vm + memory_mb * MIB)
@@ -421,6 +420,54 @@ def _read_rules() -> list[tuple[str, int]]:
         path = os.path.realpath(path)
         granted += isolation._all_but(path, engine) if isolation._beneath(engine, path) else [path]
     return [(p, landlock.READ) for p in granted] + isolation._engine_files(engine)
+
+
+def _close_all_but(keep: set[int]) -> None:
+    """Close every open file descriptor but ``keep`` (the engine's database, pipes, sockets...)."""
+    try:
+        open_fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        open_fds = list(range(3, 1 << 16))
+    for fd in open_fds:
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the listing's own descriptor, closed already
+
+
+# clone without CLONE_THREAD (a new process), fork and vfork fail with EPERM; threads are allowed.
+# clone3 fails with ENOSYS, so that the C library falls back to clone, whose flags a filter can see.
+_FORKS = {"x86_64": (0xC000003E, {"clone": 56, "fork": 57, "vfork": 58, "clone3": 435}),
+          "aarch64": (0xC00000B7, {"clone": 220, "clone3": 435})}
+CLONE_THREAD = 0x00010000
+
+
+def _no_fork_program() -> bytes | None:
+    """A seccomp filter program: an operator may not start processes (they could outlive it)."""
+    import errno
+    import platform
+    import struct
+
+    found = _FORKS.get(platform.machine())
+    if found is None:
+        return None
+    arch, table = found
+
+    def insn(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
+        return struct.pack("<HBBI", code, jt, jf, k & 0xFFFFFFFF)
+
+    ld, jeq, jset, ret = 0x20, 0x15, 0x45, 0x06
+    allow, eperm, enosys = 0x7FFF0000, 0x00050000 | errno.EPERM, 0x00050000 | errno.ENOSYS
+    prog = [insn(ld, 4), insn(jeq, arch, jt=1), insn(ret, eperm), insn(ld, 0)]
+    for name in ("fork", "vfork"):
+        if name in table:
+            prog += [insn(jeq, table[name], jf=1), insn(ret, eperm)]
+    prog += [insn(jeq, table["clone3"], jf=1), insn(ret, enosys)]
+    prog += [insn(jeq, table["clone"], jf=4), insn(ld, 16), insn(jset, CLONE_THREAD, jf=1), insn(ret, allow),
+             insn(ret, eperm)]
+    prog.append(insn(ret, allow))
+    return b"".join(prog)
 
 
 def _unmap_shared() -> None:

@@ -215,8 +215,16 @@ class ImproverOperators:
 
     def _call_forked(self, name: str, ctx: OperatorContext, seed: int) -> dict[str, Any]:
         jail = self._prepared()
-        read_end, write_end = os.pipe()
-        pid = os.fork()
+        try:
+            read_end, write_end = os.pipe()
+        except OSError as exc:
+            return {"error": f"could not be started: {exc}"}
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            os.close(read_end)
+            os.close(write_end)
+            return {"error": f"could not be started (fork: {exc})"}
         if pid == 0:  # ---------------------------------------------------------------- the child
             code = 0
             try:

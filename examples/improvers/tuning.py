@@ -50,9 +50,9 @@ def start(ctx: ImproverContext) -> None:
 
 def next_step(ctx: ImproverContext) -> Step:
     best = ctx.archive.best()
-    if best is None or ctx.rng.random() >= _setting(ctx, "tune_share"):
-        return seed.next_step(ctx)
     tune = ctx.state["tune"]
+    if best is None or best.id == tune.get("untunable") or ctx.rng.random() >= _setting(ctx, "tune_share"):
+        return seed.next_step(ctx)
     trial = tune["next_trial"]
     tune["next_trial"] = trial + 1
     return Step(parent=best.id, island=seed_island(ctx), proposer="improver", operator="tune",
@@ -82,7 +82,8 @@ def tune(ctx) -> object:
     _learn(ctx, state)
     sites = [c for c in ctx.parent.constants() if not c.is_int]
     if not sites:
-        return None  # nothing to tune: no child (the engine records why)
+        state["untunable"] = ctx.parent_id  # next_step leaves this program to mutate
+        return None  # no child this time (the engine records why)
     # the next (constant, direction) to try, skipping the trials of this parent still in flight
     pending = {(t["coordinate"], t["direction"]) for t in state["trials"].values()
                if t["improved"] is None and t["parent"] == ctx.parent_id}

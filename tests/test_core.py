@@ -304,6 +304,18 @@ def test_no_import_cycle_and_no_private_name_across_modules():
             visit(module, [module])
 
 
+def test_no_private_function_of_another_module_is_called():
+    src = ROOT / "src"
+    for path in (src / "rsi").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                    and (node.level or (node.module or "").startswith("rsi")) for alias in node.names}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in imported
+                    and node.attr.startswith("_") and not node.attr.startswith("__")):
+                raise AssertionError(f"{path.relative_to(src)}:{node.lineno} uses {node.value.id}.{node.attr}")
+
+
 def test_engine_modules_install_no_signal_handler_and_never_exit():
     for path in (ROOT / "src" / "rsi").rglob("*.py"):
         rel = path.relative_to(ROOT / "src" / "rsi").as_posix()

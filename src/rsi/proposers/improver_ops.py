@@ -424,14 +424,10 @@ class _Jail:
 def _read_rules() -> list[tuple[str, int]]:
     """What a confined operator may read: the system and Python folders and rsi's own modules,
     without the problem folders inside rsi: the same rules the sandbox gives a candidate."""
-    from ..sandbox import isolation, landlock
+    from ..sandbox import isolation
 
     engine = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # the rsi package
-    granted: list[str] = []
-    for path in isolation.SYSTEM_READ + isolation._python_folders():
-        path = os.path.realpath(path)
-        granted += isolation._all_but(path, engine) if isolation._beneath(engine, path) else [path]
-    return [(p, landlock.READ) for p in granted] + isolation._engine_files(engine)
+    return isolation.code_read_rules(engine)
 
 
 def _close_all_but(keep: set[int]) -> None:

@@ -178,10 +178,7 @@ def finish(plan: Plan, evaluator: str, new_files: list[str], code_kinds: set[str
         return
     own = os.path.dirname(os.path.realpath(evaluator))
     engine = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # the rsi package
-    granted: list[str] = []
-    for path in SYSTEM_READ + _python_folders():
-        path = os.path.realpath(path)
-        granted += _all_but(path, engine) if _beneath(engine, path) else [path]
+    granted = _granted_folders(engine)
     plan.base_rules = landlock.open_rule_paths(
         [(p, landlock.READ) for p in granted] + DEVICES + _engine_files(engine))
     folders = [own]
@@ -350,6 +347,21 @@ def _engine_files(engine: str) -> list[tuple[str, int]]:
             continue
         rules += [(os.path.join(root, f), landlock.READ_FILE) for f in files if f.endswith(".py")]
     return rules
+
+
+def code_read_rules(engine: str) -> list[tuple[str, int]]:
+    """What confined code may read: the system and Python folders and rsi's own modules (``engine``,
+    the rsi package folder), without the problem folders inside rsi: the rules a candidate gets."""
+    return [(p, landlock.READ) for p in _granted_folders(engine)] + _engine_files(engine)
+
+
+def _granted_folders(engine: str) -> list[str]:
+    """The system and Python folders, with rsi's package folder cut out of any that holds it."""
+    granted: list[str] = []
+    for path in SYSTEM_READ + _python_folders():
+        path = os.path.realpath(path)
+        granted += _all_but(path, engine) if _beneath(engine, path) else [path]
+    return granted
 
 
 def _beneath(path: str, folder: str) -> bool:

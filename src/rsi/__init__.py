@@ -38,7 +38,8 @@ The parts (each with its own docstring: ``help(rsi.Search)``):
 - ``open_run``: ``Results`` of a run folder (best, candidates, lineage, diff, audit trail).
 - ``proposers`` / ``executors``: where they live, and their registries: ``rsi.proposers.register
   (name, factory)``, ``rsi.executors.create(name, problem, settings, scratch)``, ``names()``.
-- ``load_improver``, ``Step``, ``Outcome``, ``ImproverContext``: the improver contract.
+- ``load_improver``, ``Step``, ``Outcome``, ``ImproverContext``: the improver contract;
+  ``toolkit``: the code-editing layer an improver writes its own operators with (``OPERATORS``).
 - ``Status``, ``StopReason``; every error meant for a user is an ``RsiError`` whose message names
   the fix.
 
@@ -60,6 +61,7 @@ _EXPORTS = {
     "ImproverContext": "improvers", "Outcome": "improvers", "Step": "improvers", "load_improver": "improvers",
     "Problem": "problem", "load_problem": "problem", "problem_from": "problem",
     "executors": "", "proposers": "",  # submodules, each also the registry of its kind of plug-in
+    "toolkit": "",  # the code-editing toolkit improvers write their own operators with
     "Results": "results", "open_run": "results",
     "Run": "run", "drive": "run",
     "BaseHook": "search", "Overrides": "search", "Search": "search", "Snapshot": "search", "Summary": "search",
@@ -68,7 +70,7 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
-    from . import executors, proposers
+    from . import executors, proposers, toolkit
     from .errors import ProblemError, ProgramError, ProposalFailed, RsiError, RunError, SearchError
     from .executors import Executor
     from .improvers import ImproverContext, Outcome, Step, load_improver
@@ -114,6 +116,6 @@ __all__ = [
     "BaseHook", "Executor", "ImproverContext", "Outcome", "Overrides", "Problem", "ProblemError", "ProgramError",
     "ProposalFailed", "Results", "RsiError", "Run", "RunError", "Search", "SearchError", "Snapshot", "Status",
     "Step", "StopReason", "Summary", "Usage", "__version__", "drive", "executors", "improve", "load_improver",
-    "load_problem", "open_run", "problem_from", "proposers",
+    "load_problem", "open_run", "problem_from", "proposers", "toolkit",
 ]
 assert set(__all__) == set(_EXPORTS) | {"improve", "__version__"}

@@ -68,7 +68,8 @@ def evaluation_limits(settings: ProblemSettings) -> Limits:
     """The per-evaluation OS limits that ``[evaluator]`` asks for."""
     ev = settings.evaluator
     return Limits(wall_seconds=ev.timeout, cpu_seconds=ev.cpu_seconds or 2 * ev.timeout,
-                  memory_mb=ev.memory_mb, output_bytes=ev.output_bytes)
+                  memory_mb=ev.memory_mb, output_bytes=ev.output_bytes, evaluator_format=ev.format,
+                  cascade=tuple(ev.cascade_thresholds) if ev.cascade_thresholds is not None else None)
 
 
 def local_executor(problem: Problem, settings: ProblemSettings, scratch: Path) -> Executor:
@@ -92,10 +93,14 @@ def fork_executor(problem: Problem, settings: ProblemSettings, scratch: Path) ->
 
 
 def load_evaluate(problem: Problem) -> Callable[[str], Any]:
-    """Import the problem's trusted evaluator into this process; its ``evaluate`` function."""
+    """Import the problem's trusted evaluator into this process; its ``evaluate`` function (for an
+    OpenEvolve or ShinkaEvolve evaluator, or a cascade, the function ``rsi.compat`` calls it through)."""
+    from . import compat
+
     path = problem.evaluator_path
     if path is None:
         raise ProblemError(f"problem {problem.name!r} has no evaluator file")
+    compat.install_shims()
     spec = importlib.util.spec_from_file_location(f"rsi_evaluator_{abs(hash(str(path)))}", path)
     if spec is None or spec.loader is None:
         raise ProblemError(f"{path}: cannot be loaded as a Python module")
@@ -104,6 +109,10 @@ def load_evaluate(problem: Problem) -> Callable[[str], Any]:
         spec.loader.exec_module(module)
     except Exception as exc:  # the user's evaluator: show what broke
         raise ProblemError(f"cannot use evaluator {path}: {type(exc).__name__}: {exc}") from None
+    ev = problem.settings.evaluator
+    wrapped = compat.evaluator_function(module, str(path), ev.format, ev.cascade_thresholds)
+    if wrapped is not None:
+        return wrapped
     evaluate = getattr(module, "evaluate", None)
     if not callable(evaluate):
         raise ProblemError(f"{path}: the 'fork' executor needs `evaluate(program_path)` (not the split contract)")

@@ -1,13 +1,16 @@
 """Load a problem folder: ``initial.py`` + ``evaluate.py`` (+ optional ``problem.toml``).
 
-OpenEvolve's layout and contract work unchanged. The evaluator is not imported here (that
-happens once per evaluation worker); its functions are found by reading its syntax tree.
+OpenEvolve's folders (``initial_program.py``, ``evaluator.py``, ``config.yaml``) and ShinkaEvolve's
+(``initial.py``, ``evaluate.py`` run as a script) load unchanged too: ``rsi.compat`` tells the
+layouts apart and maps OpenEvolve's config.yaml onto the settings. The evaluator is not imported
+here (that happens once per evaluation worker); its functions are found by reading its syntax tree.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import logging
 import tempfile
 import tomllib
 from collections.abc import Callable
@@ -17,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from . import compat
 from .errors import ProblemError, ProgramError
 from .program import editable_regions, syntax_error
 from .settings import ProblemSettings
@@ -32,7 +36,10 @@ class Problem:
     folder) or ``problem_from(initial_source, evaluator)`` (a string and a file or a callable).
 
     ``evaluator_path`` is the trusted ``evaluate.py`` (None when the evaluator is the Python
-    callable ``evaluate``, which only the in-process 'fork' executor can run).
+    callable ``evaluate``, which only the in-process 'fork' executor can run). ``layout`` is the
+    folder's: "rsi", "openevolve" or "shinka" (``settings.evaluator.format`` says how the evaluator
+    is called); ``notices`` what loading it has to tell (which layout, what config.yaml mapped and
+    what rsi ignores), also logged as warnings of the ``rsi.problem`` logger.
     """
 
     root: Path
@@ -41,6 +48,8 @@ class Problem:
     has_holdout: bool
     settings: ProblemSettings
     evaluate: Callable[[str], Any] | None = field(default=None, compare=False, repr=False)
+    layout: str = "rsi"
+    notices: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -97,12 +106,26 @@ def hash_evaluator_files(root: Path) -> str:
 
 
 def load_settings(path: Path) -> ProblemSettings:
+    return _validate(_read_toml(path), path)
+
+
+def _read_toml(path: Path) -> dict:
     if not path.exists():
-        return ProblemSettings()
+        return {}
     try:
-        raw = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ProblemError(f"{path}: not valid TOML ({exc}); fix the syntax or delete the file") from None
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _validate(raw: dict, path: Path) -> ProblemSettings:
     try:
         return ProblemSettings.model_validate(raw)
     except ValidationError as exc:
@@ -116,24 +139,58 @@ def load_settings(path: Path) -> ProblemSettings:
 
 
 def load_problem(folder: str | Path) -> Problem:
-    """The problem in ``folder`` (``initial.py``, ``evaluate.py``, optional ``problem.toml``), checked:
-    a missing file, an evaluator without ``evaluate``, unbalanced EVOLVE-BLOCK markers or an unknown
-    setting raise ``ProblemError`` naming the file and the fix.
+    """The problem in ``folder``, checked: rsi's layout (``initial.py``, ``evaluate.py``, optional
+    ``problem.toml``), OpenEvolve's (``initial_program.py``, ``evaluator.py``, optional
+    ``config.yaml``, mapped onto the settings; a ``problem.toml`` beside it wins) or
+    ShinkaEvolve's (``initial.py``, ``evaluate.py`` run as a script). A missing file, an evaluator
+    without ``evaluate``, bad YAML, unbalanced EVOLVE-BLOCK markers or an unknown setting raise
+    ``ProblemError`` naming the file and the fix.
 
         problem = rsi.load_problem("examples/binpack")
     """
     root = Path(folder).resolve()
     if not root.is_dir():
-        raise ProblemError(f"{folder}: no such problem folder; pass a folder holding {INITIAL} and {EVALUATOR}")
-    initial, evaluator = root / INITIAL, root / EVALUATOR
-    for path, role in ((initial, "the program to improve"), (evaluator, "the trusted scoring code")):
-        if not path.is_file():
-            raise ProblemError(f"{path}: missing ({role}); every problem folder needs {INITIAL} and {EVALUATOR}")
-    source = initial.read_text()
-    _check_initial(source, str(initial))
-    names = _evaluator_names(evaluator)
-    settings = load_settings(root / SETTINGS)
-    return Problem(root, source, evaluator, _has_holdout(names), settings)
+        raise ProblemError(f"{folder}: no such problem folder; pass a folder holding {INITIAL} and {EVALUATOR} "
+                           f"(or OpenEvolve's {compat.OE_INITIAL} and {compat.OE_EVALUATOR})")
+    toml = _read_toml(root / SETTINGS)
+    forced = toml.get("evaluator", {}).get("format") if isinstance(toml.get("evaluator"), dict) else None
+    layout = compat.detect(root, forced if forced in ("rsi", "openevolve", "shinka") else None)
+    source = layout.initial.read_text()
+    _check_initial(source, str(layout.initial))
+    notices: list[str] = []
+    raw: dict = {}
+    if layout.kind == "shinka":
+        compat.check_shinka_script(layout.evaluator)
+        names: set[str] = set()
+        raw = {"evaluator": {"format": "shinka"}}
+        notices.append(f"{root}: ShinkaEvolve folder: {INITIAL} is the program; {EVALUATOR} runs as a script "
+                       "(--program_path, --results_dir) in the sandbox, correct.json decides validity, "
+                       "metrics.json's combined_score is the score")
+        extra = sorted(p.name for p in root.iterdir() if p.suffix in (".yaml", ".yml") or p.name == "run_evo.py")
+        if extra:
+            notices.append(f"{root}: not read by rsi: {', '.join(extra)} (ShinkaEvolve's run settings; give rsi's "
+                           f"as flags or in {SETTINGS})")
+    else:
+        names = _evaluator_names(layout.evaluator, openevolve=layout.kind == "openevolve")
+        if layout.kind == "openevolve":
+            raw = {"evaluator": {"format": "openevolve", "cascade_thresholds": list(compat.OE_CASCADE_DEFAULT)}}
+            mapped: list[str] = []
+            ignored: list[str] = []
+            if layout.config is not None:
+                raw, mapped, ignored = compat.openevolve_settings(layout.config)
+            cascade = raw["evaluator"].get("cascade_thresholds")
+            stages = "evaluate_stage1" in names
+            notices.append(f"{root}: OpenEvolve folder: {compat.OE_INITIAL} is the program, {compat.OE_EVALUATOR} "
+                           "the evaluator" + (f", cascade with thresholds {cascade}" if stages and cascade else ""))
+            if mapped:
+                notices.append(f"{layout.config}: mapped onto rsi's settings:\n  " + "\n  ".join(mapped))
+            if ignored:
+                notices.append(f"{layout.config}: ignored by rsi:\n  " + "\n  ".join(ignored))
+    settings = _validate(_merge(raw, toml), root / (SETTINGS if toml else compat.OE_CONFIG))
+    for notice in notices:
+        logging.getLogger("rsi.problem").warning("rsi: %s", notice)
+    return Problem(root, source, layout.evaluator, _has_holdout(names), settings, layout=layout.kind,
+                   notices=tuple(notices))
 
 
 def problem_from(initial_source: str, evaluator: str | Path | Callable[[str], Any], *, name: str = "problem",
@@ -178,13 +235,19 @@ def _check_initial(source: str, where: str) -> None:
         raise ProblemError(f"{where}: {exc}") from None
 
 
-def _evaluator_names(evaluator: Path) -> set[str]:
+def _evaluator_names(evaluator: Path, openevolve: bool = False) -> set[str]:
     try:
         tree = ast.parse(evaluator.read_text(), filename=str(evaluator))
     except SyntaxError as exc:
         raise ProblemError(f"{evaluator}: syntax error on line {exc.lineno}: {exc.msg}") from None
     names = _top_level_names(tree)
-    if "evaluate" not in names and not {"produce", "score"} <= names:
+    if openevolve and "evaluate" not in names and "evaluate_stage1" not in names:
+        raise ProblemError(
+            f"{evaluator}: defines no function `evaluate`; an OpenEvolve evaluator needs "
+            "`def evaluate(program_path)` returning a dict with 'combined_score' or an EvaluationResult "
+            "(or the cascade's `evaluate_stage1(program_path)`)"
+        )
+    if not openevolve and "evaluate" not in names and not {"produce", "score"} <= names:
         raise ProblemError(
             f"{evaluator}: defines no function `evaluate`; add "
             "`def evaluate(program_path) -> dict` returning at least {'combined_score': float}, "

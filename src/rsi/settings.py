@@ -43,6 +43,15 @@ class EvaluatorSettings(_Strict):
     memory_mb: int = Field(2048, ge=64, description="address-space cap per evaluation")
     output_bytes: int = Field(64_000, ge=0, description="captured stdout/stderr kept per stream")
     holdout_every_best: bool = Field(False, description="also run evaluate_holdout on every new best")
+    format: Literal["rsi", "openevolve", "shinka"] = Field(
+        "rsi", description="how the evaluator is called: rsi's evaluate (or produce + score), OpenEvolve's "
+        "evaluator.py (EvaluationResult returns, cascade), ShinkaEvolve's evaluate.py run as a script "
+        "(metrics.json, correct.json); load_problem sets it from the folder's layout",
+    )
+    cascade_thresholds: list[float] | None = Field(
+        None, description="OpenEvolve's cascade: if the evaluator defines evaluate_stage1, stage k+1 runs only "
+        "when the metrics so far reach threshold k (combined_score, else their mean); None: no cascade",
+    )
 
 
 class ArchiveSettings(_Strict):

@@ -23,6 +23,10 @@ class Limits:
     scratch_bytes: int = 256 * 1024 * 1024  # tmpfs quota of a worker's scratch (task + output)
     data_bytes: int = 16 * 1024 * 1024  # split contract: the most that produce() may return
     score_seconds: float = 60.0  # split contract: wall time of one score() call
+    # how the evaluator is called (rsi.compat): "rsi", "openevolve" or "shinka"; and OpenEvolve's
+    # cascade thresholds (None: no cascade). Not limits, but they travel with them to every worker.
+    evaluator_format: str = "rsi"
+    cascade: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,12 @@ the evaluator:
 - split contract: ``produce(program_path)`` in the child, whose data (``codec``) the worker
   hands to its trusted scorer process (``scorer.py``), which runs ``score(data)``. Metrics that
   come from the child's process are never accepted then.
+- OpenEvolve's ``evaluator.py`` (``limits.evaluator_format``, or a cascade in ``limits.cascade``):
+  as the plain contract, through ``rsi.compat.openevolve_function`` (the cascade's stages run in
+  the child, so a candidate that fails stage 1 costs only stage 1).
+- ShinkaEvolve's ``evaluate.py`` ("shinka"): the child runs it as ``__main__`` with
+  ``--program_path`` and ``--results_dir <task folder>/results``; after the child has ended, the
+  worker itself reads ``metrics.json`` and ``correct.json`` back (``rsi.compat.read_shinka_results``).
 
 The worker kills the child at the wall time, kills whatever it left running (its process group,
 and any escapee: the worker is a child subreaper), reads back its captured output, answers the
@@ -121,6 +127,9 @@ class Worker(Scoring):
                                           evaluator=self.evaluator)
         before = set(sys.modules)
         try:
+            from .. import compat
+
+            compat.install_shims()  # OpenEvolve's and ShinkaEvolve's imports work without them
             module = load_module(self.evaluator)
             self._find_functions(module)
             if any(mode == "split" for mode, _ in self.functions.values()):
@@ -141,7 +150,7 @@ class Worker(Scoring):
         from .isolation import finish
 
         files = [getattr(sys.modules[m], "__file__", None) for m in set(sys.modules) - before]
-        code_kinds = {k for k, (mode, _) in self.functions.items() if mode == "beside"}
+        code_kinds = {k for k, (mode, _) in self.functions.items() if mode in ("beside", "shinka")}
         finish(plan, self.evaluator, [f for f in files if f], code_kinds | {"holdout"})
         self._warm()
         send(self.resp, {
@@ -153,6 +162,13 @@ class Worker(Scoring):
         return True
 
     def _find_functions(self, module) -> None:
+        from .. import compat
+
+        fmt, cascade = self.limits.evaluator_format, self.limits.cascade
+        if fmt == "shinka":  # a script: run in the child, its files read back here
+            self.functions["train"] = ("shinka", self.evaluator)
+            self.contexts["train"] = False
+            return
         for kind in ("train", "holdout"):
             produce, score = (getattr(module, name, None) for name in SPLIT[kind])
             plain = getattr(module, PLAIN[kind], None)
@@ -160,6 +176,10 @@ class Worker(Scoring):
                 self.functions[kind] = ("split", produce)
             elif callable(plain):
                 self.functions[kind] = ("beside", plain)
+            if kind == "train" and self.functions.get(kind, ("", None))[0] != "split":
+                wrapped = compat.evaluator_function(module, self.evaluator, fmt, cascade)
+                if wrapped is not None:
+                    self.functions[kind] = ("beside", wrapped)
             if kind in self.functions:
                 self.contexts[kind] = takes_context(self.functions[kind][1])
         if "train" not in self.functions:
@@ -398,11 +418,41 @@ class Worker(Scoring):
         self._recycle(child.out, child.err)
         if outcome == "shutdown":
             return None
-        blob = judge(reply, outcome, status, data, self.functions[msg["kind"]][0], self.limits)
+        mode = self.functions[msg["kind"]][0]
+        if mode == "shinka" and outcome == "exit":
+            self._read_shinka(task_dir, data, reply)
+            reply["wall"] = time.monotonic() - start
+            return reply
+        blob = judge(reply, outcome, status, data, mode, self.limits)
         if blob is not None and self._score(msg, blob, reply) == "shutdown":
             return None
         reply["wall"] = time.monotonic() - start
         return reply
+
+    @staticmethod
+    def _read_shinka(task_dir: str, data: bytes, reply: dict) -> None:
+        """Trusted: what the ShinkaEvolve script wrote in the task's results folder, read now that
+        the child and everything it started are dead (``data``: the child's note of how the
+        script ended, untrusted, used only in the error message)."""
+        from ..compat import SHINKA_RESULTS, read_shinka_results
+
+        note = None
+        if data[:1] == b"J" and len(data) <= MAX_RESULT:
+            try:
+                note = json.loads(data[1:]).get("shinka")
+            except (ValueError, AttributeError, RecursionError):
+                note = None
+        outcome = read_shinka_results(os.path.join(task_dir, SHINKA_RESULTS), note if isinstance(note, dict) else None)
+        if "error" in outcome:
+            reply["error"] = outcome["error"]
+            return
+        from .protocol import check_metrics
+
+        metrics, error = check_metrics(outcome["metrics"])
+        if metrics is None:
+            reply["error"] = error
+            return
+        reply["status"], reply["metrics"], reply["data"] = "ok", metrics, outcome.get("data")
 
     def _recycle(self, out: int, err: int) -> None:
         """Keep a task's output files for a later spare (the task and all it started are dead,
@@ -527,7 +577,12 @@ class Worker(Scoring):
             if self.numpy is not None:
                 self.numpy.random.seed(task["seed"] % 2**32)
             program = os.path.join(task_dir, "program.py")
-            if mode == "split":
+            if mode == "shinka":
+                from ..compat import SHINKA_RESULTS, run_script
+
+                note = run_script(fn, program, os.path.join(task_dir, SHINKA_RESULTS))
+                data = b"J" + json.dumps({"shinka": note}).encode()
+            elif mode == "split":
                 data = call_produce(fn, program, limits, self.codec, task.get("context"))
             else:
                 data = b"J" + json.dumps(call_evaluate(fn, program, limits.memory_mb, task.get("context"))).encode()

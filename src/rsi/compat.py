@@ -435,7 +435,7 @@ def _read_json(folder_fd: int, name: str) -> tuple[object, str | None]:
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder_fd)
     except FileNotFoundError:
-        return None, "missing"
+        return None, "is missing"
     except OSError as exc:
         return None, f"cannot be opened ({exc.strerror})"
     try:

@@ -251,7 +251,8 @@ def _evaluator_names(evaluator: Path, openevolve: bool = False) -> set[str]:
         raise ProblemError(
             f"{evaluator}: defines no function `evaluate`; add "
             "`def evaluate(program_path) -> dict` returning at least {'combined_score': float}, "
-            "or the split pair `produce(program_path) -> data` and `score(data) -> dict`"
+            "or the split pair `produce(program_path) -> data` and `score(data) -> dict` (a ShinkaEvolve "
+            "evaluate.py instead needs an `if __name__ == \"__main__\":` block taking --program_path and --results_dir)"
         )
     return names
 

@@ -196,7 +196,8 @@ def shinka_folder(tmp_path: Path, body: str) -> Path:
     folder = tmp_path / "shinka"
     folder.mkdir()
     (folder / "initial.py").write_text("# EVOLVE-BLOCK-START\nX = 1.0\n# EVOLVE-BLOCK-END\n")
-    (folder / "evaluate.py").write_text(SHINKA_MAIN.replace("{body}", textwrap.indent(textwrap.dedent(body).strip(), "    ").lstrip()))
+    body = textwrap.indent(textwrap.dedent(body).strip(), "    ").lstrip()
+    (folder / "evaluate.py").write_text(SHINKA_MAIN.replace("{body}", body))
     return folder
 
 

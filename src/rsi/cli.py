@@ -110,18 +110,29 @@ def _with_proposers(args: argparse.Namespace):
     return dataclasses.replace(problem, settings=settings)
 
 
+def _checked_store(args: argparse.Namespace):
+    """The run's store, once its tables agree with its audit trail (``--inspect``: open it anyway)."""
+    from .results import open_run
+
+    results = open_run(Path(args.run_dir))
+    if args.inspect:
+        report = results.verify_state()
+        if not report.ok:
+            print(f"rsi: WARNING: {report.summary()}", file=sys.stderr)
+        return results.store
+    results.check()
+    return results.store
+
+
 def _cmd_show(args: argparse.Namespace) -> int:
     from .report.text import summary
-    from .storage import Store
 
-    print(summary(Store.open(Path(args.run_dir)), top=args.top))
+    print(summary(_checked_store(args), top=args.top))
     return 0
 
 
 def _cmd_best(args: argparse.Namespace) -> int:
-    from .storage import Store
-
-    best = Store.open(Path(args.run_dir)).best()
+    best = _checked_store(args).best()
     if best is None:
         raise RsiError(f"{args.run_dir}: no valid candidate yet")
     sys.stdout.write(best.source or "")
@@ -172,11 +183,15 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
     store = Store.open(Path(args.run_dir))
     if args.action == "verify":
+        from .oversight.state import verify_state
+
         report = audit.verify(store.conn, known=args.known)
         print(report.summary())
+        state = verify_state(store.conn)
+        print(state.summary())
         print(f"head hash: {report.head_hash}  (note it: `rsi audit verify --known HASH` later proves the trail "
               "was not rewritten)")
-        return 0 if report.ok else 1
+        return 0 if report.ok and state.ok else 1
     if args.action == "show":
         for event in audit.events(store.conn, kinds=args.kind or None):
             print(audit.format_event(event))
@@ -253,12 +268,16 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Summarise a run.\n\nexample:\n  rsi show runs/bp1", formatter_class=raw)
     p.add_argument("run_dir")
     p.add_argument("--top", type=int, default=10, help="how many top candidates to list")
+    p.add_argument("--inspect", action="store_true",
+                   help="show a run whose tables disagree with its audit trail (with a warning)")
     p.set_defaults(func=_cmd_show)
 
     p = sub.add_parser("best", help="print the best program",
                        description="Print the best valid program's source.\n\nexample:\n  rsi best runs/bp1 > best.py",
                        formatter_class=raw)
     p.add_argument("run_dir")
+    p.add_argument("--inspect", action="store_true",
+                   help="print it even if the run's tables disagree with its audit trail (with a warning)")
     p.set_defaults(func=_cmd_best)
 
     p = sub.add_parser("diff", help="a candidate's diff to its parent",

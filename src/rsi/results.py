@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .errors import RunError
 from .oversight import audit
+from .oversight.state import StateReport, verify_state
 from .program import unified_diff
 from .status import Status
 from .storage import Candidate, Store
@@ -72,8 +73,24 @@ class Results:
         return audit.events(self.store.conn, list(kinds) or None)
 
     def verify_audit(self, known: str | None = None) -> audit.AuditReport:
-        """Recompute the hash chain and check every stored row against it."""
+        """Recompute the hash chain (the trail against itself; ``verify_state``: the tables against it)."""
         return audit.verify(self.store.conn, known=known)
+
+    def verify_state(self) -> StateReport:
+        """Compare every candidate and promotion row with what the trail last recorded of it."""
+        return verify_state(self.store.conn)
+
+    def check(self) -> None:
+        """RunError unless the trail is intact and the tables agree with it (a hand edit of the
+        database, for instance): the run's results cannot be trusted as they are."""
+        chain = self.verify_audit()
+        if not chain.ok:
+            raise RunError(f"{self.run_dir}: its audit trail is broken ({chain.summary()}); its results cannot be "
+                           "trusted. Inspect with `rsi audit verify` or pass --inspect")
+        state = self.verify_state()
+        if not state.ok:
+            raise RunError(f"{self.run_dir}: {state.summary()}\nIts results cannot be trusted. See `rsi audit verify "
+                           f"{self.run_dir}`, or pass --inspect to look anyway")
 
     def close(self) -> None:
         self.store.close()

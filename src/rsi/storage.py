@@ -7,6 +7,7 @@ appended to the hash-chained audit trail in the same transaction.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sqlite3
@@ -133,6 +134,26 @@ def _row_to_candidate(row: sqlite3.Row) -> Candidate:
     if values["metrics"] is None:
         values["metrics"] = {}
     return Candidate(**values)
+
+
+STATE_COLUMNS = ("parent_id", "proposer", "status", "score", "duplicate_of", "eval_seed")
+DIGESTED_COLUMNS = ("source", "metrics", "holdout", "flags", "features")
+
+
+def state_of_row(row: sqlite3.Row) -> dict[str, Any]:
+    """What the trail records of a candidate row: its state columns as they are, and a sha256 of
+    each bulky one (source, metrics, held-out metrics, flags, features; None when empty)."""
+    values = dict(row)
+    out: dict[str, Any] = {key: values.get(key) for key in STATE_COLUMNS}
+    for key in DIGESTED_COLUMNS:
+        text = values.get(key)
+        out[f"{key}_sha256"] = hashlib.sha256(text.encode()).hexdigest() if text is not None else None
+    return out
+
+
+def promotion_of_row(row: sqlite3.Row) -> dict[str, Any]:
+    """What the trail records of a promotion row."""
+    return {key: row[key] for key in ("id", "candidate_id", "status", "actor", "note")}
 
 
 def _encode(fields: dict[str, Any]) -> dict[str, Any]:
@@ -286,8 +307,7 @@ class Store:
             cursor = self.conn.execute(f"INSERT INTO candidates({columns}) VALUES ({marks})", list(encoded.values()))
             cid = _inserted_id(cursor)
             self._save_state(state)
-            for kind, payload in events:
-                audit.append(self.conn, kind, {"id": cid, **payload})
+            self._record(cid, events or [("candidate.inserted", {"fields": sorted(fields)})])
         return cid
 
     def update_candidate(
@@ -302,8 +322,16 @@ class Store:
         with self.transaction():
             self.conn.execute(f"UPDATE candidates SET {assignments} WHERE id=?", [*encoded.values(), cid])
             self._save_state(state)
-            for kind, payload in events:
-                audit.append(self.conn, kind, {"id": cid, **payload})
+            self._record(cid, events or [("candidate.updated", {"fields": sorted(fields)})])
+
+    def _record(self, cid: int, events: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Append ``events`` for candidate ``cid``; the last one carries the row as it now is
+        (``row``: its state fields, ``state_of_row``), so that ``rsi audit verify`` can check the
+        table against the trail, not only the trail against itself."""
+        row = self.conn.execute("SELECT * FROM candidates WHERE id=?", (cid,)).fetchone()
+        for i, (kind, payload) in enumerate(events):
+            extra = {"row": state_of_row(row)} if i == len(events) - 1 and row is not None else {}
+            audit.append(self.conn, kind, {"id": cid, **payload, **extra})
 
     # --- reading -------------------------------------------------------------------------
     def get(self, cid: int) -> Candidate:
@@ -366,8 +394,10 @@ class Store:
             cursor = self.conn.execute(
                 "INSERT INTO promotions(candidate_id, status, evidence, requested_at, decided_at, actor, note) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)", (cid, status, json.dumps(evidence), now, decided, actor, note))
-            audit.append(self.conn, kind, {"id": cid, "status": status, "note": note, **evidence}, actor=actor)
-        return _inserted_id(cursor)
+            pid = _inserted_id(cursor)
+            audit.append(self.conn, kind, {"id": cid, "status": status, "note": note, **evidence,
+                                           "promotion": self._promotion_state(pid)}, actor=actor)
+        return pid
 
     def decide_promotion(self, promotion_id: int, status: str, actor: str, note: str | None) -> None:
         kind = {"promoted": "approval.approved", "rejected": "approval.rejected"}[status]
@@ -378,9 +408,13 @@ class Store:
                 raise RunError(f"promotion request {promotion_id} is not pending")
             self.conn.execute("UPDATE promotions SET status=?, decided_at=?, actor=?, note=? WHERE id=?",
                               (status, time.time(), actor, note, promotion_id))
-            audit.append(self.conn, kind, {"id": row["candidate_id"], "note": note}, actor=actor)
+            audit.append(self.conn, kind, {"id": row["candidate_id"], "note": note,
+                                           "promotion": self._promotion_state(promotion_id)}, actor=actor)
             if status == "promoted":
                 audit.append(self.conn, "candidate.promoted", {"id": row["candidate_id"], "by": actor}, actor=actor)
+
+    def _promotion_state(self, promotion_id: int) -> dict[str, Any]:
+        return promotion_of_row(self.conn.execute("SELECT * FROM promotions WHERE id=?", (promotion_id,)).fetchone())
 
     def promotions(self, status: str | None = None) -> list[dict[str, Any]]:
         query = "SELECT * FROM promotions" + (" WHERE status=?" if status else "") + " ORDER BY id"

@@ -20,6 +20,7 @@ from ..sandbox.types import EvalResult, Kind
 from ..search import SEED_ID, BaseHook, Search, eval_seed
 from ..status import Status, StopReason
 from . import adoption
+from .state import verify_state
 
 
 class PromotionGate(BaseHook):
@@ -53,6 +54,10 @@ class PromotionGate(BaseHook):
         incumbent = search.store.promoted() or search.store.get(SEED_ID)
         tried = {r["candidate_id"] for r in search.store.promotions()}
         if challenger is None or challenger.id == incumbent.id or challenger.id in tried:
+            return
+        state = verify_state(search.store.conn)
+        if not state.ok:  # the tables were edited behind the trail: nothing is promoted from them
+            search.store.log("promotion.refused", {"id": challenger.id, "reason": state.summary()[:2000]})
             return
         kind: Kind = "holdout" if search.problem.has_holdout else "train"
         n = search.settings.oversight.holdout_repeats

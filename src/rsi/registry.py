@@ -93,6 +93,7 @@ class Registry:
 proposers = Registry("proposer", "rsi.proposers", {
     "mutate": "rsi.proposers.mutate:MutateProposer",
     "llm": "rsi.proposers.llm:LLMProposer",  # needs the llm extra: pip install 'rsi[llm]'
+    "grammar": "rsi.meta.grammar:GrammarProposer",  # SPEC edits of a composed improver (self-improvement)
 })
 executors = Registry("executor", "rsi.executors", {
     "local": "rsi.executors:local_executor",

@@ -58,6 +58,10 @@ def add_self_improve_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="inner searches run at a time (default 2)")
     p.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
     p.add_argument("--improver", metavar="FILE", help="starting improver (default: rsi's seed improver)")
+    p.add_argument("--start", choices=("seed", "composed"),
+                   help="starting improver shipped with rsi: seed (rsi/improvers/seed.py, edited by mutate) or "
+                        "composed (rsi/improvers/composed.py, the same policy as a SPEC of components, edited by the "
+                        "grammar proposer and mutate); default seed")
     p.set_defaults(func=cmd_self_improve)
     return p
 
@@ -79,7 +83,7 @@ def cmd_self_improve(args: argparse.Namespace) -> int:
             seed=args.seed, report_test=args.test_seeds > 0,
         )
         out = Path(args.out) if args.out else Path("runs") / f"self-improve-{time.strftime('%Y%m%d-%H%M%S')}"
-        run = SelfImproveRun.start(out, config, args.improver)
+        run = SelfImproveRun.start(out, config, starting_improver(args.improver, args.start))
     print(f"self-improvement run: {run.out}", file=sys.stderr)
     run.log = lambda line: print(line, file=sys.stderr, flush=True)
     with interrupts_stop(run.search):
@@ -94,6 +98,16 @@ def cmd_self_improve(args: argparse.Namespace) -> int:
         print(f"continue with: rsi self-improve --resume {run.out}")
     print(f"adopted improver: {run.out / BEST_FILE} (#{run.incumbent_id}); curves: {run.out / 'curves.svg'}")
     return 0
+
+
+def starting_improver(improver: str | None, start: str | None) -> str | Path | None:
+    """The file ``--improver`` names, or the shipped improver ``--start`` names (None: the seed)."""
+    from ..errors import RsiError
+    from ..improvers.components import COMPOSED_IMPROVER
+
+    if improver and start:
+        raise RsiError("--improver and --start both name the starting improver; pass one of them")
+    return COMPOSED_IMPROVER if start == "composed" else improver
 
 
 def pending(out_dir: str | Path) -> list[dict]:

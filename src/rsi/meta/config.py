@@ -76,12 +76,27 @@ def improver_problem(folder: Path, improver_source: str, config: SelfImproveConf
     initial = folder / "initial.py"
     if not initial.is_file():
         initial.write_text(with_block(improver_source))
+    source = initial.read_text()
     settings = ProblemSettings.model_validate({
-        "run": {"budget": 1, "seed": config.seed, "workers": config.parallel},
+        "run": {"budget": 1, "seed": config.seed, "workers": config.parallel, "proposers": proposers_for(source)},
         "archive": {"features": ["code_size"], "bins": 4, "islands": 2, "migration_interval": 8},
         "oversight": {"promote_every": None},  # improvers are adopted by the self-improvement gate
     })
-    return Problem(folder.resolve(), initial.read_text(), PRODUCE, False, settings)
+    return Problem(folder.resolve(), source, PRODUCE, False, settings)
+
+
+def proposers_for(improver_source: str) -> list[str]:
+    """The proposers of candidate improvers: for a composed improver (a ``SPEC`` in its block,
+    ``rsi/improvers/composed.py``), the component grammar (``rsi.meta.grammar``: every child valid
+    by construction) and mutate's libcst edits; for any other improver, mutate alone."""
+    from ..errors import ProposalFailed
+    from .grammar import read_spec
+
+    try:
+        read_spec(improver_source)
+    except ProposalFailed:
+        return ["mutate"]
+    return ["grammar", "mutate"]
 
 
 def with_block(source: str) -> str:

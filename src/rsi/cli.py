@@ -243,6 +243,43 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report.html import write_report
+
+    path = write_report(Path(args.run_dir), args.output)
+    print(f"report: {path} ({path.stat().st_size / 1024:,.0f} kB; one file, opens offline)")
+    return 0
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    from .report.dashboard import serve
+
+    return serve([Path(d) for d in args.run_dirs], port=args.port, host=args.host)
+
+
+def _add_view_parsers(sub, raw) -> None:
+    p = sub.add_parser("report", help="write a run's HTML report (one self-contained file)",
+                       description="Write one HTML file with the run's curves, lineage, statistics, failures, flags "
+                                   "and gate decisions (no external requests; written at the end of every run "
+                                   "too).\n\nexamples:\n  rsi report runs/bp1              # runs/bp1/report.html\n"
+                                   "  rsi report runs/bp1 -o bp1.html", formatter_class=raw)
+    p.add_argument("run_dir")
+    p.add_argument("-o", "--output", metavar="FILE", help="file to write (default RUN_DIR/report.html)")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("dashboard", help="a live local web dashboard over run folders",
+                       description="Serve a live dashboard of one or many run folders on 127.0.0.1: curves, "
+                                   "lineage, candidates, audit trail, stop button, approval queue. Actions need the "
+                                   "token printed at start.\n\nexamples:\n  rsi dashboard runs/bp1\n"
+                                   "  rsi dashboard runs/*  --port 8765\n  rsi dashboard        # every run "
+                                   "folder under ./runs", formatter_class=raw)
+    p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR",
+                   help="run folders, or folders holding them (default: ./runs)")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free port)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.set_defaults(func=_cmd_dashboard)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rsi", description="rsi: a recursive self-improvement engine.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -339,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Report the isolation this machine allows.\n\nexample:\n  rsi doctor",
                        formatter_class=raw)
     p.set_defaults(func=_cmd_doctor)
+    _add_view_parsers(sub, raw)
     return parser
 
 

@@ -27,6 +27,7 @@ from .oversight.holdout import HeldOutReports
 from .oversight.promotion import PromotionGate, recheck_best
 from .problem import Problem
 from .registry import executors
+from .report.html import write_after_run
 from .sandbox.scratch import new_scratch
 from .search import Overrides, Search, Snapshot, Summary
 from .status import StopReason
@@ -140,4 +141,5 @@ class Run:
         best = search.store.best()
         if best is not None and best.source:
             (self.run_dir / "best.py").write_text(best.source)
+        write_after_run(self.run_dir)  # report.html, as `rsi report` writes it
         return dataclasses.replace(summary, best=best, holdout_errors=dict(self.holdout.errors))

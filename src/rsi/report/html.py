@@ -1,0 +1,611 @@
+"""The HTML report of a run: one self-contained file (inline SVG charts, inline CSS; no request leaves it).
+
+    rsi report runs/bp              # writes runs/bp/report.html
+    rsi report runs/bp -o bp.html
+
+Sections: best score against evaluations and against wall time (with the seed as a line), training
+against held-out scores of the best candidates, the lineage of the best back to the seed (each
+step's diff, proposer and rationale), proposer and operator statistics, failures by kind, review
+flags, the adoption gate's decisions and, for a self-improvement folder (``selfimprove.json``), the
+generations table and the meta-utility curve.
+
+Everything is read through ``rsi.open_run`` (read-only; safe while the run is being written). The
+section functions take a ``link`` callback for candidate ids, so the dashboard
+(``rsi.report.dashboard``) shows the same views with links to its candidate pages. Charts thin the
+cloud of candidate points to at most ``MAX_POINTS`` so that a run of 10,000 candidates stays a file
+of a few hundred kB.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from ..oversight.adoption import train_holdout_gap
+from ..program import unified_diff
+from ..results import Results, open_run
+from ..storage import Candidate
+
+REPORT_FILE = "report.html"
+SELFIMPROVE_FILE = "selfimprove.json"
+GENERATIONS_FILE = "generations.json"
+MAX_POINTS = 2000  # candidate dots per chart (evenly thinned beyond)
+LINEAGE_DIFF_CHARS = 20_000  # per step; a longer diff is cut with a note
+
+Link = Callable[[int], str]
+
+
+def plain_link(cid: int) -> str:
+    """A candidate id as text (the report has no candidate pages; lineage steps have anchors)."""
+    return f"#{cid}"
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@dataclass
+class Row:
+    """One candidate without its bulky columns."""
+
+    id: int
+    parent_id: int | None
+    status: str
+    score: float | None
+    proposer: str
+    operator: str | None
+    at: float
+    tokens: int | None
+    cost: float | None
+
+
+@dataclass
+class RunView:
+    """What the report shows of a run, read once."""
+
+    run_dir: Path
+    meta: dict[str, Any]
+    counts: dict[str, int]
+    rows: list[Row]  # evaluated candidates, in evaluation order
+    seed: Candidate | None
+    best: Candidate | None
+    lineage: list[Candidate]
+    holdout: list[Candidate]
+    stats: list[dict[str, Any]]
+    failures: list[tuple[str, str, int]]  # status, kind, count
+    flags: list[tuple[int, list[dict]]]
+    promotions: list[dict[str, Any]]
+    holdout_line: str | None
+    generations: list[dict[str, Any]] | None = None
+    selfimprove: dict[str, Any] | None = None
+    made_at: float = field(default_factory=time.time)
+
+    @property
+    def evaluated(self) -> int:
+        return len(self.rows)
+
+    def history(self) -> list[tuple[int, float, float, int]]:
+        """(evaluation number, seconds since the first, best score so far, its id) at each new best."""
+        out: list[tuple[int, float, float, int]] = []
+        best: float | None = None
+        start = self.rows[0].at if self.rows else 0.0
+        for n, row in enumerate(self.rows, 1):
+            if row.status == "ok" and row.score is not None and (best is None or row.score > best):
+                best = row.score
+                out.append((n, row.at - start, row.score, row.id))
+        return out
+
+
+def failure_kind(status: str, error: str | None) -> str:
+    """A short name for why a candidate failed: the exception line of a traceback, or the first
+    line of the reason, numbers and parentheses dropped so that alike failures group."""
+    text = (error or status).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return status
+    line = lines[-1] if lines[0].startswith("Traceback") else lines[0]
+    line = re.sub(r"\(.*", "", line)
+    line = re.sub(r"\d+(\.\d+)?", "N", line).strip()
+    return line[:90] or status
+
+
+def _candidate_rows(results: Results) -> list[Row]:
+    query = ("SELECT id, parent_id, status, score, proposer, operator, COALESCE(evaluated_at, proposed_at), tokens, "
+             "cost FROM candidates WHERE status IN ('ok','error','timeout') ORDER BY evaluated_at, id")
+    return [Row(*r) for r in results.store.conn.execute(query)]
+
+
+def _stats(results: Results) -> list[dict[str, Any]]:
+    query = """
+        SELECT c.proposer, COALESCE(c.operator, ''), COUNT(*),
+               SUM(c.status = 'ok'), SUM(c.status IN ('error', 'timeout', 'invalid', 'rejected')),
+               SUM(c.status = 'ok' AND p.score IS NOT NULL AND c.score > p.score),
+               SUM(COALESCE(c.tokens, 0)), SUM(COALESCE(c.cost, 0)), COUNT(c.tokens), COUNT(c.cost),
+               MAX(c.score)
+        FROM candidates c LEFT JOIN candidates p ON p.id = c.parent_id
+        WHERE c.parent_id IS NOT NULL
+        GROUP BY 1, 2 ORDER BY 1, 2"""
+    out = []
+    for prop, op, tries, ok, failed, better, tokens, cost, n_tok, n_cost, top in results.store.conn.execute(query):
+        out.append({"proposer": prop, "operator": op, "tries": tries, "ok": ok or 0, "failed": failed or 0,
+                    "improved": better or 0, "tokens": tokens if n_tok else None, "cost": cost if n_cost else None,
+                    "best": top})
+    return out
+
+
+def _failures(results: Results) -> list[tuple[str, str, int]]:
+    counter: Counter[tuple[str, str]] = Counter()
+    for status, error in results.store.conn.execute(
+            "SELECT status, error FROM candidates WHERE status NOT IN ('ok', 'pending', 'proposed', 'running')"):
+        counter[(status, failure_kind(status, error))] += 1
+    return [(status, kind, n) for (status, kind), n in counter.most_common()]
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def collect(results: Results) -> RunView:
+    """Read what the report shows (a handful of queries; candidate sources only for the lineage)."""
+    store = results.store
+    meta = store.meta()
+    best = results.best()
+    try:
+        seed: Candidate | None = results.get(1)
+    except Exception:  # an empty run
+        seed = None
+    lineage = results.lineage(best.id) if best is not None else []
+    holdout = [results.get(cid) for (cid,) in store.conn.execute(
+        "SELECT id FROM candidates WHERE status='ok' AND holdout IS NOT NULL ORDER BY score DESC, id LIMIT 15")]
+    flags = [(cid, json.loads(text)) for cid, text in store.conn.execute(
+        "SELECT id, flags FROM candidates WHERE flags IS NOT NULL AND flags != '[]' ORDER BY id")]
+    settings = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
+    holdout_line = (settings.get("report") or {}).get("holdout_line") if settings else None
+    view = RunView(results.run_dir, meta, store.counts(), _candidate_rows(results), seed, best, lineage, holdout,
+                   _stats(results), _failures(results), flags, store.promotions(), holdout_line)
+    config = results.run_dir / SELFIMPROVE_FILE
+    if config.is_file():
+        view.selfimprove = _read_json(config)
+        rows = _read_json(results.run_dir / GENERATIONS_FILE)
+        view.generations = rows if isinstance(rows, list) else []
+    return view
+
+
+# ----------------------------------------------------------------------------- charts
+
+
+def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    if not math.isfinite(lo) or not math.isfinite(hi) or hi <= lo:
+        return [lo]
+    raw = (hi - lo) / n
+    step = 10 ** math.floor(math.log10(raw))
+    for mult in (1, 2, 2.5, 5, 10):
+        if raw <= step * mult:
+            step *= mult
+            break
+    first = math.ceil(lo / step) * step
+    return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.4g}"
+
+
+@dataclass
+class Series:
+    name: str
+    points: Sequence[tuple[float, float]]
+    colour: str
+    kind: str = "step"  # step | line | dots
+    titles: list[str] | None = None
+    links: list[str] | None = None
+
+
+def svg_chart(series: list[Series], xlabel: str, ylabel: str, hlines: Sequence[tuple[str, float, str]] = (),
+              width: int = 760, height: int = 320, title: str = "", css_class: str = "chart") -> str:
+    """A plain inline-SVG chart: step lines, lines and dot clouds, horizontal reference lines."""
+    left, right, top, bottom = 70, 180, 28, 44
+    xs = [x for s in series for x, _ in s.points]
+    # the y range follows the lines (a cloud of dots far below them would flatten the curve): dots
+    # extend it by at most half the lines' span; the ones beyond are counted in the legend
+    line_ys = [y for s in series if s.kind != "dots" for _, y in s.points] + [v for _, v, _ in hlines]
+    dot_ys = [y for s in series if s.kind == "dots" for _, y in s.points]
+    line_ys = [y for y in line_ys if math.isfinite(y)]
+    dot_ys = [y for y in dot_ys if math.isfinite(y)]
+    if not xs or not (line_ys or dot_ys):
+        return f'<p class="empty">{escape(title)}: no data yet</p>'
+    x0, x1 = min(0.0, min(xs)), max(xs) or 1.0
+    y0, y1 = min(line_ys or dot_ys), max(line_ys or dot_ys)
+    span = max(y1 - y0, 1e-9 + 0.05 * abs(y1))
+    if dot_ys and line_ys:
+        y0 = max(min(y0, min(dot_ys)), y0 - 0.5 * span)
+        y1 = min(max(y1, max(dot_ys)), y1 + 0.5 * span)
+    if y1 - y0 < 1e-12:
+        y0, y1 = y0 - 0.5, y1 + 0.5
+    pad = 0.04 * (y1 - y0)
+    y0, y1 = y0 - pad, y1 + pad
+    hidden = sum(1 for y in dot_ys if not y0 <= y <= y1)
+    if x1 <= x0:
+        x1 = x0 + 1
+    pw, ph = width - left - right, height - top - bottom
+
+    def px(x: float) -> float:
+        return left + pw * (x - x0) / (x1 - x0)
+
+    def py(y: float) -> float:
+        return top + ph * (1 - (y - y0) / (y1 - y0))
+
+    out = [f'<svg class="{css_class}" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+           f'role="img" aria-label="{escape(title)}">',
+           f'<text x="{left}" y="16" class="ctitle">{escape(title)}</text>']
+    for v in _nice_ticks(y0, y1):
+        out.append(f'<line x1="{left}" x2="{left + pw}" y1="{py(v):.1f}" y2="{py(v):.1f}" class="grid"/>'
+                   f'<text x="{left - 6}" y="{py(v) + 4:.1f}" text-anchor="end">{_fmt(v)}</text>')
+    for v in _nice_ticks(x0, x1, 6):
+        out.append(f'<text x="{px(v):.1f}" y="{top + ph + 16}" text-anchor="middle">{_fmt(v)}</text>')
+    out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" class="frame"/>')
+    out.append(f'<text x="{left + pw / 2:.0f}" y="{height - 6}" text-anchor="middle">{escape(xlabel)}</text>')
+    out.append(f'<text x="14" y="{top + ph / 2:.0f}" text-anchor="middle" '
+               f'transform="rotate(-90 14 {top + ph / 2:.0f})">{escape(ylabel)}</text>')
+    legend = []
+    for name, v, colour in hlines:
+        out.append(f'<line x1="{left}" x2="{left + pw}" y1="{py(v):.1f}" y2="{py(v):.1f}" stroke="{colour}" '
+                   f'stroke-dasharray="5 4"/>')
+        legend.append((f"{name} ({_fmt(v)})", colour, "dash"))
+    for s in series:
+        pts = [(x, y) for x, y in s.points if math.isfinite(y)]
+        if not pts:
+            continue
+        if s.kind == "dots":
+            pts = [(x, y) for x, y in pts if y0 <= y <= y1]
+            step = max(1, math.ceil(len(pts) / MAX_POINTS))
+            out.append(f'<g fill="{s.colour}" class="dots">' + "".join(
+                f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="1.6"/>' for x, y in pts[::step]) + "</g>")
+        else:
+            path = []
+            for i, (x, y) in enumerate(pts):
+                if i == 0:
+                    path.append(f"M{px(x):.1f},{py(y):.1f}")
+                elif s.kind == "step":
+                    path.append(f"H{px(x):.1f}V{py(y):.1f}")
+                else:
+                    path.append(f"L{px(x):.1f},{py(y):.1f}")
+            if s.kind == "step":
+                path.append(f"H{px(x1):.1f}")
+            out.append(f'<path d="{"".join(path)}" fill="none" stroke="{s.colour}" stroke-width="2" '
+                       f'class="series" data-name="{escape(s.name)}"/>')
+            for i, (x, y) in enumerate(pts[:400]):
+                dot = f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3.5" fill="{s.colour}">'
+                if s.titles:
+                    dot += f"<title>{escape(s.titles[i])}</title>"
+                dot += "</circle>"
+                if s.links and s.links[i]:
+                    dot = f'<a href="{escape(s.links[i])}">{dot}</a>'
+                out.append(dot)
+        legend.append((s.name if s.kind != "dots" or not hidden else f"{s.name} ({hidden} below)", s.colour, s.kind))
+    ly = top + 8
+    for name, colour, kind in legend:
+        lx = left + pw + 12
+        if kind == "dots":
+            out.append(f'<circle cx="{lx + 10}" cy="{ly}" r="3" fill="{colour}"/>')
+        else:
+            dash = ' stroke-dasharray="5 4"' if kind == "dash" else ""
+            out.append(f'<line x1="{lx}" x2="{lx + 20}" y1="{ly}" y2="{ly}" stroke="{colour}" stroke-width="2"{dash}/>')
+        out.append(f'<text x="{lx + 26}" y="{ly + 4}">{escape(name[:26])}</text>')
+        ly += 18
+    out.append("</svg>")
+    return "".join(out)
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+def _num(v: Any, digits: int = 6) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.{digits}g}"
+    return escape(str(v))
+
+
+def _table(header: list[str], rows: list[list[str]], css: str = "") -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def diff_html(diff: str, limit: int = LINEAGE_DIFF_CHARS) -> str:
+    """A unified diff, its lines coloured (escaped; cut at ``limit`` characters with a note)."""
+    if not diff:
+        return '<p class="empty">(no change)</p>'
+    note = ""
+    if len(diff) > limit:
+        note = f'<p class="note">diff cut at {limit:,} of {len(diff):,} characters</p>'
+        diff = diff[:limit]
+    lines = []
+    for line in diff.splitlines():
+        css = ("add" if line.startswith("+") and not line.startswith("+++") else
+               "del" if line.startswith("-") and not line.startswith("---") else
+               "hunk" if line.startswith("@@") else "")
+        lines.append(f'<span class="{css}">{escape(line)}</span>' if css else escape(line))
+    return f'<pre class="diff">{chr(10).join(lines)}</pre>{note}'
+
+
+def section_summary(view: RunView, link: Link) -> str:
+    meta, counts = view.meta, view.counts
+    items = [("run", escape(str(view.run_dir))), ("problem", _num(meta.get("problem_dir"))),
+             ("improver", _num(meta.get("improver_path"))),
+             ("candidates", f"{sum(counts.values()):,} proposed, {view.evaluated:,} evaluated: " +
+              ", ".join(f"{escape(k)} {v:,}" for k, v in sorted(counts.items())))]
+    if view.seed is not None:
+        items.append(("seed", f"{link(view.seed.id)} score {_num(view.seed.score)}"))
+    if view.best is not None:
+        items.append(("best", f'<b class="best-score">{link(view.best.id)} score {_num(view.best.score)}</b>'))
+        gap = train_holdout_gap(view.best)
+        if gap is not None:
+            items.append(("train / held-out gap", f"{gap:+.1%} of the training score"))
+    pending = [p for p in view.promotions if p["status"] == "pending"]
+    promoted = [p for p in view.promotions if p["status"] == "promoted"]
+    items.append(("promoted", link(promoted[-1]["candidate_id"]) if promoted else "none yet"))
+    if pending:
+        items.append(("waiting for approval", ", ".join(link(p["candidate_id"]) for p in pending)))
+    if view.rows:
+        span = view.rows[-1].at - view.rows[0].at
+        items.append(("evaluation span", f"{span:,.0f} s ({view.evaluated / max(span, 1e-9):.2f} evaluations/s)"))
+    body = "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in items)
+    return f'<section id="summary"><h2>Summary</h2><table class="kv">{body}</table></section>'
+
+
+def section_curves(view: RunView, link: Link) -> str:
+    hist = view.history()
+    start = view.rows[0].at if view.rows else 0.0
+    titles = [f"#{cid}: {score:.6g} at evaluation {n}" for n, _, score, cid in hist]
+    links = [link_href(link, cid) for *_, cid in hist]
+    hlines = [("seed", view.seed.score, "#888")] if view.seed is not None and view.seed.score is not None else []
+    ok = [(n, r.score) for n, r in enumerate(view.rows, 1) if r.status == "ok" and r.score is not None]
+    ok_t = [(r.at - start, r.score) for r in view.rows if r.status == "ok" and r.score is not None]
+    charts = []
+    for xlabel, pts, cloud in (("evaluations", [(n, s) for n, _, s, _ in hist], ok),
+                               ("wall time (s)", [(t, s) for _, t, s, _ in hist], ok_t)):
+        series = [Series("candidates", cloud, "#c8c8d8", "dots"),
+                  Series("best so far", pts, "#1f5fbf", "step", titles, links)]
+        charts.append(svg_chart(series, xlabel, "score", hlines, title=f"Best score vs {xlabel}"))
+    steps = "".join(f"<tr><td>{n:,}</td><td>{t:,.1f}</td><td>{link(cid)}</td><td>{_num(s)}</td></tr>"
+                    for n, t, s, cid in hist[-30:])
+    table = ('<details><summary>improvements (the last 30)</summary><table><thead><tr><th>evaluation</th><th>s</th>'
+             f'<th>candidate</th><th>score</th></tr></thead><tbody>{steps}</tbody></table></details>')
+    return f'<section id="curves"><h2>Best score</h2>{"".join(charts)}{table}</section>'
+
+
+def link_href(link: Link, cid: int) -> str:
+    """The href inside ``link(cid)`` if it makes one."""
+    match = re.search(r'href="([^"]*)"', link(cid))
+    return match.group(1) if match else ""
+
+
+def section_holdout(view: RunView, link: Link) -> str:
+    parts = ['<section id="holdout"><h2>Training vs held-out</h2>']
+    if view.holdout_line:
+        for label, cand in (("seed", view.seed), ("best", view.best)):
+            if cand is not None and cand.holdout and "error" not in cand.holdout:
+                try:
+                    text = view.holdout_line.format(**cand.holdout)
+                except (KeyError, ValueError, IndexError):
+                    text = None
+                if text:
+                    parts.append(f'<p class="holdout-line"><b>held-out ({label})</b>: {escape(text)}</p>')
+    if not view.holdout:
+        parts.append('<p class="empty">no candidate has held-out results (the problem has no evaluate_holdout, or '
+                     'no best has been re-checked yet)</p></section>')
+        return "".join(parts)
+    names = sorted({k for c in view.holdout for k in (c.holdout or {}) if k != "combined_score"})[:6]
+    rows = []
+    for c in view.holdout:
+        h = c.holdout or {}
+        gap = train_holdout_gap(c)
+        rows.append([link(c.id), _num(c.score), _num(h.get("combined_score")),
+                     "—" if gap is None else f"{gap:+.1%}"] + [_num(h.get(n)) for n in names])
+    parts.append(_table(["candidate", "training score", "held-out score", "gap"] + names, rows, "holdout"))
+    pts = sorted(view.holdout, key=lambda c: c.id)
+    series = [Series("training", [(c.id, c.score) for c in pts if c.score is not None], "#1f5fbf", "line"),
+              Series("held-out", [(c.id, (c.holdout or {}).get("combined_score", math.nan)) for c in pts],
+                     "#d2691e", "line")]
+    parts.append(svg_chart(series, "candidate id", "combined_score", title="Training vs held-out (best candidates)"))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def section_lineage(view: RunView, link: Link) -> str:
+    if not view.lineage:
+        return '<section id="lineage"><h2>Lineage of the best</h2><p class="empty">no valid candidate</p></section>'
+    steps = []
+    prev: Candidate | None = None
+    for c in view.lineage:
+        delta = "" if prev is None or c.score is None or prev.score is None else f" ({c.score - prev.score:+.4g})"
+        diff = "" if prev is None else (c.diff or unified_diff(prev.source or "", c.source or "",
+                                                                f"candidate-{c.id}.py"))
+        head = (f'<span class="cid">{link(c.id)}</span> score {_num(c.score)}{escape(delta)} · '
+                f'{escape(c.proposer)}{(" / " + escape(c.operator)) if c.operator else ""}')
+        rationale = f'<div class="rationale">{escape(c.rationale)}</div>' if c.rationale else ""
+        body = diff_html(diff) if prev is not None else '<p class="empty">the seed</p>'
+        steps.append(f'<li id="step-{c.id}" class="step"><details{" open" if c is view.lineage[-1] else ""}>'
+                     f"<summary>{head}</summary>{rationale}{body}</details></li>")
+        prev = c
+    whole = ""
+    if view.seed is not None and view.best is not None and view.best.id != view.seed.id:
+        whole = ('<details class="whole"><summary>the best against the seed (one diff)</summary>'
+                 + diff_html(unified_diff(view.seed.source or "", view.best.source or "", "initial.py -> best.py"))
+                 + "</details>")
+    return (f'<section id="lineage"><h2>Lineage of the best ({len(view.lineage)} steps from the seed)</h2>'
+            f'{whole}<ol class="lineage">{"".join(steps)}</ol></section>')
+
+
+def section_stats(view: RunView, link: Link) -> str:
+    if not view.stats:
+        return '<section id="stats"><h2>Proposers and operators</h2><p class="empty">no proposal yet</p></section>'
+    rows = []
+    for s in sorted(view.stats, key=lambda s: -s["tries"]):
+        rate = s["improved"] / s["tries"] if s["tries"] else 0
+        rows.append([escape(s["proposer"]), escape(s["operator"] or "—"), f'{s["tries"]:,}', f'{s["ok"]:,}',
+                     f'{s["failed"]:,}', f'{s["improved"]:,}', f"{rate:.1%}", _num(s["best"]),
+                     "—" if s["tokens"] is None else f'{s["tokens"]:,}',
+                     "—" if s["cost"] is None else f'{s["cost"]:.4f}'])
+    return ('<section id="stats"><h2>Proposers and operators</h2>'
+            '<p class="note">improved: valid children that scored above their parent</p>'
+            + _table(["proposer", "operator", "tries", "valid", "failed", "improved", "rate", "best score", "tokens",
+                      "cost"], rows, "stats") + "</section>")
+
+
+def section_failures(view: RunView, link: Link) -> str:
+    if not view.failures:
+        return '<section id="failures"><h2>Failures by kind</h2><p class="empty">none</p></section>'
+    total = sum(n for *_, n in view.failures)
+    rows = [[escape(status), f"<code>{escape(kind)}</code>", f"{n:,}", f"{n / total:.1%}"]
+            for status, kind, n in view.failures[:40]]
+    more = f'<p class="note">{len(view.failures) - 40} more kinds</p>' if len(view.failures) > 40 else ""
+    return (f'<section id="failures"><h2>Failures by kind ({total:,})</h2>'
+            + _table(["status", "kind", "count", "share"], rows) + more + "</section>")
+
+
+def section_flags(view: RunView, link: Link) -> str:
+    if not view.flags:
+        return '<section id="flags"><h2>Review flags</h2><p class="empty">no candidate was flagged</p></section>'
+    rows = [[link(cid), "<br>".join(f"<code>{escape(str(f.get('code')))}</code> line {escape(str(f.get('line')))}: "
+                                    f"{escape(str(f.get('message')))}" for f in flags)]
+            for cid, flags in view.flags[:200]]
+    return (f'<section id="flags"><h2>Review flags ({len(view.flags)} candidates)</h2>'
+            + _table(["candidate", "flags"], rows) + "</section>")
+
+
+def promotion_rows(promotions: list[dict[str, Any]], link: Link) -> list[list[str]]:
+    rows = []
+    for p in promotions:
+        ev = p["evidence"]
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(p["decided_at"] or p["requested_at"]))
+        flags = "; ".join(f"{f.get('code')} line {f.get('line')}" for f in ev.get("flags", []))
+        rows.append([link(p["candidate_id"]), f'<span class="st-{escape(p["status"])}">{escape(p["status"])}</span>',
+                     link(ev["incumbent"]) if isinstance(ev.get("incumbent"), int) else "—",
+                     escape(str(ev.get("evidence", ""))), escape(str(ev.get("summary", ""))), escape(flags) or "—",
+                     escape(when), escape(p.get("actor") or ""), escape(p.get("note") or "")])
+    return rows
+
+
+PROMOTION_HEADER = ["candidate", "status", "incumbent", "evidence", "test", "flags", "when", "by", "note"]
+
+
+def section_promotions(view: RunView, link: Link) -> str:
+    if not view.promotions:
+        return '<section id="promotions"><h2>Adoption gate</h2><p class="empty">no gate decision yet</p></section>'
+    return (f'<section id="promotions"><h2>Adoption gate ({len(view.promotions)} decisions)</h2>'
+            + _table(PROMOTION_HEADER, promotion_rows(view.promotions, link), "promotions") + "</section>")
+
+
+def section_selfimprove(view: RunView, link: Link) -> str:
+    if view.selfimprove is None:
+        return ""
+    rows = view.generations or []
+    table = []
+    for r in rows:
+        d = r.get("decision") or {}
+        table.append([str(r.get("generation")), link(r["driver"]) if isinstance(r.get("driver"), int) else "—",
+                      f'{r.get("candidates", 0)} ({r.get("failed", 0)})', _num(r.get("best_train_this_generation"), 4),
+                      link(r["incumbent"]) if isinstance(r.get("incumbent"), int) else "—",
+                      _num(r.get("train"), 4), _num(r.get("validation"), 4), _num(r.get("test"), 4),
+                      link(d["challenger"]) if isinstance(d.get("challenger"), int) else "—",
+                      "—" if d.get("effect") is None else f'{d["effect"]:+.3f} (p={d.get("p_value", math.nan):.2g})',
+                      escape(str(d.get("outcome") or ("start" if r.get("generation") == 0 else "—")))])
+    series = [Series(name, [(r["generation"], r[key]) for r in rows if r.get(key) is not None], colour, "line")
+              for name, key, colour in (("train (incumbent)", "train", "#1f5fbf"),
+                                        ("validation (incumbent)", "validation", "#d2691e"),
+                                        ("test (incumbent)", "test", "#2ca02c"))]
+    adoptions = [r for r in rows if (r.get("decision") or {}).get("outcome") == "adopted"]
+    chart = svg_chart(series, "generation", "meta-utility", title="Meta-utility per generation")
+    settings = ", ".join(f"{escape(k)}={escape(str(v))}" for k, v in (view.selfimprove or {}).items()
+                         if not isinstance(v, dict | list))
+    return ('<section id="selfimprove"><h2>Self-improvement</h2>'
+            f'<p class="note">{settings}</p>{chart}'
+            f'<p>adoptions: {", ".join(link(r["decision"]["challenger"]) for r in adoptions) or "none"}</p>'
+            + _table(["gen", "driven by", "candidates (failed)", "best train this gen", "incumbent", "train",
+                      "validation", "test", "challenger", "Δ validation", "outcome"], table, "generations")
+            + "</section>")
+
+
+SECTIONS = (section_summary, section_selfimprove, section_curves, section_holdout, section_lineage, section_stats,
+            section_failures, section_flags, section_promotions)
+
+
+def sections(view: RunView, link: Link = plain_link) -> str:
+    return "\n".join(section(view, link) for section in SECTIONS)
+
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d1d24;background:#f6f6f9}
+header{background:#22243a;color:#fff;padding:12px 24px}header h1{margin:0;font-size:20px}
+header a{color:#cfe0ff}main{padding:8px 24px 40px;max-width:1200px}
+section{background:#fff;border:1px solid #e0e0ea;border-radius:6px;padding:8px 16px 14px;margin:14px 0}
+h2{font-size:16px;margin:8px 0 10px}table{border-collapse:collapse;font-size:13px;margin:6px 0}
+th,td{border-bottom:1px solid #ececf2;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#f3f3f8;font-weight:600}table.kv th{width:170px;background:none}
+svg.chart{max-width:100%;height:auto;font:11px sans-serif;display:block;margin:6px 0 10px}
+svg .grid{stroke:#eee}svg .frame{fill:none;stroke:#bbb}svg .ctitle{font-size:13px;font-weight:600}
+pre.diff{background:#fafafa;border:1px solid #eee;padding:6px 8px;overflow:auto;font-size:12px;max-height:480px}
+pre.diff .add{color:#116329;background:#e6ffec}pre.diff .del{color:#82071e;background:#ffebe9}
+pre.diff .hunk{color:#6639ba}.empty,.note{color:#777}.rationale{color:#444;margin:4px 0;font-style:italic}
+ol.lineage{padding-left:22px}li.step summary{cursor:pointer}.best-score{color:#1f5fbf}
+.st-pending{color:#b35c00;font-weight:600}.st-promoted{color:#116329;font-weight:600}.st-rejected{color:#82071e}
+.st-refused{color:#777}code{font-size:12px}
+"""
+
+
+def render(view: RunView, link: Link = plain_link, title: str | None = None) -> str:
+    """The whole report page for ``view``."""
+    name = title or view.run_dir.name
+    if link is plain_link:
+        steps = {c.id for c in view.lineage}
+
+        def link(cid: int) -> str:
+            return f'<a href="#step-{cid}">#{cid}</a>' if cid in steps else f"#{cid}"
+    made = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(view.made_at))
+    nav = " · ".join(f'<a href="#{s}">{s}</a>' for s in ("summary", "curves", "holdout", "lineage", "stats",
+                                                         "failures", "flags", "promotions"))
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>rsi report: {escape(name)}</title><style>{CSS}</style></head><body>"
+            f"<header><h1>rsi report: {escape(name)}</h1><div>{nav} · made {made}</div></header>"
+            f"<main>{sections(view, link)}</main></body></html>\n")
+
+
+def report_html(run_dir: str | Path) -> str:
+    """The report page of a run folder, as a string."""
+    with open_run(run_dir) as results:
+        return render(collect(results))
+
+
+def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Write the report of ``run_dir`` to ``out`` (default RUN_DIR/report.html); return its path."""
+    path = Path(out) if out is not None else Path(run_dir) / REPORT_FILE
+    text = report_html(run_dir)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path
+
+
+def write_after_run(run_dir: str | Path) -> Path | None:
+    """``write_report`` at the end of ``rsi run``: a report that cannot be written is logged (``rsi.report``
+    logger), never a reason to lose the run's summary."""
+    try:
+        return write_report(run_dir)
+    except Exception as exc:  # the run's results are in rsi.db whatever happens here
+        logging.getLogger("rsi.report").warning("%s: report.html not written: %s", run_dir, exc)
+        return None

@@ -297,3 +297,17 @@ def test_fork_executor_runs_both_formats(tmp_path):
         (work / "program.py").write_text(problem.initial_source)
         result = evaluate(str(work / "program.py"))
         assert result.metrics["combined_score"] > 0
+
+
+def test_load_files_takes_openevolve_command_line_arguments(tmp_path):
+    folder = copy("openevolve_cascade", tmp_path)
+    config = tmp_path / "elsewhere.yaml"
+    config.write_text("max_iterations: 9\nevaluator:\n  cascade_thresholds: [0.99]\n")
+    problem = rsi.load_files(folder / "initial_program.py", folder / "evaluator.py", config)
+    assert problem.layout == "openevolve" and problem.settings.run.budget == 9
+    assert problem.settings.evaluator.cascade_thresholds == [0.99]
+    assert fresh(problem).metrics["cascade_stage"] == 1
+    shinka = copy("shinka_curve", tmp_path)
+    assert rsi.load_files(shinka / "initial.py", shinka / "evaluate.py").layout == "shinka"
+    with pytest.raises(ProblemError, match="no such file"):
+        rsi.load_files(folder / "nope.py", folder / "evaluator.py")

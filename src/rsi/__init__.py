@@ -29,7 +29,8 @@ Step by step, with any executor (Optuna's ask/tell)::
 The parts (each with its own docstring: ``help(rsi.Search)``):
 
 - ``load_problem`` / ``problem_from``: a ``Problem`` (a folder, or a program string with an
-  evaluator file or callable).
+  evaluator file or callable); ``load_files``: a program file and an evaluator file (+ OpenEvolve's
+  config.yaml), as OpenEvolve's command line takes them.
 - ``Search``: the core, ``ask()`` / ``tell()``, read-only state (``best``, ``archive``, ``usage``,
   ``counts``, ``stop_reason``), hooks (``BaseHook``) for work around it.
 - ``Run``: a search with the adoption gate and held-out reports, on the executor its settings name
@@ -59,7 +60,7 @@ _EXPORTS = {
     "RunError": "errors", "SearchError": "errors",
     "Executor": "executors",
     "ImproverContext": "improvers", "Outcome": "improvers", "Step": "improvers", "load_improver": "improvers",
-    "Problem": "problem", "load_problem": "problem", "problem_from": "problem",
+    "Problem": "problem", "load_files": "problem", "load_problem": "problem", "problem_from": "problem",
     "executors": "", "proposers": "",  # submodules, each also the registry of its kind of plug-in
     "toolkit": "",  # the code-editing toolkit improvers write their own operators with
     "Results": "results", "open_run": "results",
@@ -74,7 +75,7 @@ if TYPE_CHECKING:
     from .errors import ProblemError, ProgramError, ProposalFailed, RsiError, RunError, SearchError
     from .executors import Executor
     from .improvers import ImproverContext, Outcome, Step, load_improver
-    from .problem import Problem, load_problem, problem_from
+    from .problem import Problem, load_files, load_problem, problem_from
     from .results import Results, open_run
     from .run import Run, drive
     from .search import BaseHook, Overrides, Search, Snapshot, Summary, Usage
@@ -116,6 +117,6 @@ __all__ = [
     "BaseHook", "Executor", "ImproverContext", "Outcome", "Overrides", "Problem", "ProblemError", "ProgramError",
     "ProposalFailed", "Results", "RsiError", "Run", "RunError", "Search", "SearchError", "Snapshot", "Status",
     "Step", "StopReason", "Summary", "Usage", "__version__", "drive", "executors", "improve", "load_improver",
-    "load_problem", "open_run", "problem_from", "proposers", "toolkit",
+    "load_files", "load_problem", "open_run", "problem_from", "proposers", "toolkit",
 ]
 assert set(__all__) == set(_EXPORTS) | {"improve", "__version__"}

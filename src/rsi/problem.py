@@ -155,6 +155,30 @@ def load_problem(folder: str | Path) -> Problem:
     toml = _read_toml(root / SETTINGS)
     forced = toml.get("evaluator", {}).get("format") if isinstance(toml.get("evaluator"), dict) else None
     layout = compat.detect(root, forced if forced in ("rsi", "openevolve", "shinka") else None)
+    return _load_layout(root, layout, toml)
+
+
+def load_files(initial: str | Path, evaluator: str | Path, config: str | Path | None = None) -> Problem:
+    """The problem of a program file and an evaluator file, as OpenEvolve's command line takes them
+    (``initial_program.py evaluator.py --config config.yaml``): an OpenEvolve evaluator with
+    ``config`` mapped as a folder's ``config.yaml`` would be, or a ShinkaEvolve ``evaluate.py``
+    script. The problem's root is the program's folder (a ``problem.toml`` there is read too).
+    Resume such a run with ``Run.resume(out, problem=load_files(...))``.
+
+        problem = rsi.load_files("initial_program.py", "evaluator.py", "config.yaml")
+    """
+    paths = [Path(initial).resolve(), Path(evaluator).resolve()]
+    if config is not None:
+        paths.append(Path(config).resolve())
+    for path, role in zip(paths, ("the program to improve", "the evaluator", "OpenEvolve's settings"), strict=False):
+        if not path.is_file():
+            raise ProblemError(f"{path}: no such file ({role})")
+    kind = "shinka" if compat.is_shinka_script(paths[1]) else "openevolve"
+    layout = compat.Layout(kind, paths[0], paths[1], paths[2] if config is not None else None)
+    return _load_layout(paths[0].parent, layout, _read_toml(paths[0].parent / SETTINGS))
+
+
+def _load_layout(root: Path, layout: compat.Layout, toml: dict) -> Problem:
     source = layout.initial.read_text()
     _check_initial(source, str(layout.initial))
     notices: list[str] = []
@@ -163,7 +187,8 @@ def load_problem(folder: str | Path) -> Problem:
         compat.check_shinka_script(layout.evaluator)
         names: set[str] = set()
         raw = {"evaluator": {"format": "shinka"}}
-        notices.append(f"{root}: ShinkaEvolve folder: {INITIAL} is the program; {EVALUATOR} runs as a script "
+        notices.append(f"{root}: ShinkaEvolve folder: {layout.initial.name} is the program; {layout.evaluator.name} "
+                       "runs as a script "
                        "(--program_path, --results_dir) in the sandbox, correct.json decides validity, "
                        "metrics.json's combined_score is the score")
         extra = sorted(p.name for p in root.iterdir() if p.suffix in (".yaml", ".yml") or p.name == "run_evo.py")
@@ -180,13 +205,14 @@ def load_problem(folder: str | Path) -> Problem:
                 raw, mapped, ignored = compat.openevolve_settings(layout.config)
             cascade = raw["evaluator"].get("cascade_thresholds")
             stages = "evaluate_stage1" in names
-            notices.append(f"{root}: OpenEvolve folder: {compat.OE_INITIAL} is the program, {compat.OE_EVALUATOR} "
-                           "the evaluator" + (f", cascade with thresholds {cascade}" if stages and cascade else ""))
+            with_cascade = f", cascade with thresholds {cascade}" if stages and cascade else ""
+            notices.append(f"{root}: OpenEvolve folder: {layout.initial.name} is the program, "
+                           f"{layout.evaluator.name} the evaluator{with_cascade}")
             if mapped:
                 notices.append(f"{layout.config}: mapped onto rsi's settings:\n  " + "\n  ".join(mapped))
             if ignored:
                 notices.append(f"{layout.config}: ignored by rsi:\n  " + "\n  ".join(ignored))
-    settings = _validate(_merge(raw, toml), root / (SETTINGS if toml else compat.OE_CONFIG))
+    settings = _validate(_merge(raw, toml), root / SETTINGS if toml else layout.config or root / SETTINGS)
     for notice in notices:
         logging.getLogger("rsi.problem").warning("rsi: %s", notice)
     return Problem(root, source, layout.evaluator, _has_holdout(names), settings, layout=layout.kind,

@@ -311,3 +311,13 @@ def test_load_files_takes_openevolve_command_line_arguments(tmp_path):
     assert rsi.load_files(shinka / "initial.py", shinka / "evaluate.py").layout == "shinka"
     with pytest.raises(ProblemError, match="no such file"):
         rsi.load_files(folder / "nope.py", folder / "evaluator.py")
+
+
+def test_non_python_openevolve_example_is_refused_with_the_reason(tmp_path):
+    folder = copy("openevolve_line", tmp_path)
+    (folder / "initial_program.py").rename(folder / "initial_program.rs")
+    with pytest.raises(ProblemError, match=r"initial_program\.rs: rsi improves Python programs only"):
+        rsi.load_problem(folder)
+    (folder / "initial_program.rs").rename(folder / "init_program.py")
+    with pytest.raises(ProblemError, match=r"initial_program\.py: missing .*rsi\.load_files"):
+        rsi.load_problem(folder)

@@ -71,10 +71,17 @@ def detect(root: Path, forced: str | None = None) -> Layout:
     config = root / OE_CONFIG
     if forced == "openevolve" or (not (has[RSI_INITIAL] or has[RSI_EVALUATOR])
                                   and (has[OE_INITIAL] or has[OE_EVALUATOR])):
-        for name, role in ((OE_INITIAL, "the program to improve"), (OE_EVALUATOR, "the evaluator")):
-            if not has[name]:
-                raise ProblemError(f"{root / name}: missing ({role}); an OpenEvolve problem folder needs "
-                                   f"{OE_INITIAL} and {OE_EVALUATOR} (and optionally {OE_CONFIG})")
+        if not has[OE_INITIAL]:
+            others = sorted(p.name for p in root.glob("initial_*") if p.is_file())
+            if any(not name.endswith(".py") for name in others) and not any(n.endswith(".py") for n in others):
+                raise ProblemError(f"{root / others[0]}: rsi improves Python programs only; this OpenEvolve folder "
+                                   f"has no {OE_INITIAL}")
+            hint = "; for a program of another name: rsi.load_files(PROGRAM, evaluator.py, config.yaml)"
+            raise ProblemError(f"{root / OE_INITIAL}: missing (the program to improve); an OpenEvolve problem folder "
+                               f"needs {OE_INITIAL} and {OE_EVALUATOR} (and optionally {OE_CONFIG}){hint}")
+        if not has[OE_EVALUATOR]:
+            raise ProblemError(f"{root / OE_EVALUATOR}: missing (the evaluator); an OpenEvolve problem folder needs "
+                               f"{OE_INITIAL} and {OE_EVALUATOR} (and optionally {OE_CONFIG})")
         return Layout("openevolve", root / OE_INITIAL, root / OE_EVALUATOR, config if config.is_file() else None)
     if not has[RSI_INITIAL] and not has[RSI_EVALUATOR]:
         others = sorted(p.name for p in root.glob("initial.*") if p.suffix != ".py")

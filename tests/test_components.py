@@ -15,7 +15,7 @@ from rsi.improvers import SEED_IMPROVER, Outcome, Step, load_improver, snapshot
 from rsi.improvers import components as lib
 from rsi.improvers.components import COMPOSED_IMPROVER, SEED_SPEC, SpecError, build, normalise, render
 from rsi.meta.cli import starting_improver
-from rsi.meta.config import proposers_for
+from rsi.meta.config import SelfImproveConfig, improver_problem, proposers_for
 from rsi.meta.grammar import GrammarProposer, read_spec
 from rsi.proposers.base import Program, ProposalRequest
 from rsi.sandbox.types import EvalResult
@@ -322,9 +322,13 @@ def test_the_grammar_gives_no_child_of_a_non_composed_improver():
     assert rsi.proposers.create("grammar").name == "grammar"
 
 
-def test_self_improvement_uses_the_grammar_for_a_composed_start():
+def test_self_improvement_uses_the_grammar_for_a_composed_start(tmp_path):
     assert proposers_for(COMPOSED) == ["grammar", "mutate"]
     assert proposers_for(SEED_IMPROVER.read_text()) == ["mutate"]
+    problem = improver_problem(tmp_path / "a", COMPOSED, SelfImproveConfig())
+    assert problem.settings.run.proposers == ["grammar", "mutate"] and problem.initial_source == COMPOSED
+    chosen = improver_problem(tmp_path / "b", COMPOSED, SelfImproveConfig(proposers=["grammar"]))
+    assert chosen.settings.run.proposers == ["grammar"]
     assert starting_improver(None, "composed") == COMPOSED_IMPROVER
     assert starting_improver("x.py", None) == "x.py" and starting_improver(None, None) is None
     with pytest.raises(RsiError, match="pass one of them"):

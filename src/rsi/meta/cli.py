@@ -62,6 +62,9 @@ def add_self_improve_parser(subparsers) -> argparse.ArgumentParser:
                    help="starting improver shipped with rsi: seed (rsi/improvers/seed.py, edited by mutate) or "
                         "composed (rsi/improvers/composed.py, the same policy as a SPEC of components, edited by the "
                         "grammar proposer and mutate); default seed")
+    p.add_argument("--proposers", metavar="NAMES",
+                   help="comma-separated proposers of candidate improvers (default: grammar,mutate for a composed "
+                        "starting improver, mutate otherwise)")
     p.set_defaults(func=cmd_self_improve)
     return p
 
@@ -81,6 +84,7 @@ def cmd_self_improve(args: argparse.Namespace) -> int:
             meta_budget=args.meta_budget, neutral_after=args.neutral_after,
             challengers=args.challengers, workers=args.workers, approval=args.approval, level=args.level,
             seed=args.seed, report_test=args.test_seeds > 0,
+            proposers=[name.strip() for name in args.proposers.split(",") if name.strip()] if args.proposers else None,
         )
         out = Path(args.out) if args.out else Path("runs") / f"self-improve-{time.strftime('%Y%m%d-%H%M%S')}"
         run = SelfImproveRun.start(out, config, starting_improver(args.improver, args.start))

@@ -40,6 +40,7 @@ class SelfImproveConfig:
     limits: UnitLimits = field(default_factory=UnitLimits)
     isolation: str | None = None  # passed to the evaluator pools (None: their default, full)
     problems: list[str] | None = None  # only these suite problems (quick runs, tests); None: all
+    proposers: list[str] | None = None  # of candidate improvers; None: proposers_for(the starting improver)
 
     def suite(self, split: str) -> list[SuiteProblem]:
         found = load_suite(split)
@@ -77,8 +78,9 @@ def improver_problem(folder: Path, improver_source: str, config: SelfImproveConf
     if not initial.is_file():
         initial.write_text(with_block(improver_source))
     source = initial.read_text()
+    proposers = config.proposers or proposers_for(source)
     settings = ProblemSettings.model_validate({
-        "run": {"budget": 1, "seed": config.seed, "workers": config.parallel, "proposers": proposers_for(source)},
+        "run": {"budget": 1, "seed": config.seed, "workers": config.parallel, "proposers": proposers},
         "archive": {"features": ["code_size"], "bins": 4, "islands": 2, "migration_interval": 8},
         "oversight": {"promote_every": None},  # improvers are adopted by the self-improvement gate
     })

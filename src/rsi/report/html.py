@@ -311,7 +311,7 @@ def svg_chart(series: list[Series], xlabel: str, ylabel: str, hlines: Sequence[t
 # ----------------------------------------------------------------------------- sections
 
 
-def _num(v: Any, digits: int = 6) -> str:
+def num(v: Any, digits: int = 6) -> str:
     if v is None:
         return "—"
     if isinstance(v, float):
@@ -319,7 +319,7 @@ def _num(v: Any, digits: int = 6) -> str:
     return escape(str(v))
 
 
-def _table(header: list[str], rows: list[list[str]], css: str = "") -> str:
+def html_table(header: list[str], rows: list[list[str]], css: str = "") -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
@@ -344,14 +344,14 @@ def diff_html(diff: str, limit: int = LINEAGE_DIFF_CHARS) -> str:
 
 def section_summary(view: RunView, link: Link) -> str:
     meta, counts = view.meta, view.counts
-    items = [("run", escape(str(view.run_dir))), ("problem", _num(meta.get("problem_dir"))),
-             ("improver", _num(meta.get("improver_path"))),
+    items = [("run", escape(str(view.run_dir))), ("problem", num(meta.get("problem_dir"))),
+             ("improver", num(meta.get("improver_path"))),
              ("candidates", f"{sum(counts.values()):,} proposed, {view.evaluated:,} evaluated: " +
               ", ".join(f"{escape(k)} {v:,}" for k, v in sorted(counts.items())))]
     if view.seed is not None:
-        items.append(("seed", f"{link(view.seed.id)} score {_num(view.seed.score)}"))
+        items.append(("seed", f"{link(view.seed.id)} score {num(view.seed.score)}"))
     if view.best is not None:
-        items.append(("best", f'<b class="best-score">{link(view.best.id)} score {_num(view.best.score)}</b>'))
+        items.append(("best", f'<b class="best-score">{link(view.best.id)} score {num(view.best.score)}</b>'))
         gap = train_holdout_gap(view.best)
         if gap is not None:
             items.append(("train / held-out gap", f"{gap:+.1%} of the training score"))
@@ -381,7 +381,7 @@ def section_curves(view: RunView, link: Link) -> str:
         series = [Series("candidates", cloud, "#c8c8d8", "dots"),
                   Series("best so far", pts, "#1f5fbf", "step", titles, links)]
         charts.append(svg_chart(series, xlabel, "score", hlines, title=f"Best score vs {xlabel}"))
-    steps = "".join(f"<tr><td>{n:,}</td><td>{t:,.1f}</td><td>{link(cid)}</td><td>{_num(s)}</td></tr>"
+    steps = "".join(f"<tr><td>{n:,}</td><td>{t:,.1f}</td><td>{link(cid)}</td><td>{num(s)}</td></tr>"
                     for n, t, s, cid in hist[-30:])
     table = ('<details><summary>improvements (the last 30)</summary><table><thead><tr><th>evaluation</th><th>s</th>'
              f'<th>candidate</th><th>score</th></tr></thead><tbody>{steps}</tbody></table></details>')
@@ -414,9 +414,9 @@ def section_holdout(view: RunView, link: Link) -> str:
     for c in view.holdout:
         h = c.holdout or {}
         gap = train_holdout_gap(c)
-        rows.append([link(c.id), _num(c.score), _num(h.get("combined_score")),
-                     "—" if gap is None else f"{gap:+.1%}"] + [_num(h.get(n)) for n in names])
-    parts.append(_table(["candidate", "training score", "held-out score", "gap"] + names, rows, "holdout"))
+        rows.append([link(c.id), num(c.score), num(h.get("combined_score")),
+                     "—" if gap is None else f"{gap:+.1%}"] + [num(h.get(n)) for n in names])
+    parts.append(html_table(["candidate", "training score", "held-out score", "gap"] + names, rows, "holdout"))
     pts = sorted(view.holdout, key=lambda c: c.id)
     series = [Series("training", [(c.id, c.score) for c in pts if c.score is not None], "#1f5fbf", "line"),
               Series("held-out", [(c.id, (c.holdout or {}).get("combined_score", math.nan)) for c in pts],
@@ -435,7 +435,7 @@ def section_lineage(view: RunView, link: Link) -> str:
         delta = "" if prev is None or c.score is None or prev.score is None else f" ({c.score - prev.score:+.4g})"
         diff = "" if prev is None else (c.diff or unified_diff(prev.source or "", c.source or "",
                                                                 f"candidate-{c.id}.py"))
-        head = (f'<span class="cid">{link(c.id)}</span> score {_num(c.score)}{escape(delta)} · '
+        head = (f'<span class="cid">{link(c.id)}</span> score {num(c.score)}{escape(delta)} · '
                 f'{escape(c.proposer)}{(" / " + escape(c.operator)) if c.operator else ""}')
         rationale = f'<div class="rationale">{escape(c.rationale)}</div>' if c.rationale else ""
         body = diff_html(diff) if prev is not None else '<p class="empty">the seed</p>'
@@ -458,13 +458,13 @@ def section_stats(view: RunView, link: Link) -> str:
     for s in sorted(view.stats, key=lambda s: -s["tries"]):
         rate = s["improved"] / s["tries"] if s["tries"] else 0
         rows.append([escape(s["proposer"]), escape(s["operator"] or "—"), f'{s["tries"]:,}', f'{s["ok"]:,}',
-                     f'{s["failed"]:,}', f'{s["improved"]:,}', f"{rate:.1%}", _num(s["best"]),
+                     f'{s["failed"]:,}', f'{s["improved"]:,}', f"{rate:.1%}", num(s["best"]),
                      "—" if s["tokens"] is None else f'{s["tokens"]:,}',
                      "—" if s["cost"] is None else f'{s["cost"]:.4f}'])
     return ('<section id="stats"><h2>Proposers and operators</h2>'
             '<p class="note">improved: valid children that scored above their parent</p>'
-            + _table(["proposer", "operator", "tries", "valid", "failed", "improved", "rate", "best score", "tokens",
-                      "cost"], rows, "stats") + "</section>")
+            + html_table(["proposer", "operator", "tries", "valid", "failed", "improved", "rate", "best score",
+                          "tokens", "cost"], rows, "stats") + "</section>")
 
 
 def section_failures(view: RunView, link: Link) -> str:
@@ -475,7 +475,7 @@ def section_failures(view: RunView, link: Link) -> str:
             for status, kind, n in view.failures[:40]]
     more = f'<p class="note">{len(view.failures) - 40} more kinds</p>' if len(view.failures) > 40 else ""
     return (f'<section id="failures"><h2>Failures by kind ({total:,})</h2>'
-            + _table(["status", "kind", "count", "share"], rows) + more + "</section>")
+            + html_table(["status", "kind", "count", "share"], rows) + more + "</section>")
 
 
 def section_flags(view: RunView, link: Link) -> str:
@@ -485,7 +485,7 @@ def section_flags(view: RunView, link: Link) -> str:
                                     f"{escape(str(f.get('message')))}" for f in flags)]
             for cid, flags in view.flags[:200]]
     return (f'<section id="flags"><h2>Review flags ({len(view.flags)} candidates)</h2>'
-            + _table(["candidate", "flags"], rows) + "</section>")
+            + html_table(["candidate", "flags"], rows) + "</section>")
 
 
 def promotion_rows(promotions: list[dict[str, Any]], link: Link) -> list[list[str]]:
@@ -508,7 +508,7 @@ def section_promotions(view: RunView, link: Link) -> str:
     if not view.promotions:
         return '<section id="promotions"><h2>Adoption gate</h2><p class="empty">no gate decision yet</p></section>'
     return (f'<section id="promotions"><h2>Adoption gate ({len(view.promotions)} decisions)</h2>'
-            + _table(PROMOTION_HEADER, promotion_rows(view.promotions, link), "promotions") + "</section>")
+            + html_table(PROMOTION_HEADER, promotion_rows(view.promotions, link), "promotions") + "</section>")
 
 
 def section_selfimprove(view: RunView, link: Link) -> str:
@@ -519,9 +519,9 @@ def section_selfimprove(view: RunView, link: Link) -> str:
     for r in rows:
         d = r.get("decision") or {}
         table.append([str(r.get("generation")), link(r["driver"]) if isinstance(r.get("driver"), int) else "—",
-                      f'{r.get("candidates", 0)} ({r.get("failed", 0)})', _num(r.get("best_train_this_generation"), 4),
+                      f'{r.get("candidates", 0)} ({r.get("failed", 0)})', num(r.get("best_train_this_generation"), 4),
                       link(r["incumbent"]) if isinstance(r.get("incumbent"), int) else "—",
-                      _num(r.get("train"), 4), _num(r.get("validation"), 4), _num(r.get("test"), 4),
+                      num(r.get("train"), 4), num(r.get("validation"), 4), num(r.get("test"), 4),
                       link(d["challenger"]) if isinstance(d.get("challenger"), int) else "—",
                       "—" if d.get("effect") is None else f'{d["effect"]:+.3f} (p={d.get("p_value", math.nan):.2g})',
                       escape(str(d.get("outcome") or ("start" if r.get("generation") == 0 else "—")))])
@@ -536,7 +536,7 @@ def section_selfimprove(view: RunView, link: Link) -> str:
     return ('<section id="selfimprove"><h2>Self-improvement</h2>'
             f'<p class="note">{settings}</p>{chart}'
             f'<p>adoptions: {", ".join(link(r["decision"]["challenger"]) for r in adoptions) or "none"}</p>'
-            + _table(["gen", "driven by", "candidates (failed)", "best train this gen", "incumbent", "train",
+            + html_table(["gen", "driven by", "candidates (failed)", "best train this gen", "incumbent", "train",
                       "validation", "test", "challenger", "Δ validation", "outcome"], table, "generations")
             + "</section>")
 

@@ -418,6 +418,9 @@ def run_script(evaluator: str, program_path: str, results_dir: str) -> dict:
     import runpy
 
     os.makedirs(results_dir, exist_ok=True)
+    folder = os.path.dirname(os.path.abspath(evaluator))
+    if folder not in sys.path:  # a script's own folder comes first on its path: its neighbours import
+        sys.path.insert(0, folder)
     argv = sys.argv
     sys.argv = [evaluator, "--program_path", program_path, "--results_dir", results_dir]
     note: dict = {"exit": 0}

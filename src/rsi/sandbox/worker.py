@@ -155,7 +155,8 @@ class Worker(Scoring):
         self._warm()
         send(self.resp, {
             "op": "ready", "holdout": "holdout" in self.functions, "zygote_mb": vm_size_mb(),
-            "modes": {k: mode for k, (mode, _) in self.functions.items()},
+            # a ShinkaEvolve script scores beside the candidate too: its files are the candidate's process's
+            "modes": {k: "beside" if mode == "shinka" else mode for k, (mode, _) in self.functions.items()},
             "sandbox": {"level": plan.level, "protections": plan.protections,
                         "code_folders": plan.code_folders},
         })

@@ -76,6 +76,8 @@ def test_openevolve_folder_improves_end_to_end(tmp_path):
     assert summary.seed.metrics["mse"] > 0
     assert (tmp_path / "run" / "best.py").read_text() == summary.best.source
     assert not (folder / "initial.py").exists()  # the folder is left as it was
+    resumed = rsi.Run.resume(tmp_path / "run", rsi.Overrides(budget=30)).execute()  # reloaded from the folder
+    assert resumed.evaluations == 30 and resumed.best.score >= summary.best.score
 
 
 def test_cascade_runs_later_stages_only_past_the_thresholds(tmp_path):
@@ -259,6 +261,9 @@ def test_bad_value_for_a_mapped_key_names_the_key_and_the_file(tmp_path):
         rsi.load_problem(folder)
     (folder / "config.yaml").write_text("evaluator:\n  cascade_thresholds: high\n")
     with pytest.raises(ProblemError, match=r"cascade_thresholds: 'high' must be a list of numbers"):
+        rsi.load_problem(folder)
+    (folder / "config.yaml").write_text("evaluator:\n  parallel_evaluations: 0\n")  # valid YAML, invalid for rsi
+    with pytest.raises(ProblemError, match=r"(?s)workers.*evaluator\.parallel_evaluations -> \[run\] workers = 0"):
         rsi.load_problem(folder)
     (folder / "config.yaml").write_text("- a list\n")
     with pytest.raises(ProblemError, match="expected a mapping"):

@@ -183,6 +183,7 @@ def _load_layout(root: Path, layout: compat.Layout, toml: dict) -> Problem:
     _check_initial(source, str(layout.initial))
     notices: list[str] = []
     raw: dict = {}
+    mapped: list[str] = []
     if layout.kind == "shinka":
         compat.check_shinka_script(layout.evaluator)
         names: set[str] = set()
@@ -199,7 +200,6 @@ def _load_layout(root: Path, layout: compat.Layout, toml: dict) -> Problem:
         names = _evaluator_names(layout.evaluator, openevolve=layout.kind == "openevolve")
         if layout.kind == "openevolve":
             raw = {"evaluator": {"format": "openevolve", "cascade_thresholds": list(compat.OE_CASCADE_DEFAULT)}}
-            mapped: list[str] = []
             ignored: list[str] = []
             if layout.config is not None:
                 raw, mapped, ignored = compat.openevolve_settings(layout.config)
@@ -212,7 +212,13 @@ def _load_layout(root: Path, layout: compat.Layout, toml: dict) -> Problem:
                 notices.append(f"{layout.config}: mapped onto rsi's settings:\n  " + "\n  ".join(mapped))
             if ignored:
                 notices.append(f"{layout.config}: ignored by rsi:\n  " + "\n  ".join(ignored))
-    settings = _validate(_merge(raw, toml), root / SETTINGS if toml else layout.config or root / SETTINGS)
+    try:
+        settings = _validate(_merge(raw, toml), root / SETTINGS if toml else layout.config or root / SETTINGS)
+    except ProblemError as exc:
+        if layout.kind != "openevolve" or layout.config is None or not mapped:
+            raise
+        raise ProblemError(f"{exc}\n{layout.config} sets these through its keys:\n  " + "\n  ".join(mapped)
+                           + "\nfix the value of the key named there") from None
     for notice in notices:
         logging.getLogger("rsi.problem").warning("rsi: %s", notice)
     return Problem(root, source, layout.evaluator, _has_holdout(names), settings, layout=layout.kind,

@@ -311,7 +311,7 @@ class Dashboard:
             text = json.dumps(payload, sort_keys=True, default=str)
             cid = payload.get("id")
             rows.append([str(e.seq), escape(e.ts), escape(e.actor), f'<code class="kind">{escape(e.kind)}</code>',
-                         link(cid) if isinstance(cid, int) else "—", f"<code>{escape(text[:400])}</code>"])
+                         link(cid) if isinstance(cid, int) else "—", f"<code>{escape(text[:240])}</code>"])
         kinds_all = [k for (k,) in results.store.conn.execute("SELECT DISTINCT kind FROM audit ORDER BY kind")]
         filters = " ".join(f'<a href="/run/{quote(key)}/audit?kind={quote(k)}">{escape(k)}</a>' for k in kinds_all)
         return (f'<section id="verify"><h2>Audit trail: verify</h2>{status}</section>'
@@ -380,7 +380,7 @@ button{font:13px system-ui;padding:3px 10px;border-radius:4px;border:1px solid #
 button.approve{border-color:#116329;color:#116329}button.reject{border-color:#82071e;color:#82071e}
 li.pending{margin:6px 0}.decide{margin:4px 0}.ok{color:#116329}.bad{color:#82071e;font-weight:600}
 pre.error{background:#fff4f4;border:1px solid #f0caca;padding:6px;overflow:auto;max-height:300px;font-size:12px}
-table.audit code{word-break:break-all}
+table.audit code{word-break:break-all}table.audit td:nth-child(-n+4){white-space:nowrap}
 """
 
 SCRIPT = r"""

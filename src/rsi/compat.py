@@ -189,9 +189,12 @@ def openevolve_settings(path: Path) -> tuple[dict, list[str], list[str]]:
     used: set[str] = set()
 
     def take(key: str, section: str, field: str, convert: Callable[[Any], Any], note: str = "") -> None:
-        if key not in flat or flat[key] is None:
+        if key not in flat:
             return
         used.add(key)
+        if flat[key] is None:
+            mapped.append(f"{key}: null -> rsi's default for [{section}] {field}")
+            return
         try:
             value = convert(flat[key])
         except (TypeError, ValueError):
@@ -212,7 +215,7 @@ def openevolve_settings(path: Path) -> tuple[dict, list[str], list[str]]:
 
     take("max_iterations", "run", "budget", integer, " (one evaluation per iteration)")
     take("random_seed", "run", "seed", integer)
-    if "random_seed" not in used:
+    if flat.get("random_seed") is None:
         take("database.random_seed", "run", "seed", integer)
     elif "database.random_seed" in flat:
         used.add("database.random_seed")  # OpenEvolve takes the top-level seed for its database too

@@ -188,7 +188,9 @@ class Dashboard:
         stop_file = results.run_dir / "STOP"
         controls = (f'<section id="controls"><h2>Run</h2><p><a href="/run/{quote(key)}/audit">audit trail</a> · '
                     f'report file: {escape(str(results.run_dir / report.REPORT_FILE))}</p>'
-                    + ('<p class="st-pending">a stop was requested; the loop stops within 2 seconds</p>'
+                    + ('<p class="note">a self-improvement run: stop it with Ctrl-C where it runs</p>'
+                       if view.selfimprove is not None else
+                       '<p class="st-pending">a stop was requested; the loop stops within 2 seconds</p>'
                        if stop_file.exists() else
                        f'<button data-action="/run/{quote(key)}/stop" data-confirm="Stop this run? '
                        f'(it stays resumable)">Stop the run</button>')
@@ -334,6 +336,9 @@ class Dashboard:
         if action == "stop" and len(parts) == 3:
             from ..run import STOP_FILE
 
+            if (run_dir / report.SELFIMPROVE_FILE).is_file():
+                raise ActionError(409, "a self-improvement run does not watch the STOP file; stop it with Ctrl-C")
+
             (run_dir / STOP_FILE).write_text("stop requested from the dashboard\n")
             return {"ok": True, "message": f"asked {parts[1]} to stop; it stops within 2 seconds and stays resumable"}
         if action in ("approve", "reject") and len(parts) == 4 and parts[3].isdigit():
@@ -395,10 +400,11 @@ SCRIPT = r"""
   field.addEventListener('input', () => store.setItem('rsiToken', field.value.trim()));
   const msg = document.getElementById('msg');
   function say(text, ok) { msg.textContent = text; msg.className = ok ? 'ok' : 'err'; }
-  let busy = false, again = false, last = 0;
+  let busy = false, again = false, last = 0, gap = 2000;
   async function refresh() {
     if (busy) { again = true; return; }
     busy = true;
+    const began = Date.now();
     try {
       const open = new Set([...document.querySelectorAll('main details[open]')].map(d => d.closest('[id]')?.id));
       const notes = {};
@@ -412,7 +418,11 @@ SCRIPT = r"""
         Object.entries(notes).forEach(([id, v]) => { const i = document.getElementById(id); if (i) i.value = v; });
         document.getElementById('live').textContent = 'live · updated ' + new Date().toLocaleTimeString();
       }
-    } finally { busy = false; last = Date.now(); if (again) { again = false; setTimeout(refresh, 1500); } }
+    } finally {
+      busy = false; last = Date.now();
+      gap = Math.max(2000, 5 * (last - began));  // a page slow to make (a huge run) is refreshed less often
+      if (again) { again = false; setTimeout(refresh, gap); }
+    }
   }
   window.rsiRefresh = refresh;
   document.addEventListener('click', async (e) => {
@@ -431,7 +441,7 @@ SCRIPT = r"""
   });
   const es = new EventSource('/events?page=' + encodeURIComponent(location.pathname));
   es.addEventListener('change', () => {
-    const wait = Math.max(0, 2000 - (Date.now() - last));
+    const wait = Math.max(0, gap - (Date.now() - last));
     setTimeout(refresh, wait);
   });
   es.onerror = () => { document.getElementById('live').textContent = 'not live (dashboard stopped?)'; };

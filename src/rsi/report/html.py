@@ -213,9 +213,11 @@ class Series:
 
 
 def svg_chart(series: list[Series], xlabel: str, ylabel: str, hlines: Sequence[tuple[str, float, str]] = (),
-              width: int = 760, height: int = 320, title: str = "", css_class: str = "chart") -> str:
-    """A plain inline-SVG chart: step lines, lines and dot clouds, horizontal reference lines."""
-    left, right, top, bottom = 70, 180, 28, 44
+              width: int = 780, height: int = 320, title: str = "", css_class: str = "chart", focus: bool = True,
+              vlines: Sequence[tuple[str, float, str]] = ()) -> str:
+    """A plain inline-SVG chart: step lines, lines and dot clouds, horizontal and vertical reference lines
+    (``focus``: the y range follows the lines, dots far outside are counted, not drawn)."""
+    left, right, top, bottom = 70, 200, 28, 44
     xs = [x for s in series for x, _ in s.points]
     # the y range follows the lines (a cloud of dots far below them would flatten the curve): dots
     # extend it by at most half the lines' span; the ones beyond are counted in the legend
@@ -228,7 +230,9 @@ def svg_chart(series: list[Series], xlabel: str, ylabel: str, hlines: Sequence[t
     x0, x1 = min(0.0, min(xs)), max(xs) or 1.0
     y0, y1 = min(line_ys or dot_ys), max(line_ys or dot_ys)
     span = max(y1 - y0, 1e-9 + 0.05 * abs(y1))
-    if dot_ys and line_ys:
+    if not focus:
+        y0, y1 = min(line_ys + dot_ys), max(line_ys + dot_ys)
+    elif dot_ys and line_ys:
         y0 = max(min(y0, min(dot_ys)), y0 - 0.5 * span)
         y1 = min(max(y1, max(dot_ys)), y1 + 0.5 * span)
     if y1 - y0 < 1e-12:
@@ -263,6 +267,10 @@ def svg_chart(series: list[Series], xlabel: str, ylabel: str, hlines: Sequence[t
         out.append(f'<line x1="{left}" x2="{left + pw}" y1="{py(v):.1f}" y2="{py(v):.1f}" stroke="{colour}" '
                    f'stroke-dasharray="5 4"/>')
         legend.append((f"{name} ({_fmt(v)})", colour, "dash"))
+    for name, v, colour in vlines:
+        out.append(f'<line x1="{px(v):.1f}" x2="{px(v):.1f}" y1="{top}" y2="{top + ph}" stroke="{colour}" '
+                   f'stroke-dasharray="4 3"/><text x="{px(v) + 3:.1f}" y="{top + 12}" fill="{colour}">'
+                   f"{escape(name)}</text>")
     for s in series:
         pts = [(x, y) for x, y in s.points if math.isfinite(y)]
         if not pts:
@@ -302,7 +310,7 @@ def svg_chart(series: list[Series], xlabel: str, ylabel: str, hlines: Sequence[t
         else:
             dash = ' stroke-dasharray="5 4"' if kind == "dash" else ""
             out.append(f'<line x1="{lx}" x2="{lx + 20}" y1="{ly}" y2="{ly}" stroke="{colour}" stroke-width="2"{dash}/>')
-        out.append(f'<text x="{lx + 26}" y="{ly + 4}">{escape(name[:26])}</text>')
+        out.append(f'<text x="{lx + 26}" y="{ly + 4}">{escape(name[:30])}</text>')
         ly += 18
     out.append("</svg>")
     return "".join(out)
@@ -529,8 +537,17 @@ def section_selfimprove(view: RunView, link: Link) -> str:
               for name, key, colour in (("train (incumbent)", "train", "#1f5fbf"),
                                         ("validation (incumbent)", "validation", "#d2691e"),
                                         ("test (incumbent)", "test", "#2ca02c"))]
+    bounds = [(r["generation"], r["next_id"]) for r in rows if isinstance(r.get("next_id"), int)]
+    dots = []
+    for row in view.rows:  # every candidate improver's training meta-utility, at its generation
+        generation = next((g for g, next_id in bounds if row.id < next_id), None)
+        if generation is not None and row.status == "ok" and row.score is not None:
+            dots.append((float(generation), row.score))
+    series.insert(0, Series("candidates (train)", dots, "#bbbbcc", "dots"))
     adoptions = [r for r in rows if (r.get("decision") or {}).get("outcome") == "adopted"]
-    chart = svg_chart(series, "generation", "meta-utility", title="Meta-utility per generation")
+    marks = [(f'adopt #{r["decision"]["challenger"]}', float(r["generation"]), "#777") for r in adoptions]
+    chart = svg_chart(series, "generation", "meta-utility", title="Meta-utility per generation", focus=False,
+                      vlines=marks)
     settings = ", ".join(f"{escape(k)}={escape(str(v))}" for k, v in (view.selfimprove or {}).items()
                          if not isinstance(v, dict | list))
     return ('<section id="selfimprove"><h2>Self-improvement</h2>'

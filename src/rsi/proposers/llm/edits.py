@@ -372,15 +372,21 @@ def _literal(text: str) -> str:
 
 def expression_grammar(names: tuple[str, ...], source: str) -> str:
     """A GBNF grammar of Python expressions over ``names``, numbers, + - * / **, and the functions
-    of the modules ``source`` imports (numpy as np, math), at most ``DEPTH`` levels deep, so the
-    reply is one expression that parses, whatever the model."""
+    of the modules ``source`` imports (numpy as np, math), at most ``DEPTH`` levels deep, starting
+    from a name, so the reply is one expression that parses and uses the inputs, whatever the model."""
     uses_numpy = re.search(r"^\s*import numpy as np\b", source, re.M) is not None
     uses_math = re.search(r"^\s*import math\b", source, re.M) is not None
     unary = (NUMPY_UNARY if uses_numpy else ()) + (MATH_UNARY if uses_math and not uses_numpy else ())
     binary = NUMPY_BINARY if uses_numpy else ()
     atoms = [_literal(n) for n in names] or ['"1.0"']
+    head = ["name", '"(" name (op a1){0,3} ")"']  # the expression starts from a name in scope, so it
+    if unary:                                       # depends on the inputs (tiny models write constants)
+        head.append('f1 "(" name (op a1){0,2} ")"')
+    if binary:
+        head.append('f2 "(" name (op a1){0,2} ", " e1 ")"')
     rules = [
-        "root ::= e0",
+        'root ::= "-"? head (op a0){0,3}',
+        "head ::= " + " | ".join(head),
         "name ::= " + " | ".join(atoms),
         'number ::= [0-9] ([0-9])? ("." [0-9] ([0-9] ([0-9])?)?)?',
         'op ::= " + " | " - " | " * " | " / " | " ** "',

@@ -75,6 +75,9 @@ class LlamaCppBackend:
 
     def _load(self) -> Any:
         if self._llama is None:
+            # llama.cpp's OpenMP threads spin while they wait: on a machine whose cores are busy with
+            # evaluations that made calls ten times slower (measured on 2 cores); let them sleep instead
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             from llama_cpp import Llama
 
             try:

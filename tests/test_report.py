@@ -14,7 +14,7 @@ import pytest
 import rsi
 from rsi.report.html import REPORT_FILE, failure_kind, report_html, write_report
 
-SECTIONS = ("summary", "curves", "holdout", "lineage", "stats", "failures", "flags", "promotions")
+SECTIONS = ("summary", "curves", "holdout", "lineage", "map", "stats", "failures", "flags", "promotions")
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from ..archive import Archive
 from ..oversight.adoption import train_holdout_gap
 from ..program import unified_diff
 from ..results import Results, open_run
@@ -84,6 +85,7 @@ class RunView:
     flags: list[tuple[int, list[dict]]]
     promotions: list[dict[str, Any]]
     holdout_line: str | None
+    archive: Archive | None = None
     generations: list[dict[str, Any]] | None = None
     selfimprove: dict[str, Any] | None = None
     made_at: float = field(default_factory=time.time)
@@ -174,6 +176,11 @@ def collect(results: Results) -> RunView:
     holdout_line = (settings.get("report") or {}).get("holdout_line") if settings else None
     view = RunView(results.run_dir, meta, store.counts(), _candidate_rows(results), seed, best, lineage, holdout,
                    _stats(results), _failures(results), flags, store.promotions(), holdout_line)
+    state = store.load_state() or {}
+    try:
+        view.archive = Archive.from_json(state["archive"]) if isinstance(state.get("archive"), dict) else None
+    except (KeyError, TypeError, ValueError):  # an improver that keeps another kind of archive
+        view.archive = None
     config = results.run_dir / SELFIMPROVE_FILE
     if config.is_file():
         view.selfimprove = _read_json(config)
@@ -459,6 +466,70 @@ def section_lineage(view: RunView, link: Link) -> str:
             f'{whole}<ol class="lineage">{"".join(steps)}</ol></section>')
 
 
+def _colour(t: float) -> str:
+    """A blue (0) to yellow (1) ramp."""
+    stops = [(0.0, (49, 54, 149)), (0.5, (116, 173, 209)), (0.75, (171, 217, 233)), (1.0, (254, 224, 144))]
+    t = min(1.0, max(0.0, t))
+    for (t0, c0), (t1, c1) in zip(stops, stops[1:], strict=False):
+        if t <= t1:
+            f = (t - t0) / (t1 - t0)
+            return "#" + "".join(f"{round(a + (b - a) * f):02x}" for a, b in zip(c0, c1, strict=True))
+    return "#fee090"
+
+
+def section_map(view: RunView, link: Link) -> str:
+    archive = view.archive
+    if archive is None or not archive.elites():
+        return ""
+    best: dict[tuple[int, ...], tuple[Any, int]] = {}
+    for pool in archive.cells:
+        for cell, elite in pool.items():
+            key = tuple(cell[:2]) if len(cell) >= 2 else (cell[0], 0)
+            held = best.get(key)
+            if held is None or elite.beats(held[0]):
+                best[key] = (elite, (held[1] if held else 0) + 1)
+            else:
+                best[key] = (held[0], held[1] + 1)
+    scores = [e.score for e, _ in best.values()]
+    lo, hi = min(scores), max(scores)
+    nx = archive.bins
+    ny = archive.bins if len(archive.features) >= 2 else 1
+    size, left, top = 46, 40, 10
+    ranks = {v: k for k, v in enumerate(sorted(set(scores)))}
+    out = [f'<svg class="chart map" viewBox="0 0 {left + nx * size + 20} {top + ny * size + 50}" '
+           f'width="{left + nx * size + 20}" height="{top + ny * size + 50}" role="img" aria-label="MAP-Elites map">']
+    for (i, j), (elite, count) in sorted(best.items()):
+        x, y = left + i * size, top + (ny - 1 - j) * size
+        t = 0.5 if len(ranks) < 2 else ranks[elite.score] / (len(ranks) - 1)
+        mark = (f'<rect x="{x}" y="{y}" width="{size - 2}" height="{size - 2}" fill="{_colour(t)}">'
+                f"<title>#{elite.id}: {elite.score:.6g} ({count} of {archive.n_islands} islands hold this cell)"
+                f'</title></rect><text x="{x + size / 2 - 1:.0f}" y="{y + size / 2 + 3:.0f}" text-anchor="middle" '
+                f'fill="{"#fff" if t < 0.45 else "#222"}" font-size="10">{_fmt(elite.score)}</text>')
+        href = link_href(link, elite.id)
+        out.append(f'<a href="{escape(href)}">{mark}</a>' if href else mark)
+    for i in range(nx):
+        out.append(f'<rect x="{left + i * size}" y="{top}" width="{size - 2}" height="{ny * size - 2}" '
+                   f'fill="none" stroke="#eee"/>')
+
+    def axis(k: int) -> str:
+        lo_k, hi_k = archive.lo[k], archive.hi[k]
+        span = "" if lo_k is None or hi_k is None else f" ({_fmt(lo_k)} to {_fmt(hi_k)})"
+        return escape(archive.features[k] + span)
+
+    out.append(f'<text x="{left + nx * size / 2:.0f}" y="{top + ny * size + 20}" text-anchor="middle">{axis(0)} '
+               "→</text>")
+    if ny > 1:
+        mid = top + ny * size / 2
+        out.append(f'<text x="{left - 12}" y="{mid:.0f}" text-anchor="middle" transform="rotate(-90 {left - 12} '
+                   f'{mid:.0f})">{axis(1)} →</text>')
+    out.append("</svg>")
+    coverage = archive.coverage()
+    return (f'<section id="map"><h2>MAP-Elites map</h2><p class="note">the best elite of each cell over '
+            f"{archive.n_islands} islands (colour: the score's rank, {_fmt(lo)} blue to {_fmt(hi)} yellow); "
+            f"{len(best)} of {nx * ny} cells filled, {coverage:.0%} of all islands' cells; "
+            f'{len(archive.elites())} elites</p>{"".join(out)}</section>')
+
+
 def section_stats(view: RunView, link: Link) -> str:
     if not view.stats:
         return '<section id="stats"><h2>Proposers and operators</h2><p class="empty">no proposal yet</p></section>'
@@ -558,8 +629,8 @@ def section_selfimprove(view: RunView, link: Link) -> str:
             + "</section>")
 
 
-SECTIONS = (section_summary, section_selfimprove, section_curves, section_holdout, section_lineage, section_stats,
-            section_failures, section_flags, section_promotions)
+SECTIONS = (section_summary, section_selfimprove, section_curves, section_holdout, section_lineage, section_map,
+            section_stats, section_failures, section_flags, section_promotions)
 
 
 def sections(view: RunView, link: Link = plain_link) -> str:
@@ -594,8 +665,8 @@ def render(view: RunView, link: Link = plain_link, title: str | None = None) -> 
         def link(cid: int) -> str:
             return f'<a href="#step-{cid}">#{cid}</a>' if cid in steps else f"#{cid}"
     made = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(view.made_at))
-    nav = " · ".join(f'<a href="#{s}">{s}</a>' for s in ("summary", "curves", "holdout", "lineage", "stats",
-                                                         "failures", "flags", "promotions"))
+    nav = " · ".join(f'<a href="#{s}">{s}</a>' for s in ("summary", "curves", "holdout", "lineage", "map",
+                                                         "stats", "failures", "flags", "promotions"))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>rsi report: {escape(name)}</title><style>{CSS}</style></head><body>"
             f"<header><h1>rsi report: {escape(name)}</h1><div>{nav} · made {made}</div></header>"

@@ -96,7 +96,7 @@ class Dashboard:
         self.token = token or secrets.token_urlsafe(18)
         self.keys: dict[Path, str] = {}
         self.allowed_hosts: set[str] = set()
-        self._verify_cache: dict[tuple[Path, int], tuple[str, bool, str, bool]] = {}
+        self._verify_cache: dict[Path, tuple[int, tuple[str, bool, str, bool]]] = {}
         self._lock = threading.Lock()
         self.refresh_runs()
 
@@ -293,12 +293,13 @@ class Dashboard:
     def verify(self, results: Results) -> tuple[str, bool, str, bool]:
         """The audit trail's and the tables' verify status, cached per audit head."""
         seq = results.store.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM audit").fetchone()[0]
-        key = (results.run_dir, int(seq))
-        if key not in self._verify_cache:
+        cached = self._verify_cache.get(results.run_dir)
+        if cached is None or cached[0] != int(seq):
             chain = results.verify_audit()
             state = results.verify_state()
-            self._verify_cache[key] = (chain.summary(), chain.ok, state.summary(), state.ok)
-        return self._verify_cache[key]
+            cached = (int(seq), (chain.summary(), chain.ok, state.summary(), state.ok))
+            self._verify_cache[results.run_dir] = cached
+        return cached[1]
 
     def audit_page(self, key: str, results: Results, kinds: list[str]) -> str:
         chain, chain_ok, state, state_ok = self.verify(results)

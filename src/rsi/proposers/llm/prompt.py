@@ -5,6 +5,7 @@ own; without them the whole file is the user message) and ``{{placeholders}}``, 
 request:
 
     {{problem}}       the problem's description (README.md or the evaluator's docstring)
+    {{summary}}       its first paragraph, at most 400 characters (for small models' short prompts)
     {{parent}}        the parent program, whole          {{block}}    its EVOLVE-BLOCK
     {{score}}         the parent's score                 {{metrics}}  its other metrics, one a line
     {{errors}}        why the parent's evaluation failed, and what it printed on stderr
@@ -32,10 +33,19 @@ from ...errors import RsiError
 from .backend import Message
 
 TEMPLATES = Path(__file__).with_name("templates")
-PLACEHOLDERS = ("problem", "parent", "block", "score", "metrics", "errors", "inspirations", "feedback",
+PLACEHOLDERS = ("problem", "summary", "parent", "block", "score", "metrics", "errors", "inspirations", "feedback",
                 "instructions", "format", "slot", "function", "names", "rules")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]\w*)\s*\}\}")
 _SECTION = re.compile(r"^\[(system|user)\]\s*$", re.M)
+
+
+def summary(description: str, limit: int = 400) -> str:
+    """The first paragraph of a description that is not a heading, cut at ``limit`` characters."""
+    for paragraph in re.split(r"\n\s*\n", description.strip()):
+        text = " ".join(line.strip() for line in paragraph.splitlines() if not line.lstrip().startswith("#"))
+        if text.strip():
+            return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
+    return ""
 
 
 @dataclass(frozen=True)

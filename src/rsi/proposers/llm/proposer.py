@@ -37,7 +37,7 @@ from ...errors import ProposalFailed, RsiError
 from ..base import Program, Proposal, ProposalRequest
 from . import edits
 from .backend import Backend, BackendError, Message, RetryPolicy, Sampling
-from .prompt import Templates
+from .prompt import Templates, summary
 
 OPTION_KEYS = ("template", "instructions", "temperature", "max_tokens", "top_p", "inspirations", "slot", "grammar")
 DEFAULT_INSTRUCTIONS = "Change the program so that it scores higher."
@@ -224,6 +224,7 @@ class LLMProposer:
         region = edits.pick_region(parent.source) if parent.source else None
         values = {
             "problem": request.problem.strip(),
+            "summary": summary(request.problem),
             "parent": parent.source.rstrip(),
             "block": edits.block_text(parent.source, region).rstrip() if region else parent.source,
             "score": _number(parent.score),

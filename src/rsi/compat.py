@@ -177,10 +177,11 @@ def read_yaml(path: Path) -> dict:
     return data
 
 
-def openevolve_settings(path: Path) -> tuple[dict, list[str], list[str]]:
+def openevolve_settings(path: Path) -> tuple[dict, list[str], list[str], str]:
     """OpenEvolve's ``config.yaml`` as (settings in problem.toml's shape, what was mapped, what
-    rsi ignores: one line per key with the reason). Never fails on a key; a value of the wrong
-    type for a setting it maps is a ``ProblemError`` naming the key and the file."""
+    rsi ignores: one line per key with the reason, the problem's description for proposers that
+    read one: ``prompt.system_message``). Never fails on a key; a value of the wrong type for a
+    setting it maps is a ``ProblemError`` naming the key and the file."""
     raw = read_yaml(path)
     flat = _flat(raw)
     settings: dict[str, dict] = {"evaluator": {"format": "openevolve"}}
@@ -254,6 +255,12 @@ def openevolve_settings(path: Path) -> tuple[dict, list[str], list[str]]:
             mapped.append(f"database.feature_dimensions -> [archive] features = {kept}")
         if "diversity" in features:
             ignored.append("database.feature_dimensions: 'diversity' (no such descriptor in rsi; left out)")
+    description = ""
+    message = flat.get("prompt.system_message")
+    if isinstance(message, str) and message.strip() and message != "system_message":  # not a template's name
+        used.add("prompt.system_message")
+        description = message.strip()
+        mapped.append("prompt.system_message -> the problem's description (what proposers that read one see)")
     llm = [k for k in flat if k.startswith("llm.")]
     if llm:
         used.update(llm)
@@ -267,7 +274,7 @@ def openevolve_settings(path: Path) -> tuple[dict, list[str], list[str]]:
                        f"mutate proposer unless asked; to use this model: rsi run DIR{hint}")
     for key in sorted(set(flat) - used):
         ignored.append(f"{key}: no rsi setting corresponds (not used)")
-    return settings, mapped, ignored
+    return settings, mapped, ignored, description
 
 
 # ---------------------------------------------------------------- shims

@@ -50,6 +50,7 @@ class Problem:
     evaluate: Callable[[str], Any] | None = field(default=None, compare=False, repr=False)
     layout: str = "rsi"
     notices: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    prompt: str = field(default="", compare=False, repr=False)  # OpenEvolve's prompt.system_message
 
     @property
     def name(self) -> str:
@@ -57,9 +58,11 @@ class Problem:
 
     @property
     def description(self) -> str:
-        """What the problem is about, for proposers that read (a model's prompt): the folder's
-        ``README.md``, else the evaluator's docstring, else the initial program's (at most 4,000
-        characters)."""
+        """What the problem is about, for proposers that read (a model's prompt): OpenEvolve's
+        ``prompt.system_message`` from config.yaml, else the folder's ``README.md``, else the
+        evaluator's docstring, else the initial program's (at most 4,000 characters)."""
+        if self.prompt:
+            return self.prompt[:4000]
         readme = self.root / "README.md"
         if readme.is_file():
             return readme.read_text(errors="replace")[:4000]
@@ -184,6 +187,7 @@ def _load_layout(root: Path, layout: compat.Layout, toml: dict) -> Problem:
     notices: list[str] = []
     raw: dict = {}
     mapped: list[str] = []
+    prompt = ""
     if layout.kind == "shinka":
         compat.check_shinka_script(layout.evaluator)
         names: set[str] = set()
@@ -202,7 +206,7 @@ def _load_layout(root: Path, layout: compat.Layout, toml: dict) -> Problem:
             raw = {"evaluator": {"format": "openevolve", "cascade_thresholds": list(compat.OE_CASCADE_DEFAULT)}}
             ignored: list[str] = []
             if layout.config is not None:
-                raw, mapped, ignored = compat.openevolve_settings(layout.config)
+                raw, mapped, ignored, prompt = compat.openevolve_settings(layout.config)
             cascade = raw["evaluator"].get("cascade_thresholds")
             stages = "evaluate_stage1" in names
             with_cascade = f", cascade with thresholds {cascade}" if stages and cascade else ""
@@ -222,7 +226,7 @@ def _load_layout(root: Path, layout: compat.Layout, toml: dict) -> Problem:
     for notice in notices:
         logging.getLogger("rsi.problem").warning("rsi: %s", notice)
     return Problem(root, source, layout.evaluator, _has_holdout(names), settings, layout=layout.kind,
-                   notices=tuple(notices))
+                   notices=tuple(notices), prompt=prompt)
 
 
 def problem_from(initial_source: str, evaluator: str | Path | Callable[[str], Any], *, name: str = "problem",

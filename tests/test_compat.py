@@ -328,3 +328,22 @@ def test_non_python_openevolve_example_is_refused_with_the_reason(tmp_path):
     (folder / "initial_program.rs").rename(folder / "init_program.py")
     with pytest.raises(ProblemError, match=r"initial_program\.py: missing .*rsi\.load_files"):
         rsi.load_problem(folder)
+
+
+def test_command_line_takes_a_folder_or_program_and_evaluator(tmp_path):
+    import subprocess
+    import sys
+
+    folder = copy("openevolve_cascade", tmp_path)
+    config = tmp_path / "config.yaml"
+    config.write_text("max_iterations: 6\n")
+    out = subprocess.run([sys.executable, "-m", "rsi.cli", "run", str(folder / "initial_program.py"),
+                          str(folder / "evaluator.py"), "--config", str(config), "--out", str(tmp_path / "r")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "OpenEvolve folder" in out.stderr and "max_iterations -> [run] budget = 6" in out.stderr
+    assert "after 6 evaluations" in out.stdout
+    shinka = copy("shinka_curve", tmp_path)
+    out = subprocess.run([sys.executable, "-m", "rsi.cli", "run", str(shinka), "--budget", "4", "--out",
+                          str(tmp_path / "s")], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "ShinkaEvolve folder" in out.stderr, out.stderr

@@ -9,10 +9,13 @@ from pathlib import Path
 from .errors import RsiError
 
 RUN_HELP = """\
-Improve the program in PROBLEM_DIR (initial.py + evaluate.py [+ problem.toml]).
+Improve the program in PROBLEM_DIR (initial.py + evaluate.py [+ problem.toml]; OpenEvolve's and
+ShinkaEvolve's folders too), or PROGRAM with EVALUATOR (OpenEvolve's command-line form).
 
 examples:
   rsi run examples/binpack --budget 500 --seed 1 --out runs/bp1
+  rsi run openevolve/examples/function_minimization --budget 200     # config.yaml mapped, said how
+  rsi run initial_program.py evaluator.py --config config.yaml --budget 200
   rsi run examples/binpack --time 300 --workers 2
   rsi run --resume runs/bp1                 # continue after Ctrl-C, kill -9 or `rsi stop`
   rsi run --resume runs/bp1 --budget 2000   # ... with a larger evaluation budget
@@ -75,12 +78,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _problem(args: argparse.Namespace):
+    """PROBLEM_DIR as given, or the problem of PROGRAM EVALUATOR [--config FILE]."""
+    if args.evaluator is None:
+        if args.config:
+            raise RsiError("--config goes with PROGRAM EVALUATOR (OpenEvolve's form); a folder's config.yaml is read "
+                           "from the folder")
+        return args.problem_dir
+    from .problem import load_files
+
+    return load_files(args.problem_dir, args.evaluator, args.config)
+
+
 def _with_proposers(args: argparse.Namespace):
     """PROBLEM_DIR, or the problem with --proposer and --llm-* applied to its settings."""
     llm = {key: value for key, value in (("url", args.llm_url), ("model", args.llm_model),
                                          ("gguf", args.llm_gguf), ("api_key_env", args.llm_key_env)) if value}
     if not args.proposer and not llm and not args.llm_set:
-        return args.problem_dir
+        return _problem(args)
     import dataclasses
     import tomllib
 
@@ -89,7 +104,8 @@ def _with_proposers(args: argparse.Namespace):
     from .problem import load_problem
     from .settings import ProblemSettings
 
-    problem = load_problem(args.problem_dir)
+    problem = _problem(args)
+    problem = problem if not isinstance(problem, str) else load_problem(problem)
     data = problem.settings.model_dump(exclude_unset=True)  # keep what problem.toml left to defaults unset
     run = data.setdefault("run", {})
     names = [n.strip() for n in (args.proposer or "").split(",") if n.strip()] or list(problem.settings.run.proposers)
@@ -299,7 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
     raw = argparse.RawDescriptionHelpFormatter
 
     p = sub.add_parser("run", help="improve a problem's program", description=RUN_HELP, formatter_class=raw)
-    p.add_argument("problem_dir", nargs="?", help="problem folder (initial.py, evaluate.py, problem.toml)")
+    p.add_argument("problem_dir", nargs="?", help="problem folder (initial.py, evaluate.py, problem.toml), or "
+                   "a program file followed by EVALUATOR")
+    p.add_argument("evaluator", nargs="?", help="the evaluator file, after a program file (OpenEvolve's form)")
+    p.add_argument("--config", metavar="FILE", help="with PROGRAM EVALUATOR: OpenEvolve's config.yaml")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an earlier run")
     p.add_argument("--budget", type=int, help="evaluations for the whole run")
     p.add_argument("--time", type=float, metavar="SECONDS", help="wall-time limit for this invocation")

@@ -260,7 +260,9 @@ def test_cpu_limit_is_a_timeout(tmp_path):
         r = evaluate(pool, program("while True:\n    pass"), timeout=25)
     assert r.status == "timeout"
     assert r.error == "CPU time limit of 1s exceeded"
-    assert 0.9 <= r.cpu_seconds < 2.5
+    # the kernel checks RLIMIT_CPU on its own clock; the rusage split (utime + stime) it reports can read
+    # ~10% lower on a loaded machine (0.888 s seen at load 11): a tolerance fit to that, not to the limit
+    assert 0.75 <= r.cpu_seconds < 2.5
 
 
 def test_memory_bomb_is_stopped(pool):

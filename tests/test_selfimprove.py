@@ -393,7 +393,7 @@ def test_a_lucky_training_win_is_not_confirmed_on_fresh_seeds(tmp_path):
 @pytest.mark.slow
 def test_crashing_and_hanging_improvers_fail_and_the_loop_goes_on(tmp_path):
     run = start(tmp_path, WEAK, [CRASHING, HANGING, SEED], meta_budget=3,
-                limits=UnitLimits(cpu_base=2.0, cpu_per_eval=0.0, wall_base=8.0, wall_per_eval=0.0))
+                limits=UnitLimits(cpu_base=2.0, cpu_per_eval=0.0, wall_base=40.0, wall_per_eval=0.0))
     run.execute()
     measured = [c for c in run.store.candidates() if c.proposer == "mutate" and c.status in ("ok", "error", "timeout")]
     assert [c.status for c in measured] == ["error", "timeout", "ok"]

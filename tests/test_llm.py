@@ -471,3 +471,28 @@ def test_rsi_run_command_line_against_the_server_and_the_gguf_file(server, gguf,
     capsys.readouterr()
     assert main(["run", str(folder), "--llm-gguf", "smollm2", "--llm-url", server, "--llm-model", ALIAS]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_the_seed_improver_gives_a_costly_useless_model_few_tries():
+    import random
+
+    from rsi.archive import Archive
+    from rsi.improvers import Outcome, Step, snapshot
+    from rsi.improvers import seed as policy
+
+    operators = {"mutate": ["a", "b", "c", "d"], "llm": ["fill"]}
+    rng, state = random.Random(0), {}
+    ctx = snapshot(Archive(["code_size"], 4, 1), rng, state, operators, {}, 1000, 0, [])
+    policy.start(ctx)
+    picks = []
+    for i in range(600):
+        arm = policy._choose_arm(ctx)
+        picks.append(arm)
+        proposer, operator = arm.split(":")
+        model = proposer == "llm"
+        score = 1.0 if not model and rng.random() < 0.2 else 0.0  # mutations improve a fifth of the time
+        policy.observe(ctx, Step(parent=1, proposer=proposer, operator=operator),
+                       Outcome(i + 2, "ok", score, 0.5, 2.0, tokens=500 if model else 0))
+    late = picks[300:]
+    assert late.count("llm:fill") / len(late) < 0.02  # 21 evaluations' cost, no credit: ~1% of the tries
+    assert state["arm_cost"]["llm:fill"] == pytest.approx(21.0) and state["arm_cost"]["mutate:a"] == 1.0

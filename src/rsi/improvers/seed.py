@@ -8,8 +8,14 @@ Read top to bottom; every decision the search makes is here.
   the more it explores.
 - Inspirations: a few other elites (other cells of the same island, plus the global best), which
   the proposer may use for crossover or to copy code from.
-- Operator (and proposer): chosen by a credit bandit, where credit is improvement per try, so
-  operators that pay are used more and the mix adapts as the search moves on.
+- Operator (and proposer): chosen by a credit bandit, where credit is improvement per unit of
+  cost, so operators that pay are used more and the mix adapts as the search moves on. A child
+  costs one evaluation, plus its model tokens and dollars converted to evaluations
+  (``tokens_per_evaluation``, ``evaluations_per_dollar``). Credit is divided by the cost, and
+  choices are weighted by one over each arm's typical cost: a model call that takes ten
+  evaluations' time gets a tenth of the tries, and must improve ten times as often to earn more,
+  so mixing a slow model in does not lose to mutate alone. Tokens, not measured seconds, so that
+  a seed still gives the same run (and a run without a model is exactly as before).
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ DEFAULTS = {
     "bandit_floor": 0.2,
     "bandit_decay": 0.995,
     "stagnation": 150,  # evaluations without a new best before exploring more
+    "tokens_per_evaluation": 25,  # model tokens that take as long as one evaluation (SmolLM2 on 2 busy cores)
+    "evaluations_per_dollar": 5000,  # what a dollar of model spend weighs
 }
 
 
@@ -74,9 +82,26 @@ def next_step(ctx: ImproverContext) -> Step:
     if best is not None and best.id != parent.id and best.id not in inspirations:
         inspirations.append(best.id)
 
-    arm = _bandit(ctx).choose(ctx.rng)
+    arm = _choose_arm(ctx)
     proposer, operator = arm.split(":", 1)
     return Step(parent=parent.id, inspirations=inspirations, island=island, proposer=proposer, operator=operator)
+
+
+def _choose_arm(ctx: ImproverContext) -> str:
+    """The bandit's choice, its probabilities divided by each arm's typical cost: an arm ten times
+    as costly gets a tenth of the tries for the same credit rate (its floor too). With every cost
+    1 (no model in the run), exactly the bandit's own draw."""
+    bandit = _bandit(ctx)
+    costs = ctx.state.get("arm_cost", {})
+    if all(c == 1.0 for c in costs.values()):
+        return bandit.choose(ctx.rng)
+    weights = {a: p / costs.get(a, 1.0) for a, p in bandit.probabilities().items()}
+    x = ctx.rng.random() * sum(weights.values())
+    for arm, weight in weights.items():
+        x -= weight
+        if x < 0:
+            return arm
+    return next(reversed(weights))
 
 
 def observe(ctx: ImproverContext, step: Step, outcome: Outcome) -> None:
@@ -88,6 +113,16 @@ def observe(ctx: ImproverContext, step: Step, outcome: Outcome) -> None:
         ctx.state["since_best"] = 0
     elif outcome.status in ("ok", "error", "timeout"):
         ctx.state["since_best"] += 1
+    arm = f"{step.proposer}:{step.operator}"
+    cost = _relative_cost(ctx, outcome)
+    costs = ctx.state.setdefault("arm_cost", {})
+    costs[arm] = cost if arm not in costs else 0.8 * costs[arm] + 0.2 * cost
     bandit = _bandit(ctx)
-    bandit.update(f"{step.proposer}:{step.operator}", credit)
+    bandit.update(arm, credit / cost)
     ctx.state["bandit"] = bandit.to_json()
+
+
+def _relative_cost(ctx: ImproverContext, outcome: Outcome) -> float:
+    """What this child cost, in evaluations: 1 for a mutation, more for a model's child."""
+    per_token = 1.0 / max(1e-9, float(_setting(ctx, "tokens_per_evaluation")))
+    return 1.0 + outcome.tokens * per_token + outcome.cost * _setting(ctx, "evaluations_per_dollar")

@@ -43,6 +43,7 @@ class Slot:
     text: str  # what is there now
     names: tuple[str, ...]  # names in scope (parameters and locals assigned before the slot)
     indent: str = ""  # the body's indentation (body slots)
+    arrays: tuple[str, ...] = ()  # parameters annotated as arrays (np.ndarray): the grammar starts from one
 
 
 # --- reading a reply ------------------------------------------------------------------------------
@@ -266,6 +267,12 @@ def _functions(tree: ast.Module, regions: list[Region]) -> list[ast.FunctionDef]
     return found
 
 
+def _array_params(fn: ast.FunctionDef) -> tuple[str, ...]:
+    """Parameters annotated as arrays: an expression over them keeps the output's shape."""
+    return tuple(a.arg for a in [*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs]
+                 if a.annotation is not None and "array" in ast.unparse(a.annotation).lower())
+
+
 def _scope_names(fn: ast.FunctionDef, before_line: int) -> tuple[str, ...]:
     names = [a.arg for a in [*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs]]
     for node in ast.walk(fn):
@@ -299,7 +306,7 @@ def slots(parent: str) -> list[Slot]:
                 text = ast.get_source_segment(parent, value) or ""
                 found.append(Slot("expression", fn.name, (value.lineno, value.col_offset),
                                   (value.end_lineno or value.lineno, value.end_col_offset or 0), text,
-                                  _scope_names(fn, node.lineno)))
+                                  _scope_names(fn, node.lineno), arrays=_array_params(fn)))
         body = _without_docstring(fn.body)  # the docstring stays
         if body:
             first, last = body[0].lineno, fn.end_lineno or body[-1].lineno
@@ -370,24 +377,26 @@ def _literal(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def expression_grammar(names: tuple[str, ...], source: str) -> str:
+def expression_grammar(names: tuple[str, ...], source: str, heads: tuple[str, ...] = ()) -> str:
     """A GBNF grammar of Python expressions over ``names``, numbers, + - * / **, and the functions
     of the modules ``source`` imports (numpy as np, math), at most ``DEPTH`` levels deep, starting
-    from a name, so the reply is one expression that parses and uses the inputs, whatever the model."""
+    from a name (one of ``heads`` if given: array parameters, so the result keeps their shape), so the
+    reply is one expression that parses and uses the inputs, whatever the model."""
     uses_numpy = re.search(r"^\s*import numpy as np\b", source, re.M) is not None
     uses_math = re.search(r"^\s*import math\b", source, re.M) is not None
     unary = (NUMPY_UNARY if uses_numpy else ()) + (MATH_UNARY if uses_math and not uses_numpy else ())
     binary = NUMPY_BINARY if uses_numpy else ()
     atoms = [_literal(n) for n in names] or ['"1.0"']
-    head = ["name", '"(" name (op a1){0,3} ")"']  # the expression starts from a name in scope, so it
+    head = ["lead", '"(" lead (op a1){0,3} ")"']  # the expression starts from a name in scope, so it
     if unary:                                       # depends on the inputs (tiny models write constants)
-        head.append('f1 "(" name (op a1){0,2} ")"')
+        head.append('f1 "(" lead (op a1){0,2} ")"')
     if binary:
-        head.append('f2 "(" name (op a1){0,2} ", " e1 ")"')
+        head.append('f2 "(" lead (op a1){0,2} ", " e1 ")"')
     rules = [
         'root ::= "-"? head (op a0){0,3}',
         "head ::= " + " | ".join(head),
         "name ::= " + " | ".join(atoms),
+        "lead ::= " + (" | ".join(_literal(n) for n in heads if n in names) or "name"),
         'number ::= [0-9] ([0-9])? ("." [0-9] ([0-9] ([0-9])?)?)?',
         'op ::= " + " | " - " | " * " | " / " | " ** "',
     ]

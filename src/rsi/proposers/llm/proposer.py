@@ -200,7 +200,7 @@ class LLMProposer:
         grammar = None
         if slot is not None and slot.kind == "expression" and options.get("grammar", True) \
                 and self.backend.supports_grammar:
-            grammar = edits.expression_grammar(slot.names, parent)
+            grammar = edits.expression_grammar(slot.names, parent, slot.arrays)
         max_tokens = int(options.get("max_tokens", s.max_tokens))
         if grammar is not None:
             max_tokens = min(max_tokens, 96)  # one expression

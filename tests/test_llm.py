@@ -386,7 +386,7 @@ def _run_problem(tmp_path: Path, url: str, budget: int) -> Path:
 
 
 @pytest.mark.slow
-def test_rsi_run_with_mutate_and_llm_has_model_written_candidates(server, tmp_path):
+def test_rsi_run_with_mutate_and_llm_has_model_written_candidates_and_replays_offline(server, tmp_path):
     import rsi
 
     folder = _run_problem(tmp_path, server, budget=12)
@@ -399,6 +399,21 @@ def test_rsi_run_with_mutate_and_llm_has_model_written_candidates(server, tmp_pa
         assert all(c.tokens and c.prompt and c.reply for c in evaluated)
         assert any(c.status == "ok" for c in evaluated)
         assert results.verify_audit().ok
+        first = [(c.proposer, c.operator, c.status, c.fingerprint, c.score, c.reply) for c in results.candidates()]
+
+    # replayed offline: the stored replies answer the same prompts, and the run is the same run
+    import dataclasses
+
+    from rsi.settings import ProblemSettings
+
+    problem = rsi.load_problem(folder)
+    data = problem.settings.model_dump(exclude_unset=True)
+    data["proposer"]["llm"] = {"replay": str(tmp_path / "run"), "formats": ["fill", "diff"], "max_tokens": 48}
+    replayed = dataclasses.replace(problem, settings=ProblemSettings.model_validate(data))
+    rsi.improve(replayed, out=tmp_path / "replay", improver=tmp_path / "alternate.py")
+    with rsi.open_run(tmp_path / "replay") as results:
+        again = [(c.proposer, c.operator, c.status, c.fingerprint, c.score, c.reply) for c in results.candidates()]
+    assert again == first
 
 
 @pytest.mark.slow

@@ -113,3 +113,8 @@ class Templates:
             raise RsiError(f"the prompt template {path} does not exist; a template is a built-in name or a file "
                            f"in the problem folder{f' ({self.problem_dir})' if self.problem_dir else ''}")
         return path
+
+
+def render_prompt(messages: list[Message]) -> str:
+    """The messages as one text (stored with the candidate), in the templates' own layout."""
+    return "\n".join(f"[{m['role']}]\n{m['content']}" for m in messages)

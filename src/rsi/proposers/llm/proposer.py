@@ -8,6 +8,7 @@ Settings (``[proposer.llm]`` in problem.toml, or keyword arguments)::
     api_key_env = "OPENAI_API_KEY"      # read from this variable; unset: an error at start (omit for local servers)
     # gguf = "models/qwen.gguf"         # ... or a GGUF file run in process (backend "llama-cpp"; "smollm2":
     # threads = 2                       #     the packaged SmolLM2-135M-Instruct)
+    # replay = "runs/bp1"               # ... or a stored run's replies, offline (backend "replay")
     formats = ["diff", "rewrite", "fill"]   # the edit formats (this proposer's operators)
     temperature = 0.8
     max_tokens = 512

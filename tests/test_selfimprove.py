@@ -466,3 +466,14 @@ def test_kill_9_during_self_improvement_loses_nothing_and_resumes(tmp_path):
     assert [r["generation"] for r in rows] == [0, 1, 2]
     assert audit.verify(run.store.conn).ok
     assert not (out / "scratch").exists()
+
+
+def test_rsi_stop_reaches_a_self_improvement_run(tmp_path):
+    run = start(tmp_path, SEED, [SEED])
+    (run.out / "STOP").write_text("stop requested from the command line\n")
+    summary = run.execute()
+    assert summary.stop_reason == "stop requested" and not (run.out / "STOP").exists()
+    assert not run.store.candidates(("ok", "error", "timeout"))  # stopped before measuring anything
+    again = SelfImproveRun.reopen(run.out)  # resumable
+    assert again.search.stop_reason is None
+    again.search.close()

@@ -56,7 +56,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         summary = run.execute(progress)
     seed, best = summary.seed, summary.best
     print(f"\nstopped: {summary.stop_reason} after {summary.evaluations} evaluations")
-    if best is None:
+    if best is None or seed is None:
         print("no valid candidate")
         return 1
     print(f"best: candidate {best.id}, score {best.score:.6g} (seed {seed.score:.6g})")

@@ -132,7 +132,7 @@ class Summary:
     stop_reason: StopReason
     evaluations: int
     best: Candidate | None
-    seed: Candidate
+    seed: Candidate | None  # None for a search stopped before its seed was even proposed
     counts: dict[str, int] = field(default_factory=dict)
     holdout_errors: dict[int, str] = field(default_factory=dict)  # held-out evaluations that failed, and why
 
@@ -836,7 +836,8 @@ class Search:
                                        "best_id": best.id if best else None,
                                        "best_score": best.score if best else None})
         self._finished = True
-        return Summary(self.run_dir, reason, self._evaluations, best, self.store.get(SEED_ID), self.store.counts())
+        seed = self.store.get(SEED_ID) if self.store.next_id() > SEED_ID else None  # None: stopped before it
+        return Summary(self.run_dir, reason, self._evaluations, best, seed, self.store.counts())
 
     def close(self) -> None:
         self.store.close()

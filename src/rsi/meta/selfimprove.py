@@ -57,7 +57,7 @@ from ..oversight import audit
 from ..oversight.gate import compare_paired
 from ..oversight.review import review
 from ..proposers.base import Proposer
-from ..run import drive
+from ..run import STOP_FILE, drive
 from ..sandbox.types import EvalResult, EvalTask
 from ..sandbox.types import Status as EvalStatus
 from ..search import SEED_ID, Overrides, Search, Summary
@@ -286,13 +286,21 @@ class SelfImproveRun:
         report.write(self.out, self.rows, self._candidate_points())
         return self.search.finish()
 
+    def _halt(self) -> bool:
+        """Whether measurements should stop now: Ctrl-C, or `rsi stop OUT` (its STOP file)."""
+        stop_file = self.out / STOP_FILE
+        if stop_file.exists():
+            stop_file.unlink(missing_ok=True)
+            self.search.stop(StopReason.STOP_REQUESTED)
+        return self.search.stop_reason in (StopReason.INTERRUPTED, StopReason.STOP_REQUESTED)
+
     def _stopping(self) -> bool:
         return self.search.stop_reason not in (None, StopReason.BUDGET)
 
     def _drive(self, executor: ImproverExecutor, budget: int) -> None:
         """Let the search run up to ``budget`` candidate improvers (the seed counts as one)."""
         self.search.extend(budget)
-        drive(self.search, executor, finish=False)
+        drive(self.search, executor, finish=False, stop_file=self.out / STOP_FILE)
 
     def _generation(self, executor: ImproverExecutor, budget: int) -> None:
         try:
@@ -393,7 +401,7 @@ class SelfImproveRun:
             units = self.meta.units(problems, self.config.seeds_of(split))
             self.log(f"  measuring improver #{cid} on {len(units)} {split} units")
             found = self.meta.measure({(cid, split): self.search.source(cid)}, units,
-                                      stop=lambda: self.search.stop_reason is StopReason.INTERRUPTED)
+                                      stop=self._halt)
             if (cid, split) not in found:
                 return None
             self._save(cid, split, found[(cid, split)])
@@ -503,7 +511,7 @@ class SelfImproveRun:
         if cached is None or not cached.ok:  # a failed report is measured again
             found = report.measure_test({(cid, "test"): self.search.source(cid)}, self.config,
                                         self.out / "scratch-test",
-                                        stop=lambda: self.search.stop_reason is StopReason.INTERRUPTED)
+                                        stop=self._halt)
             if (cid, "test") not in found:
                 return None
             self._save(cid, "test", found[(cid, "test")])

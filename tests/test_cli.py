@@ -63,3 +63,27 @@ def test_unknown_candidate_and_bad_folder_are_clear(finished_run, tmp_path):
 def test_every_command_has_help_with_an_example(command):
     done = rsi(command, "--help")
     assert "example" in done.stdout and "rsi " + command in done.stdout
+
+
+def test_progress_log_off_a_terminal_has_a_line_per_new_best_and_failures_by_kind():
+    import io
+
+    from rich.console import Console
+
+    from rsi.report.progress import ProgressDisplay
+    from rsi.search import Snapshot
+
+    out = io.StringIO()
+    display = ProgressDisplay(Console(file=out, force_terminal=False, width=200), every=0.0)
+
+    def snap(best_id, best, evaluations, **counts):
+        return Snapshot(evaluations=evaluations, budget=100, best_score=best, best_id=best_id, evals_per_second=2.0,
+                        failed_share=0.1, elapsed=5.0, time_left=40.0, counts={"ok": 9, **counts},
+                        tokens=1234, cost=0.05)
+
+    with display:
+        display(snap(1, -4.0, 1))
+        display(snap(7, -3.5, 10, error=1, invalid=2))
+    text = out.getvalue()
+    assert "new best: candidate 7, score -3.5" in text and "new best: candidate 1" not in text
+    assert "failed 10% (error 1 invalid 2)" in text and "tokens 1,234 cost $0.05" in text

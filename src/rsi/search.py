@@ -122,6 +122,8 @@ class Snapshot:
     time_left: float | None
     counts: dict[str, int]
     waiting: str | None = None
+    tokens: int = 0  # model tokens and dollars spent so far (model proposers)
+    cost: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -419,6 +421,7 @@ class Search:
             evals_per_second=rate, failed_share=failed / evaluated if evaluated else 0.0,
             elapsed=elapsed, time_left=min(left) if left else None, counts=counts,
             waiting=", ".join(f"approval of #{r['candidate_id']}" for r in self.store.promotions("pending")) or None,
+            tokens=int(self._usage["tokens"]), cost=float(self._usage["cost"]),
         )
 
     # --- control -------------------------------------------------------------------------------------

@@ -99,3 +99,14 @@ def test_failure_kinds_group_alike_reasons():
     b = failure_kind("invalid", "proposal failed: swap_name: no applicable site after 9 tries (other)")
     assert a == b == "proposal failed: swap_name: no applicable site after N tries"
     assert failure_kind("timeout", None) == "timeout"
+
+
+def test_published_references_are_drawn_on_the_best_score_charts(tmp_path):
+    from conftest import write_problem
+
+    from rsi.report.html import report_html
+
+    problem = write_problem(tmp_path / "p", toml='[report]\nreferences = { "a published method" = -0.5 }\n')
+    rsi.improve(problem, tmp_path / "r", budget=6, seed=1)
+    html = report_html(tmp_path / "r")
+    assert html.count("a published method") >= 2  # on both charts (against evaluations and wall time)

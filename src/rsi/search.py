@@ -269,6 +269,9 @@ class Search:
             "rsi_version": __version__,
             **(meta or {}),
         }
+        if proposers is None:  # built before the run folder exists: a bad [proposer.X] leaves nothing behind
+            proposers = {name: _make_proposer(name, settings.proposer.get(name, {}), problem.root)
+                         for name in settings.run.proposers}
         store = Store.create(run_dir, record)
         store.log("run.started", {
             "problem": str(problem.root), "seed": settings.run.seed,

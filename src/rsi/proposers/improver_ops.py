@@ -63,7 +63,6 @@ import math
 import os
 import random
 import resource
-import select
 import signal
 import sys
 import time
@@ -76,6 +75,8 @@ from typing import Any
 from .. import toolkit
 from ..errors import ProposalFailed, RsiError
 from ..improvers import Improver
+from ..sandbox.procs import read_child
+from ..sandbox.protocol import write_all
 from .base import Proposal, ProposalRequest
 
 REPLY_BYTES = 16 << 20  # the most an operator's reply (child source and state) may take
@@ -312,36 +313,13 @@ def _reply(fd: int, reply: dict[str, Any]) -> None:
         data = json.dumps(reply).encode()
     except (TypeError, ValueError) as exc:
         data = json.dumps({"error": f"gave a reply that is not JSON data: {exc}"}).encode()
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+    write_all(fd, data)
 
 
 def _read(pid: int, fd: int, wall_seconds: float) -> tuple[bytes, bool]:
     """Everything the child writes on ``fd`` (killing it past the cap), or (b"", True) at the wall limit."""
-    started = time.monotonic()
-    chunks: list[bytes] = []
-    size = 0
-    poller = select.poll()
-    poller.register(fd, select.POLLIN | select.POLLHUP)
-    try:
-        while True:
-            left = wall_seconds - (time.monotonic() - started)
-            if left <= 0:
-                _kill_group(pid)
-                return b"", True
-            if not poller.poll(int(left * 1000) + 1):
-                continue
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                return b"".join(chunks), False
-            size += len(chunk)
-            chunks.append(chunk)
-            if size > REPLY_BYTES:
-                _kill_group(pid)
-                return b"".join(chunks), False
-    finally:
-        os.close(fd)
+    data, outcome = read_child(fd, wall_seconds, REPLY_BYTES, lambda: _kill_group(pid))
+    return data, outcome == "timeout"
 
 
 def _kill_group(pid: int) -> None:

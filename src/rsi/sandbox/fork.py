@@ -20,14 +20,14 @@ import math
 import os
 import random
 import resource
-import select
 import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .protocol import check_metrics, split_result
+from .procs import read_child
+from .protocol import check_metrics, split_result, write_all
 from .types import EvalResult, EvalTask
 
 RESULT_BYTES = 1 << 20  # the most a forked evaluation may send back
@@ -130,28 +130,8 @@ class ForkExecutor:
                           cpu_seconds=cpu, ticket=task.ticket, data=reply.get("data"))
 
     def _wait(self, pid: int, fd: int, started: float) -> tuple[bytes, str]:
-        chunks: list[bytes] = []
-        size = 0
-        poller = select.poll()
-        poller.register(fd, select.POLLIN | select.POLLHUP)
-        try:
-            while True:
-                left = self.wall_seconds - (time.monotonic() - started)
-                if left <= 0 or not poller.poll(int(left * 1000) + 1):
-                    if left <= 0:
-                        _kill(pid)
-                        return b"", "timeout"
-                    continue
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    return b"".join(chunks), "done"
-                size += len(chunk)
-                if size > RESULT_BYTES:
-                    _kill(pid)
-                    return b"", "done"
-                chunks.append(chunk)
-        finally:
-            os.close(fd)
+        data, outcome = read_child(fd, self.wall_seconds, RESULT_BYTES, lambda: _kill(pid), started)
+        return (b"", "done") if outcome == "too big" else (data, outcome)
 
     def _child(self, task: EvalTask, path: str, write_end: int) -> None:
         cpu = max(1, math.ceil(self.cpu_seconds))
@@ -186,9 +166,7 @@ class ForkExecutor:
             data = json.dumps({"metrics": metrics, "error": error, "data": artifacts}, allow_nan=False).encode()
         except (TypeError, ValueError) as exc:
             data = json.dumps({"metrics": None, "error": f"artifacts are not plain JSON data: {exc}"}).encode()
-        view = memoryview(data)
-        while view:
-            view = view[os.write(write_end, view):]
+        write_all(write_end, data)
 
 
 def _kill(pid: int) -> None:

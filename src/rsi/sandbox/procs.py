@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import functools
 import os
+import select
 import signal
 import sys
+import time
+from collections.abc import Callable
 
 
 def load_module(path: str):
@@ -44,6 +47,36 @@ def kill_group(pgid: int) -> None:
             os.kill(pgid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def read_child(fd: int, wall_seconds: float, cap: int, kill: Callable[[], None],
+               started: float | None = None) -> tuple[bytes, str]:
+    """Everything a child writes on ``fd`` until it closes it: ``(data, "done")``; at ``wall_seconds``
+    (from ``started``) ``kill()`` and ``(b"", "timeout")``; past ``cap`` bytes ``kill()`` and
+    ``(the first bytes, "too big")``. Closes ``fd``."""
+    started = time.monotonic() if started is None else started
+    chunks: list[bytes] = []
+    size = 0
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP)
+    try:
+        while True:
+            left = wall_seconds - (time.monotonic() - started)
+            if left <= 0:
+                kill()
+                return b"", "timeout"
+            if not poller.poll(int(left * 1000) + 1):
+                continue
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return b"".join(chunks), "done"
+            size += len(chunk)
+            chunks.append(chunk)
+            if size > cap:
+                kill()
+                return b"".join(chunks), "too big"
+    finally:
+        os.close(fd)
 
 
 def children(pid: int) -> list[int]:

@@ -1,7 +1,7 @@
 """What watching a run with the dashboard costs the run, and how the dashboard keeps up with a big run.
 
-    .venv/bin/python benchmarks/dashboard_watch.py [--problem examples/binpack] [--budget 400] [--seed 1]
-        [--repeats 5] [--workers 2] [--sizes 2000,50000] [--scratch DIR] [--chromium /usr/bin/chromium]
+    .venv/bin/python benchmarks/dashboard_watch.py [--problem examples/binpack] [--budget 200] [--seed 1]
+        [--repeats 6] [--workers 2] [--sizes 2000,50000] [--scratch DIR] [--chromium /usr/bin/chromium]
 
 Part 1, the run's speed: the same run (problem, seed, workers, evaluation budget: the same candidates
 each time) repeated 2 x --repeats times, unwatched and watched alternately in ABBA order (U W W U U W ...)
@@ -414,10 +414,10 @@ def launcher(chromium: str) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--problem", type=Path, default=ROOT / "examples" / "binpack")
-    parser.add_argument("--budget", type=int, default=400, help="evaluations per run")
+    parser.add_argument("--budget", type=int, default=200, help="evaluations per run")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5, help="runs per arm")
+    parser.add_argument("--repeats", type=int, default=6, help="runs per arm (an even number balances the ABBA order)")
     parser.add_argument("--sizes", default="2000,50000", help="candidates of the big runs (part 2); '' skips it")
     parser.add_argument("--write-rate", type=float, default=10.0, help="candidates a second added during part 2")
     parser.add_argument("--loads", type=int, default=5)

@@ -391,6 +391,7 @@ table.audit code{word-break:break-all}table.audit td:nth-child(-n+4){white-space
 
 SCRIPT = r"""
 (function () {
+  const REFRESH_SHARE = 25;  // refresh gap: at least 25 times what the last refresh took
   const store = window.sessionStorage;
   if (location.hash.startsWith('#token=')) {
     store.setItem('rsiToken', decodeURIComponent(location.hash.slice(7)));
@@ -402,10 +403,13 @@ SCRIPT = r"""
   const msg = document.getElementById('msg');
   function say(text, ok) { msg.textContent = text; msg.className = ok ? 'ok' : 'err'; }
   let busy = false, again = false, last = 0, gap = 2000;
+  // resolves once the browser has laid out and painted what changed (or after 1 s, in a hidden tab)
+  const painted = () => new Promise(done => {
+    requestAnimationFrame(() => setTimeout(done, 0)); setTimeout(done, 1000); });
   async function refresh() {
     if (busy) { again = true; return; }
     busy = true;
-    const began = Date.now();
+    const began = performance.now();
     try {
       const open = new Set([...document.querySelectorAll('main details[open]')].map(d => d.closest('[id]')?.id));
       const notes = {};
@@ -420,8 +424,12 @@ SCRIPT = r"""
         document.getElementById('live').textContent = 'live · updated ' + new Date().toLocaleTimeString();
       }
     } finally {
+      await painted();
       busy = false; last = Date.now();
-      gap = Math.max(2000, 5 * (last - began));  // a page slow to make (a huge run) is refreshed less often
+      // a refresh (making the page, sending, parsing and drawing it) takes at most 1/25 of the time, so that
+      // watching costs the run little: a big run's page, or any page on a busy machine, is refreshed less often
+      // (every 2 to 30 s)
+      gap = Math.min(30000, Math.max(2000, REFRESH_SHARE * (performance.now() - began)));
       if (again) { again = false; setTimeout(refresh, gap); }
     }
   }

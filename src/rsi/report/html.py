@@ -145,9 +145,10 @@ def _stats(results: Results) -> list[dict[str, Any]]:
 
 def _failures(results: Results) -> list[tuple[str, str, int]]:
     counter: Counter[tuple[str, str]] = Counter()
-    for status, error in results.store.conn.execute(
-            "SELECT status, error FROM candidates WHERE status NOT IN ('ok', 'pending', 'proposed', 'running')"):
-        counter[(status, failure_kind(status, error))] += 1
+    for status, error, n in results.store.conn.execute(  # alike errors counted by SQLite, each named once
+            "SELECT status, error, COUNT(*) FROM candidates WHERE status NOT IN ('ok', 'pending', 'proposed', "
+            "'running') GROUP BY status, error"):
+        counter[(status, failure_kind(status, error))] += n
     return [(status, kind, n) for (status, kind), n in counter.most_common()]
 
 

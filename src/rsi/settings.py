@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .registry import ALWAYS_AVAILABLE
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -125,7 +127,7 @@ class ProblemSettings(_Strict):
 
     @model_validator(mode="after")
     def _proposer_tables_are_used(self) -> ProblemSettings:
-        unused = sorted(set(self.proposer) - set(self.run.proposers))
+        unused = sorted(set(self.proposer) - set(self.run.proposers) - set(ALWAYS_AVAILABLE))
         if unused:
             raise ValueError(f"[proposer.{unused[0]}] configures a proposer that [run] proposers does not use "
                              f"(it has {self.run.proposers}); add it there or remove the table")

@@ -145,3 +145,55 @@ def test_a_program_with_nothing_to_tune_is_tried_once(tmp_path):
         parents = [c.parent_id for c in results.candidates() if c.proposer == "tune" and c.status == "invalid"]
     assert failed
     assert all(parents.count(p) <= 2 for p in parents)  # one move (2 children) per untunable program, never again
+
+
+# ----------------------------------------------------------------------------- memory across problems
+
+def test_a_memory_learned_from_runs_primes_the_seed_improvers_bandit(tmp_path):
+    from rsi import memory
+
+    first = run(tuned_problem(tmp_path / "a", budget=60), tmp_path / "r1")
+    learned = memory.learn([tmp_path / "r1"])
+    arms = learned["arms"]
+    assert sum(c["tries"] for c in arms.values()) == len(first) - 1  # every child but the seed
+    assert all(c["improved"] <= c["tries"] and c["new_best"] <= c["tries"] for c in arms.values())
+    assert learned["problems"] == ["quad"]
+    file = memory.save_memory(learned, tmp_path / "memory.json")
+    assert "credit/try" in memory.describe(memory.load_memory(file))
+
+    # a new run handed the memory: its improver sees it, read-only, and its bandit starts from it
+    problem = tuned_problem(tmp_path / "b", budget=5)
+    search = rsi.Search.create(problem, tmp_path / "r2", rsi.Overrides(memory=str(file)))
+    try:
+        bandit = search._improver_state["bandit"]
+        primed = {a for a, t in bandit["tries"].items() if t == 20.0}
+        assert primed and primed <= set(arms)
+        assert search._context().memory["arms"].keys() == arms.keys()
+        with pytest.raises(TypeError):
+            search._context().memory["arms"]["mutate:x"] = {}  # type: ignore[index]
+    finally:
+        search.close()
+    resumed = rsi.Search.resume(tmp_path / "r2")  # the recorded copy, not the file
+    file.unlink()
+    try:
+        assert resumed._context().memory["arms"].keys() == arms.keys()
+    finally:
+        resumed.close()
+
+
+@pytest.mark.parametrize("content, message", [
+    ("not json", "not JSON"),
+    ('{"version": 2, "arms": {}}', "not an rsi memory file"),
+    ('{"version": 1, "arms": {"mutate:x": {"tries": 1, "improved": 5}}}', "improved and new_best at most tries"),
+    ('{"version": 1, "arms": {"no-colon": {"tries": 1}}}', "is not 'proposer:operator'"),
+])
+def test_a_broken_memory_file_is_named_with_the_fix(tmp_path, content, message):
+    file = tmp_path / "memory.json"
+    file.write_text(content)
+    with pytest.raises(RsiError, match=message):
+        rsi.Search.create(tuned_problem(tmp_path, budget=5), tmp_path / "r", rsi.Overrides(memory=str(file)))
+    assert not (tmp_path / "r").exists()
+    from rsi.cli import main
+
+    assert main(["run", str(tmp_path / "quad"), "--memory", str(tmp_path / "missing.json"),
+                 "--out", str(tmp_path / "r3")]) == 2

@@ -57,6 +57,9 @@ from typing import Any
 from .archive import Archive
 from .errors import ProposalFailed, RsiError, RunError, SearchError
 from .improvers import MAX_CHILDREN, Improver, ImproverFailed, Outcome, Step, load_improver, snapshot
+from .memory import check as check_memory
+from .memory import load_memory
+from .memory import plain as plain_memory
 from .oversight.adoption import review_candidate
 from .problem import Problem, load_problem
 from .program import code_size, edit_violation, fingerprint, syntax_error, unified_diff
@@ -103,7 +106,7 @@ class Search:
 
     def __init__(self, store: Store, problem: Problem, settings: ProblemSettings, improver: Improver,
                  *, proposers: Mapping[str, Proposer] | None = None, hooks: Iterable[Hook] = (),
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, memory: Mapping[str, Any] | None = None):
         improver.check_settings(settings.improver)
         self.store = store
         self.problem = problem
@@ -150,19 +153,23 @@ class Search:
         self.hooks: list[Hook] = list(hooks)
         self._failures: dict[str, deque[str]] = {}  # proposer -> why its recent children failed
         self._description = problem.description
+        self._memory = check_memory(memory, "the run's memory") if memory else None
 
     # --- creating and resuming --------------------------------------------------------------------
     @classmethod
     def create(cls, problem: Problem | str | Path, out: str | Path | None = None,
                overrides: Overrides | None = None, improver: Improver | str | Path | None = None,
                *, hooks: Iterable[Hook] = (), proposers: Mapping[str, Proposer] | None = None,
-               meta: Mapping[str, Any] | None = None) -> Search:
+               meta: Mapping[str, Any] | None = None, memory: Mapping[str, Any] | None = None) -> Search:
         """A new search of ``problem`` (a ``Problem`` or a problem folder) in the run folder ``out``
         (default ``runs/<problem>-<time>``), which must not hold a run yet."""
         problem = problem if isinstance(problem, Problem) else load_problem(problem)
         settings = (overrides or Overrides()).apply(problem.settings)
         improver = improver if isinstance(improver, Improver) else load_improver(improver)
         improver.check_settings(settings.improver)
+        if memory is None and settings.run.memory:
+            file = Path(settings.run.memory)
+            memory = load_memory(file if file.is_absolute() else problem.root / file)
         run_dir = Path(out) if out else Path("runs") / f"{problem.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         record = {
             "problem_dir": str(problem.root),
@@ -172,6 +179,7 @@ class Search:
             "improver_source": improver.source,
             "evaluator_hash": problem.evaluator_hash(),
             "rsi_version": __version__,
+            "memory": plain_memory(check_memory(memory, "the run's memory")) if memory else None,
             **(meta or {}),
         }
         if proposers is None:  # built before the run folder exists: a bad [proposer.X] leaves nothing behind
@@ -183,7 +191,7 @@ class Search:
             "settings_sha256": _sha(json.dumps(record["settings"], sort_keys=True)),
             "evaluator_sha256": record["evaluator_hash"], "improver_sha256": _sha(improver.source),
         })
-        search = cls(store, problem, settings, improver, proposers=proposers, hooks=hooks)
+        search = cls(store, problem, settings, improver, proposers=proposers, hooks=hooks, memory=memory)
         search._start_improver()
         for hook in search.hooks:
             hook.attach(search, None)
@@ -211,7 +219,8 @@ class Search:
                     improver_file = store.path.parent / "improver.py"
                     improver_file.write_text(record["improver_source"])
                 improver = load_improver(improver_file)
-            search = cls(store, problem, settings, improver, proposers=proposers, hooks=hooks)
+            search = cls(store, problem, settings, improver, proposers=proposers, hooks=hooks,
+                         memory=record.get("memory"))  # the copy recorded at start
         except BaseException:
             store.close()
             raise
@@ -263,7 +272,7 @@ class Search:
         return snapshot(self._archive, self._rng, self._improver_state,
                         {name: p.operators for name, p in self.proposers.items()
                          if name in self._offered or name not in ALWAYS_AVAILABLE}, self.settings.improver,
-                        self.settings.run.budget, self._evaluations, self._population)
+                        self.settings.run.budget, self._evaluations, self._population, self._memory)
 
     # --- read-only state ---------------------------------------------------------------------------
     @property

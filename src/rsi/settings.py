@@ -33,6 +33,10 @@ class RunSettings(_Strict):
         description="proposers the improver may use, by registered name (rsi.proposers.register)",
     )
     executor: str = Field("local", description="where evaluations run, by registered name: local, fork, ...")
+    memory: str | None = Field(
+        None, description="a memory file (rsi memory learn): what paid in earlier searches, handed to the improver as "
+        "ctx.memory (a prior for its operator choice); relative to the problem folder",
+    )
     ordered: bool = Field(
         True, description="apply results in the order their tasks were asked (the same seed gives the same run); "
         "false: as they arrive (a little faster, not repeatable)",

@@ -19,7 +19,8 @@ role             components (the first is the seed improver's choice)
                  the best)
 ``inspirations`` ``island_elites``, ``global_elites``, ``top``, ``none``
 ``operator``     ``bandit`` (``rsi.proposers.bandit.CreditBandit``, credit per unit of cost, with
-                 floor and decay), ``uniform``, ``fixed`` (weights by proposer or arm)
+                 floor and decay, primed from ``ctx.memory`` when a run has one), ``uniform``,
+                 ``fixed`` (weights by proposer or arm)
 ``children``     ``fixed`` (children per step), ``burst`` (more children while stagnating)
 ``tuning``       ``none``, ``cma`` (every so many evaluations, a multi-evaluation move: CMA-ES over
                  the numeric constants of the best program or the step's parent, several
@@ -62,6 +63,7 @@ from typing import Any, ClassVar
 
 from ..archive import Elite
 from ..errors import RsiError
+from ..memory import credit_rates
 from ..proposers.bandit import CreditBandit
 from . import ImproverContext, Outcome, Step
 
@@ -571,6 +573,7 @@ class Bandit(OperatorRule):
         Param("new_best", "float", 3.0, "credit for a new best", 0.0, 30.0),
         Param("tokens_per_evaluation", "float", 40.0, "model tokens that cost one evaluation", 1.0, 1e5, log=True),
         Param("evaluations_per_dollar", "float", 5000.0, "what a dollar of model spend weighs", 1.0, 1e7, log=True),
+        Param("memory_weight", "int", 20, "pseudo-tries an arm starts with from ctx.memory (0: ignore it)", 0, 500),
     )
 
     def start(self, ctx: ImproverContext) -> None:
@@ -578,7 +581,9 @@ class Bandit(OperatorRule):
             self.reset(ctx)
 
     def reset(self, ctx: ImproverContext) -> None:
-        ctx.state["bandit"] = CreditBandit(_arms(ctx), floor=self.p["floor"], decay=self.p["decay"]).to_json()
+        bandit = CreditBandit(_arms(ctx), floor=self.p["floor"], decay=self.p["decay"])
+        bandit.prime(credit_rates(ctx.memory, self.p["improved"], self.p["new_best"]), self.p["memory_weight"])
+        ctx.state["bandit"] = bandit.to_json()
 
     def choose(self, ctx: ImproverContext) -> str:
         return CreditBandit.from_json(ctx.state["bandit"]).choose(ctx.rng)

@@ -52,6 +52,7 @@ SPEC = {
         "new_best": 3.0,
         "tokens_per_evaluation": 40.0,
         "evaluations_per_dollar": 5000.0,
+        "memory_weight": 20,
     },
     "children": {"use": "fixed", "count": 1},
     "tuning": {"use": "none"},

@@ -197,3 +197,31 @@ def test_a_broken_memory_file_is_named_with_the_fix(tmp_path, content, message):
 
     assert main(["run", str(tmp_path / "quad"), "--memory", str(tmp_path / "missing.json"),
                  "--out", str(tmp_path / "r3")]) == 2
+
+
+def test_memory_commands_learn_from_runs_and_show(tmp_path, capsys):
+    from rsi.cli import main
+
+    run(tuned_problem(tmp_path, budget=20), tmp_path / "r1")
+    assert main(["memory", "learn", str(tmp_path / "r1"), "--out", str(tmp_path / "m.json")]) == 0
+    assert main(["memory", "show", str(tmp_path / "m.json")]) == 0
+    shown = capsys.readouterr().out
+    assert "memory of 1 searches on 1 problems" in shown and "mutate:" in shown
+    assert main(["memory", "learn", "--out", str(tmp_path / "m2.json")]) == 2  # nothing to learn from
+    assert "give run folders" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_memory_learned_from_the_suites_training_searches(tmp_path):
+    from rsi.memory import load_memory
+    from rsi.meta.memory import learn_from_suite
+
+    with pytest.raises(RsiError, match="test problems only measure it"):
+        learn_from_suite("test")
+    learned = learn_from_suite("train", seeds=[1], budget=15)
+    assert learned["searches"] == 14 and len(learned["problems"]) == 14
+    assert sum(c["tries"] for c in learned["arms"].values()) >= 14 * 14  # every search's children, counted
+    assert any(c["improved"] for c in learned["arms"].values())
+    from rsi.memory import save_memory
+
+    assert load_memory(save_memory(learned, tmp_path / "m.json"))["arms"].keys() == learned["arms"].keys()

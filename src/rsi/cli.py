@@ -297,7 +297,9 @@ def _cmd_memory(args: argparse.Namespace) -> int:
         if args.sources:
             raise RsiError("give run folders or --suite SPLIT, not both")
         seeds = range(1, args.seeds + 1)
-        learned = memory.learn_from_suite(args.suite, seeds, args.budget, args.workers,
+        from .meta.memory import learn_from_suite
+
+        learned = learn_from_suite(args.suite, seeds, args.budget, args.workers,
                                           log=lambda r: print(f"  {r.summary()}", file=sys.stderr))
     elif args.sources:
         learned = memory.learn(args.sources)

@@ -8,7 +8,7 @@ A memory file is JSON::
 ``arms`` counts, per ``proposer:operator``, the children it made (every attempt: invalid and
 duplicate ones cost a proposal too), those better than their parent and those that were a new
 best of their search. ``rsi memory learn RUN_DIR...`` builds one from stored runs;
-``rsi memory learn --suite train`` from fresh searches of the self-improvement suite's training
+``rsi memory learn --suite train`` (``rsi.meta.memory``) from fresh searches of the self-improvement suite's training
 problems (so that its effect can be measured on the test problems, which it never saw).
 
 A run given a memory (``rsi run --memory FILE`` or ``[run] memory``) hands it to its improver as
@@ -169,22 +169,3 @@ def describe(mem: Mapping[str, Any], top: int = 15) -> str:
         lines.append(f"{arm:40s} {c['tries']:7d} {c['improved']:9d} {c['new_best']:9d} {rates[arm]:10.3f}")
     return "\n".join(lines)
 
-
-def learn_from_suite(split: str = "train", seeds: Iterable[int] = (1, 2, 3), budget: int = 100, workers: int = 2,
-                     log: Any = None) -> dict[str, Any]:
-    """A memory from fresh searches of the self-improvement suite's ``split`` problems (training by
-    default, never test), driven by rsi's seed improver in the sandbox (``rsi.meta.metautil``)."""
-    from .improvers import SEED_IMPROVER
-    from .meta.metautil import MetaEvaluator
-    from .meta.suite import load_suite
-
-    if split == "test":
-        raise RsiError("a memory is learned from training (or validation) problems; test problems only measure it")
-    problems = load_suite(split)
-    with MetaEvaluator(problems, budget, workers) as meta:
-        units = meta.units(split, list(seeds))
-        found = meta.measure({"seed": SEED_IMPROVER.read_text()}, units, on_result=log)
-    result = found["seed"]
-    if not result.ok:
-        raise RsiError(f"the searches for the memory failed: {result.error}")
-    return memory(merge(u.operators for u in result.units), len(result.units), [u.problem for u in result.units])

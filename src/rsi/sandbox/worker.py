@@ -151,7 +151,9 @@ class Worker(Scoring):
 
         files = [getattr(sys.modules[m], "__file__", None) for m in set(sys.modules) - before]
         code_kinds = {k for k, (mode, _) in self.functions.items() if mode in ("beside", "shinka")}
-        finish(plan, self.evaluator, [f for f in files if f], code_kinds | {"holdout"})
+        if self.limits.holdout_reads_folder:  # else a split produce_holdout is confined like produce
+            code_kinds.add("holdout")
+        finish(plan, self.evaluator, [f for f in files if f], code_kinds)
         self._warm()
         send(self.resp, {
             "op": "ready", "holdout": "holdout" in self.functions, "zygote_mb": vm_size_mb(),

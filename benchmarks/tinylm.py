@@ -53,10 +53,11 @@ def repeat(problem: Path, source: str, seeds: list[int], workers: int = 2) -> li
     settings = rsi.load_problem(problem).settings
     with EvaluatorPool(problem / "evaluate.py", workers, evaluation_limits(settings),
                        Path(tempfile.mkdtemp(prefix="rsi-tinylm-"))) as pool:
-        for i, seed in enumerate(seeds):
-            pool.submit(EvalTask(candidate_id=i + 1, source=source, seed=seed, ticket=i))
-        results = []
+        waiting, results = list(enumerate(seeds)), []
         while len(results) < len(seeds):
+            while waiting and pool.in_flight < pool.workers:
+                i, seed = waiting.pop(0)
+                pool.submit(EvalTask(candidate_id=i + 1, source=source, seed=seed, ticket=i))
             results += pool.collect(timeout=1.0)
     bad = [r for r in results if r.status != "ok"]
     if bad:

@@ -170,3 +170,14 @@ def test_held_out_produce_may_read_the_folder_unless_the_problem_says_no(tmp_pat
         train = run(pool, READS_FILE.replace("NAME", "test"), "train")
     assert held.status == "error" and "expected weights" in (held.error or "")  # it read the file
     assert train.status == "error" and "PermissionError" in (train.error or "")
+
+
+def test_confining_a_held_out_evaluation_that_scores_beside_is_refused(tmp_path):
+    from rsi.errors import ProblemError
+
+    evaluator = tmp_path / "p" / "evaluate.py"
+    evaluator.parent.mkdir()
+    evaluator.write_text("def evaluate(path):\n    return {'combined_score': 1.0}\n\n"
+                         "def evaluate_holdout(path):\n    return {'combined_score': 1.0}\n")
+    with pytest.raises(ProblemError, match="holdout_reads_folder = false"):
+        EvaluatorPool(evaluator, 1, Limits(holdout_reads_folder=False), tmp_path / "s")

@@ -323,13 +323,29 @@ def test_the_grammar_gives_no_child_of_a_non_composed_improver():
 
 
 def test_self_improvement_uses_the_grammar_for_a_composed_start(tmp_path):
-    assert proposers_for(COMPOSED) == ["grammar", "mutate"]
+    assert proposers_for(COMPOSED) == ["grammar"]  # the grammar alone: every candidate improver valid
     assert proposers_for(SEED_IMPROVER.read_text()) == ["mutate"]
     problem = improver_problem(tmp_path / "a", COMPOSED, SelfImproveConfig())
-    assert problem.settings.run.proposers == ["grammar", "mutate"] and problem.initial_source == COMPOSED
+    assert problem.settings.run.proposers == ["grammar"] and problem.initial_source == COMPOSED
     chosen = improver_problem(tmp_path / "b", COMPOSED, SelfImproveConfig(proposers=["grammar"]))
     assert chosen.settings.run.proposers == ["grammar"]
     assert starting_improver(None, "composed") == COMPOSED_IMPROVER
     assert starting_improver("x.py", None) == "x.py" and starting_improver(None, None) is None
     with pytest.raises(RsiError, match="pass one of them"):
         starting_improver("x.py", "composed")
+
+
+def test_the_starting_improver_drives_the_outer_run_until_an_adoption(tmp_path):
+    from rsi.meta.selfimprove import SelfImproveRun
+
+    run = SelfImproveRun.start(tmp_path / "si", SelfImproveConfig(), COMPOSED_IMPROVER)
+    try:
+        assert run.search.improver.path == COMPOSED_IMPROVER  # not rsi's seed improver
+        assert run.improver.module.POLICY.spec["tuning"]["use"] == "none"
+    finally:
+        run.search.close()
+    reopened = SelfImproveRun.reopen(tmp_path / "si")
+    try:
+        assert reopened.search.improver.source == COMPOSED_IMPROVER.read_text()
+    finally:
+        reopened.search.close()

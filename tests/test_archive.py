@@ -50,3 +50,24 @@ def test_equal_scores_prefer_shorter_code():
     assert a.add(2, 0, 1.0, (0.0,), size=4)  # same score, shorter: replaces
     assert not a.add(3, 0, 1.0, (0.0,), size=9)
     assert a.best().id == 2
+
+
+def test_min_improvement_is_a_noise_margin_for_occupied_cells():
+    a = Archive(["f"], bins=2, islands=2, min_improvement=0.1)
+    assert a.add(1, 0, 1.0, (0.0,))
+    assert not a.add(2, 0, 1.05, (0.0,))  # better, but within the margin: noise
+    assert not a.add(3, 0, 1.1, (0.0,))  # exactly the margin is not beyond it
+    assert a.add(4, 0, 1.2, (0.0,))
+    assert a.add(5, 1, 0.0, (0.0,))  # an empty cell takes any valid candidate
+    assert a.migrate() == [(4, 0, 1)]  # the migrant beats island 1's elite by more than the margin
+    assert not a.add(6, 1, 1.25, (0.0,))
+    back = Archive.from_json(a.to_json())
+    assert back.min_improvement == 0.1 and not back.add(7, 0, 1.29, (0.0,)) and back.copy().min_improvement == 0.1
+
+
+def test_min_improvement_must_be_a_finite_non_negative_number():
+    import pytest
+
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="min_improvement"):
+            Archive(["f"], min_improvement=bad)

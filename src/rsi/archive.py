@@ -4,6 +4,11 @@ Each island keeps, per cell of the feature grid, the best candidate that landed 
 ranges grow as values are seen; when they do, elites are re-binned (the best per cell survives).
 Migration copies each island's best into the next island (a ring). The archive holds ids, scores
 and features only; sources live in the store. It serialises to plain JSON for the loop state.
+
+``min_improvement`` is a noise margin: a candidate displaces the elite of an occupied cell only
+when its score is higher by more than the margin (an evaluator whose repeats of one program
+spread by 0.02 should not let a lucky repeat of the same idea pass for progress). Empty cells
+take any valid candidate.
 """
 
 from __future__ import annotations
@@ -27,9 +32,12 @@ Cell = tuple[int, ...]
 
 
 class Archive:
-    def __init__(self, features: list[str], bins: int = 6, islands: int = 4):
+    def __init__(self, features: list[str], bins: int = 6, islands: int = 4, min_improvement: float = 0.0):
         if not features:
             raise ValueError("the archive needs at least one feature")
+        if not (math.isfinite(min_improvement) and min_improvement >= 0):
+            raise ValueError(f"min_improvement must be a finite number >= 0, not {min_improvement!r}")
+        self.min_improvement = float(min_improvement)
         self.features = list(features)
         self.bins = bins
         self.n_islands = islands
@@ -67,6 +75,12 @@ class Archive:
             for elite in old:
                 self.cells[island].setdefault(self.cell_of(elite.features), elite)
 
+    def _displaces(self, elite: Elite, current: Elite) -> bool:
+        """Whether ``elite`` takes the cell of ``current``: better beyond the noise margin."""
+        if self.min_improvement > 0:
+            return elite.score > current.score + self.min_improvement
+        return elite.beats(current)
+
     # --- adding ----------------------------------------------------------------------------
     def add(self, cid: int, island: int, score: float, features: tuple[float, ...], size: float = 0.0) -> bool:
         """Offer a valid candidate to an island. True if it became the elite of its cell."""
@@ -80,7 +94,7 @@ class Archive:
     def _place(self, elite: Elite, island: int) -> bool:
         cell = self.cell_of(elite.features)
         current = self.cells[island].get(cell)
-        if current is not None and not elite.beats(current):
+        if current is not None and (current.id == elite.id or not self._displaces(elite, current)):
             return False
         self.cells[island][cell] = elite
         return True
@@ -123,7 +137,7 @@ class Archive:
 
     def copy(self) -> Archive:
         """An independent copy (elites are frozen, so copying the cell maps is enough)."""
-        other = Archive(self.features, self.bins, self.n_islands)
+        other = Archive(self.features, self.bins, self.n_islands, self.min_improvement)
         other.lo, other.hi = list(self.lo), list(self.hi)
         other.cells = [dict(pool) for pool in self.cells]
         return other
@@ -134,6 +148,7 @@ class Archive:
             "features": self.features,
             "bins": self.bins,
             "islands": self.n_islands,
+            "min_improvement": self.min_improvement,
             "lo": self.lo,
             "hi": self.hi,
             "cells": [[[list(cell), asdict(e)] for cell, e in sorted(pool.items())] for pool in self.cells],
@@ -141,7 +156,7 @@ class Archive:
 
     @classmethod
     def from_json(cls, data: dict) -> Archive:
-        archive = cls(data["features"], data["bins"], data["islands"])
+        archive = cls(data["features"], data["bins"], data["islands"], data.get("min_improvement", 0.0))
         archive.lo, archive.hi = data["lo"], data["hi"]
         for island, pool in enumerate(data["cells"]):
             for cell, e in pool:

@@ -69,7 +69,8 @@ def evaluation_limits(settings: ProblemSettings) -> Limits:
     ev = settings.evaluator
     return Limits(wall_seconds=ev.timeout, cpu_seconds=ev.cpu_seconds or 2 * ev.timeout,
                   memory_mb=ev.memory_mb, output_bytes=ev.output_bytes, evaluator_format=ev.format,
-                  cascade=tuple(ev.cascade_thresholds) if ev.cascade_thresholds is not None else None)
+                  cascade=tuple(ev.cascade_thresholds) if ev.cascade_thresholds is not None else None,
+                  holdout_reads_folder=ev.holdout_reads_folder)
 
 
 def local_executor(problem: Problem, settings: ProblemSettings, scratch: Path) -> Executor:

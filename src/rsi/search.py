@@ -125,7 +125,8 @@ class Search:
         self.ordered = settings.run.ordered
         self._clock = clock
         self._rng = random.Random(settings.run.seed)
-        self._archive = Archive(settings.archive.features, settings.archive.bins, settings.archive.islands)
+        self._archive = Archive(settings.archive.features, settings.archive.bins, settings.archive.islands,
+                                settings.archive.min_improvement)
         self._improver_state: dict[str, Any] = {}
         self._population: list[tuple[int, float]] = []
         self._evaluations = 0
@@ -741,7 +742,7 @@ class Search:
         # defaults: drop the behaviour descriptor the evaluator does not provide
         kept = [f for f in self._archive.features if f not in missing] or ["code_size"]
         old = self._archive
-        self._archive = Archive(kept, old.bins, old.n_islands)
+        self._archive = Archive(kept, old.bins, old.n_islands, old.min_improvement)
         for island in range(old.n_islands):
             for elite in old.elites(island):
                 cand = self.store.get(elite.id)

@@ -49,6 +49,11 @@ class EvaluatorSettings(_Strict):
     memory_mb: int = Field(2048, ge=64, description="address-space cap per evaluation")
     output_bytes: int = Field(64_000, ge=0, description="captured stdout/stderr kept per stream")
     holdout_every_best: bool = Field(False, description="also run evaluate_holdout on every new best")
+    holdout_reads_folder: bool = Field(
+        True, description="split contract: produce_holdout may read the evaluator's folders (its held-out inputs, as "
+        "bin packing's test instances); false: it is confined like produce, for problems whose held-out data only "
+        "score_holdout reads (a language model's test text)",
+    )
     format: Literal["rsi", "openevolve", "shinka"] = Field(
         "rsi", description="how the evaluator is called: rsi's evaluate (or produce + score), OpenEvolve's "
         "evaluator.py (EvaluationResult returns, cascade), ShinkaEvolve's evaluate.py run as a script "
@@ -68,6 +73,11 @@ class ArchiveSettings(_Strict):
     bins: int = Field(6, ge=1, le=64, description="cells per feature")
     islands: int = Field(4, ge=1, le=64)
     migration_interval: int = Field(100, ge=1, description="evaluations between migrations")
+    min_improvement: float = Field(
+        0.0, ge=0, allow_inf_nan=False,
+        description="noise margin, in combined_score units: a child displaces a cell's elite only when it scores "
+        "higher by more than this (set it to the spread of the seed program's score over repeats)",
+    )
 
 
 class ReportSettings(_Strict):

@@ -27,6 +27,8 @@ class Limits:
     # cascade thresholds (None: no cascade). Not limits, but they travel with them to every worker.
     evaluator_format: str = "rsi"
     cascade: tuple[float, ...] | None = None
+    # split contract: whether produce_holdout may read the evaluator's folders (its held-out inputs)
+    holdout_reads_folder: bool = True
 
 
 @dataclass(frozen=True)

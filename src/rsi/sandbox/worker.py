@@ -151,7 +151,9 @@ class Worker(Scoring):
 
         files = [getattr(sys.modules[m], "__file__", None) for m in set(sys.modules) - before]
         code_kinds = {k for k, (mode, _) in self.functions.items() if mode in ("beside", "shinka")}
-        finish(plan, self.evaluator, [f for f in files if f], code_kinds | {"holdout"})
+        if self.limits.holdout_reads_folder:  # else a split produce_holdout is confined like produce
+            code_kinds.add("holdout")
+        finish(plan, self.evaluator, [f for f in files if f], code_kinds)
         self._warm()
         send(self.resp, {
             "op": "ready", "holdout": "holdout" in self.functions, "zygote_mb": vm_size_mb(),
@@ -186,6 +188,10 @@ class Worker(Scoring):
         if "train" not in self.functions:
             raise AttributeError(f"{self.evaluator} defines no function evaluate(program_path) "
                                  "(nor produce(program_path) and score(data))")
+        if not self.limits.holdout_reads_folder and self.functions.get("holdout", ("split",))[0] != "split":
+            raise ValueError(f"[evaluator] holdout_reads_folder = false confines produce_holdout, but {self.evaluator} "
+                             "has evaluate_holdout, which scores beside the candidate and must read its data: "
+                             "define produce_holdout and score_holdout, or remove the setting")
 
     def _warm(self) -> None:
         """Import here what every child would otherwise import, and freeze the heap."""

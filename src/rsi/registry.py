@@ -98,4 +98,5 @@ proposers = Registry("proposer", "rsi.proposers", {
 executors = Registry("executor", "rsi.executors", {
     "local": "rsi.executors:local_executor",
     "fork": "rsi.executors:fork_executor",
+    "ray": "rsi.executors:ray_executor",  # needs the ray extra: pip install 'rsi[ray]'
 })

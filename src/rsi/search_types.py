@@ -35,10 +35,15 @@ class Overrides:
     time: float | None = None
     seed: int | None = None
     workers: int | None = None
+    executor: str | None = None
+    address: str | None = None  # [ray] address
 
     def apply(self, settings: ProblemSettings) -> ProblemSettings:
-        run = settings.run.model_copy(update={k: v for k, v in vars(self).items() if v is not None})
-        return settings.model_copy(update={"run": run})
+        given = self.given()
+        address = given.pop("address", None)
+        run = settings.run.model_copy(update=given)
+        ray = settings.ray if address is None else settings.ray.model_copy(update={"address": address})
+        return settings.model_copy(update={"run": run, "ray": ray})
 
     def given(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if v is not None}

@@ -98,14 +98,24 @@ class LocalCluster:
         raise RuntimeError(f"the Ray cluster did not reach {count} nodes in {timeout:g}s: {self.logs()}")
 
     def kill_node(self, proc: subprocess.Popen) -> None:
-        """Kill a node and every process it started, at once (SIGKILL): a machine that dies."""
+        """Kill a node and every process it started, at once (SIGKILL): a machine that dies. Its Ray
+        workers (and their sandboxed evaluation workers) have sessions of their own, so they are found
+        as descendants of the node's process, not by its process group."""
+        doomed = _descendants(proc.pid)
         _killpg(proc.pid, signal.SIGKILL)
+        for pid in doomed:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         proc.wait(10)
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace")[-1500:] for p in sorted(Path(self.temp).glob("node*.log")))
 
     def stop(self) -> None:
+        """Stop every node, then kill whatever any of them started that is still there."""
+        started = [pid for proc in self.procs for pid in _descendants(proc.pid)]
         for proc in reversed(self.procs):
             _killpg(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + 3
@@ -119,8 +129,30 @@ class LocalCluster:
                 proc.wait(5)
             except subprocess.TimeoutExpired:
                 pass
+        for pid in started:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         self.procs = []
         shutil.rmtree(self.temp, ignore_errors=True)
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 def _killpg(pgid: int, sig: int) -> None:

@@ -269,7 +269,8 @@ def test_a_node_killed_mid_run_is_survived(cluster, tmp_path):
         results = collect(pool, 2)
         assert sorted(r.candidate_id for r in results) == [0, 1]
         assert {r.status for r in results} == {"ok"}, [r.error for r in results]
-        assert pool.retried == 1
+        # retried at least once (again if the replacement was placed on the node before Ray knew it dead)
+        assert pool.retried >= 1 and pool.lost == 0
         pool.submit(EvalTask(candidate_id=2, source="x = 2\n", seed=0, ticket=2))
         pool.submit(EvalTask(candidate_id=3, source="x = 3\n", seed=0, ticket=3))
         assert {r.status for r in collect(pool, 2)} == {"ok"}  # both on the head now

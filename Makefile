@@ -58,22 +58,23 @@ demo: $(STAMP)
 ## test: install, lint, the whole suite (slow end-to-end checks included, on small budgets), then
 ## the whole suite again with numpy's SIMD dispatch narrowed (test-narrow). 3 to 5 minutes a pass on 2 cores.
 test: lint
-	RSI_REQUIRE_LLM=1 $(BIN)/python -m pytest -q
+	RSI_REQUIRE_LLM=1 RSI_REQUIRE_RAY=1 $(BIN)/python -m pytest -q
 	@$(MAKE) --no-print-directory test-narrow
 
 ## test-narrow: the whole suite with numpy's dispatch narrowed to its baseline (NPY_DISABLE_CPU_FEATURES set
 ## to every feature found beyond it, worked out from numpy on this machine), so floating results that depend
 ## on the CPU's SIMD paths show up here rather than only on another machine. The sandbox passes NPY_* on to
 ## the evaluation workers. The whole suite, not a numeric subset: both passes together take 7 to 10 minutes.
-## Less the language-model tests (marker llm, ~2 minutes): numpy's dispatch does not reach llama.cpp.
+## Less the language-model tests (marker llm, ~2 minutes): numpy's dispatch does not reach llama.cpp; and less
+## the Ray cluster tests (marker ray, 2 to 4 minutes): they check where evaluations run, not what they compute.
 test-narrow: $(LLM_STAMP) $(RAY_STAMP)
 	@features="$$(env -u NPY_DISABLE_CPU_FEATURES $(BIN)/python -c '$(NPY_FEATURES)')" && \
 	echo "numpy dispatch narrowed: NPY_DISABLE_CPU_FEATURES=\"$$features\"" && \
-	NPY_DISABLE_CPU_FEATURES="$$features" $(BIN)/python -m pytest -q -p no:cacheprovider -m "not llm"
+	NPY_DISABLE_CPU_FEATURES="$$features" $(BIN)/python -m pytest -q -p no:cacheprovider -m "not llm and not ray"
 
 ## test-fast: the suite without the slow end-to-end group
 test-fast: $(LLM_STAMP) $(RAY_STAMP)
-	RSI_REQUIRE_LLM=1 $(BIN)/python -m pytest -q -m "not slow"
+	RSI_REQUIRE_LLM=1 RSI_REQUIRE_RAY=1 $(BIN)/python -m pytest -q -m "not slow"
 
 ## lint: ruff and mypy, both run whatever the other finds; the files they check are set in pyproject.toml
 ## ([tool.ruff] include, [tool.mypy] files)

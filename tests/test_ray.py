@@ -15,11 +15,13 @@ import pytest
 from conftest import TARGET_EVALUATE, write_problem
 from ray_cluster import LocalCluster, free_port
 
+from rsi.oversight import audit
 from rsi.run import Overrides, Run
 from rsi.sandbox.shipping import Remap, pack, unpack
 from rsi.sandbox.types import EvalTask, Limits
 from rsi.storage import Store
 
+pytestmark = pytest.mark.ray
 RSI = [sys.executable, "-m", "rsi.cli"]
 
 TOML = """\
@@ -106,7 +108,19 @@ def test_without_ray_the_error_names_the_extra(tmp_path):
     assert "pip install 'rsi[ray]'" in done.stderr and "Traceback" not in done.stderr
 
 
+def needs_ray():
+    """The ray module; a skip without it, a failure under `make` (RSI_REQUIRE_RAY=1)."""
+    try:
+        import ray
+    except ImportError:
+        if os.environ.get("RSI_REQUIRE_RAY"):
+            pytest.fail("RSI_REQUIRE_RAY is set but Ray is not installed: pip install -e '.[ray]'")
+        pytest.skip("the ray extra is not installed: pip install 'rsi[ray]'")
+    return ray
+
+
 def test_an_unreachable_address_is_reported_at_once(tmp_path):
+    needs_ray()
     problem = write_problem(tmp_path / "p", toml=TOML)
     port = free_port()  # nothing listens there
     started = time.monotonic()
@@ -123,7 +137,7 @@ def test_an_unreachable_address_is_reported_at_once(tmp_path):
 
 @pytest.fixture(scope="module")
 def cluster():
-    ray = pytest.importorskip("ray", reason="the ray extra: pip install 'rsi[ray]'")
+    ray = needs_ray()
     nodes = LocalCluster(nodes=1, cpus=2)
     try:
         ray.init(address=nodes.address, namespace="rsi", logging_level="ERROR", log_to_driver=False)
@@ -148,6 +162,8 @@ def test_a_ray_run_makes_the_same_candidates_as_a_local_run(cluster, tmp_path):
     assert fingerprint(tmp_path / "ray") == fingerprint(tmp_path / "local")
     assert on_ray.store.meta()["sandbox_level"] == local.store.meta()["sandbox_level"]
     assert (tmp_path / "ray" / "best.py").read_text() == (tmp_path / "local" / "best.py").read_text()
+    rechecked = audit.events(on_ray.store.conn, ["candidate.rechecked"])  # the best, on a fresh Ray actor
+    assert len(rechecked) == 1 and rechecked[0].payload["agrees"], rechecked
 
 
 @pytest.mark.slow

@@ -36,7 +36,7 @@ from ..version import __version__
 from .integrity import hash_files, loaded_files
 from .pool import EvaluatorPool, sandbox_warning
 from .shipping import ENGINE, Remap, needs_shipping, pack, unpack
-from .types import EvalResult, EvalTask, Limits
+from .types import EvalResult, EvalTask, Kind, Limits
 
 INSTALL = "pip install 'rsi[ray]'"
 START_TIMEOUT = 300.0  # seconds the actors may take to start (a worker process, the evaluator's import)
@@ -339,6 +339,25 @@ class RayPool:
                 self._replace(slot)
 
     cancel_all = cancel  # the local pool's name for it
+
+    def evaluate_fresh(self, source: str, seed: int, kind: Kind = "train") -> EvalResult:
+        """Evaluate one program on a new actor no other candidate shared (the best's re-check)."""
+        ray = self._ray
+        actor = self._new_actor()
+        wait = self.limits.wall_seconds + self.limits.score_seconds + START_TIMEOUT
+        try:
+            result, _ = ray.get(actor.evaluate.remote(EvalTask(0, source, seed, kind)), timeout=wait)
+            return result
+        except ray.exceptions.GetTimeoutError:
+            return EvalResult(0, kind, "timeout", error=f"no result from a fresh Ray worker within {wait:g}s")
+        except ray.exceptions.RayError as exc:
+            return EvalResult(0, kind, "error", error=f"the fresh Ray worker failed: {_short(exc)}")
+        finally:
+            try:
+                ray.get(actor.close.remote(), timeout=10.0)
+            except ray.exceptions.RayError:
+                pass
+            ray.kill(actor, no_restart=True)
 
     def verify_evaluator(self) -> str | None:
         """What changed in the evaluator's files, here (the driver's copy) or on a node, or None."""

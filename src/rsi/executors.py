@@ -7,6 +7,8 @@ sees it: the driver (``rsi.run.drive``) moves tasks and results between the two.
 - ``local`` (default): ``EvaluatorPool``, warm sandboxed workers on this machine.
 - ``fork``: ``ForkExecutor``, one child forked from this process per evaluation; rlimits only,
   for searches that already run inside a sandbox, and for evaluators given as Python callables.
+- ``ray``: ``RayPool``, the same sandboxed workers as ``local``, one per Ray actor on the nodes of
+  a Ray cluster (``[ray]`` settings; the optional extra ``rsi[ray]``).
 
 Others plug in by name (``rsi.executors.register``, or an ``rsi.executors`` entry point): a
 factory ``(problem, settings, scratch) -> Executor``.
@@ -81,6 +83,19 @@ def local_executor(problem: Problem, settings: ProblemSettings, scratch: Path) -
         raise ProblemError(f"problem {problem.name!r} has its evaluator as a Python callable, which only the "
                            "'fork' executor can run; pass executor='fork', or give the evaluator as a file")
     return EvaluatorPool(problem.evaluator_path, settings.run.workers, evaluation_limits(settings), scratch)
+
+
+def ray_executor(problem: Problem, settings: ProblemSettings, scratch: Path) -> Executor:
+    """``[run] workers`` sandboxed workers on the Ray cluster ``[ray] address`` names
+    (``rsi.sandbox.raypool.RayPool``); the problem's files travel in Ray's object store."""
+    from .sandbox.raypool import RayPool
+
+    if problem.evaluator_path is None:
+        raise ProblemError(f"problem {problem.name!r} has its evaluator as a Python callable, which only the "
+                           "'fork' executor can run; give the evaluator as a file to run it on Ray")
+    ray = settings.ray
+    return RayPool(problem.evaluator_path, settings.run.workers, evaluation_limits(settings), address=ray.address,
+                   cpus=ray.cpus, retries=ray.retries)
 
 
 def fork_executor(problem: Problem, settings: ProblemSettings, scratch: Path) -> Executor:

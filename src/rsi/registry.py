@@ -102,4 +102,5 @@ ALWAYS_AVAILABLE = ("tune",)
 executors = Registry("executor", "rsi.executors", {
     "local": "rsi.executors:local_executor",
     "fork": "rsi.executors:fork_executor",
+    "ray": "rsi.executors:ray_executor",  # needs the ray extra: pip install 'rsi[ray]'
 })

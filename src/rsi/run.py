@@ -131,8 +131,9 @@ class Run:
             executor = executors.create(search.settings.run.executor, search.problem, search.settings, scratch)
             search.store.set_meta("score_mode", executor.score_mode)
             search.store.set_meta("sandbox_level", executor.sandbox_level)
+            fresh_worker = getattr(executor, "evaluate_fresh", None)  # where the executor evaluates (e.g. Ray)
             summary = drive(search, executor, on_progress=on_progress, stop_file=self.run_dir / STOP_FILE,
-                            before_finish=recheck_best)
+                            before_finish=lambda done: recheck_best(done, fresh_worker))
             assert summary is not None
         finally:
             if executor is not None:

@@ -36,13 +36,17 @@ class Overrides:
     seed: int | None = None
     workers: int | None = None
     memory: str | None = None  # a memory file (an absolute path or one relative to the working directory)
+    executor: str | None = None
+    address: str | None = None  # [ray] address
 
     def apply(self, settings: ProblemSettings) -> ProblemSettings:
-        given = {k: v for k, v in vars(self).items() if v is not None}
+        given = self.given()
+        address = given.pop("address", None)
         if self.memory is not None:
             given["memory"] = str(Path(self.memory).resolve())
         run = settings.run.model_copy(update=given)
-        return settings.model_copy(update={"run": run})
+        ray = settings.ray if address is None else settings.ray.model_copy(update={"address": address})
+        return settings.model_copy(update={"run": run, "ray": ray})
 
     def given(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if v is not None}

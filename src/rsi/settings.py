@@ -32,7 +32,7 @@ class RunSettings(_Strict):
         default_factory=lambda: ["mutate"], min_length=1,
         description="proposers the improver may use, by registered name (rsi.proposers.register)",
     )
-    executor: str = Field("local", description="where evaluations run, by registered name: local, fork, ...")
+    executor: str = Field("local", description="where evaluations run, by registered name: local, fork, ray, ...")
     memory: str | None = Field(
         None, description="a memory file (rsi memory learn): what paid in earlier searches, handed to the improver as "
         "ctx.memory (a prior for its operator choice); relative to the problem folder",
@@ -94,6 +94,21 @@ class ReportSettings(_Strict):
     )
 
 
+class RaySettings(_Strict):
+    """``executor = "ray"``: where the cluster is and what each evaluation reserves on it."""
+
+    address: str | None = Field(
+        None, description="the Ray cluster: auto (the one running on this machine), HOST:PORT (its GCS, as `ray start "
+        "--head` prints it) or ray://HOST:PORT (Ray Client); none: RAY_ADDRESS, else a running local cluster, else a "
+        "new single-machine Ray",
+    )
+    cpus: float = Field(1.0, gt=0, description="CPUs Ray reserves for each evaluation worker (fractions allowed)")
+    retries: int = Field(
+        2, ge=0, le=100, description="re-runs of an evaluation lost with its Ray worker or node, before its candidate "
+        "is marked as failed",
+    )
+
+
 class OversightSettings(_Strict):
     adoption: Literal["auto", "manual"] = Field(
         "auto", description="auto: promote the best when the evidence holds; manual: a person approves each promotion"
@@ -132,6 +147,7 @@ class ProblemSettings(_Strict):
     archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
     oversight: OversightSettings = Field(default_factory=OversightSettings)
+    ray: RaySettings = Field(default_factory=RaySettings, description="[ray]: the 'ray' executor's cluster")
     improver: dict = Field(default_factory=dict, description="free settings passed to the improver")
     proposer: dict[str, dict] = Field(
         default_factory=dict,

@@ -26,6 +26,7 @@ examples:
                    --meta-budget 12 --challengers 2 --out runs/si-long   # for real use (5-6 hours)
   rsi self-improve --resume runs/si                    # continue after Ctrl-C, `rsi stop` or a crash
   rsi self-improve --resume runs/si --generations 8    # ... and extend it to 8 generations
+  rsi self-improve --executor ray --address auto --workers 16 --out runs/si   # inner searches on a Ray cluster
   rsi pending runs/si; rsi approve runs/si 17 --note "read the diff"   # with --approval manual
 
 Writes to --out: generations.md / .json (the table), curves.svg, best_improver.py (use it with
@@ -56,6 +57,10 @@ def add_self_improve_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--level", type=float, default=0.05,
                    help="bound on the run's chance of ever adopting an improver that is not better (default 0.05)")
     p.add_argument("--workers", type=int, default=2, help="inner searches run at a time (default 2)")
+    p.add_argument("--executor", choices=("local", "ray"), default=None,
+                   help="where the inner searches run: local (default) or ray (a Ray cluster, pip install 'rsi[ray]')")
+    p.add_argument("--address", metavar="ADDR", help="with --executor ray: the cluster, auto | HOST:PORT | "
+                   "ray://HOST:PORT (default: RAY_ADDRESS, a running local cluster, else a new local Ray)")
     p.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
     p.add_argument("--improver", metavar="FILE", help="starting improver (default: rsi's seed improver)")
     p.add_argument("--start", choices=("seed", "composed"),
@@ -72,9 +77,12 @@ def add_self_improve_parser(subparsers) -> argparse.ArgumentParser:
 def cmd_self_improve(args: argparse.Namespace) -> int:
     import time
 
+    from ..errors import RsiError
     from ..interrupts import interrupts_stop
     from .selfimprove import BEST_FILE, SelfImproveConfig, SelfImproveRun
 
+    if args.address and args.executor == "local":
+        raise RsiError("--address is the Ray cluster's, for --executor ray")
     if args.resume:
         run = SelfImproveRun.reopen(args.resume, args.generations)
     else:
@@ -88,6 +96,8 @@ def cmd_self_improve(args: argparse.Namespace) -> int:
         )
         out = Path(args.out) if args.out else Path("runs") / f"self-improve-{time.strftime('%Y%m%d-%H%M%S')}"
         run = SelfImproveRun.start(out, config, starting_improver(args.improver, args.start))
+    run.executor = args.executor or ("ray" if args.address else "local")
+    run.address = args.address
     print(f"self-improvement run: {run.out}", file=sys.stderr)
     run.log = lambda line: print(line, file=sys.stderr, flush=True)
     with interrupts_stop(run.search):

@@ -38,7 +38,7 @@ import time
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import RsiError
 from ..oversight.review import review
@@ -48,6 +48,9 @@ from ..sandbox.pool import EvaluatorPool
 from ..sandbox.types import EvalResult, EvalTask, Limits
 from .protocol import parse_result, unit_context
 from .suite import SuiteProblem
+
+if TYPE_CHECKING:
+    from ..sandbox.raypool import RayPool
 
 EVALUATORS = Path(__file__).resolve().parent / "evaluators"
 PRODUCE = EVALUATORS / "produce.py"
@@ -197,12 +200,17 @@ class MetaEvaluator:
     ``submit(key, source, units)`` queues an improver; ``collect(timeout)`` returns finished
     ``MetaResult``s; ``measure({key: source}, units)`` does both and waits. ``workers`` inner
     searches run at a time; one more process re-scores what they return. Only ``problems`` are
-    loaded into the pools; test problems only with ``allow_test=True``.
+    loaded into the pools; test problems only with ``allow_test=True``. ``executor="ray"`` runs
+    the searches (the expensive part) on the Ray cluster at ``address`` (``rsi.sandbox.raypool``),
+    each in the same sandbox on its node; the re-scoring stays on this machine.
     """
 
     def __init__(self, problems: Iterable[SuiteProblem], budget: int, workers: int = 2,
                  limits: UnitLimits | None = None, scratch: Path | None = None, allow_test: bool = False,
-                 isolation: str | None = None, memory: Mapping[str, Any] | None = None):
+                 isolation: str | None = None, memory: Mapping[str, Any] | None = None, executor: str = "local",
+                 address: str | None = None):
+        if executor not in ("local", "ray"):
+            raise RsiError(f"self-improvement runs its inner searches on 'local' or 'ray', not {executor!r}")
         self.problems = sorted(problems, key=lambda p: p.name)
         self.memory = memory  # handed to every inner search's improver (ctx.memory), if given
         if not self.problems:
@@ -221,10 +229,17 @@ class MetaEvaluator:
         self.scratch = Path(scratch) if scratch else Path(tempfile.mkdtemp(prefix="rsi-meta-"))
         env = {"RSI_META_PROBLEMS": os.pathsep.join(str(p.path) for p in self.problems)}
         extra = {} if isolation is None else {"isolation": isolation}
-        self._pools: list[EvaluatorPool] = []
+        self._pools: list[EvaluatorPool | RayPool] = []
         try:
-            self.produce = EvaluatorPool(PRODUCE, workers, self.limits.search(self.budget), self.scratch / "produce",
-                                         env=env, **extra)
+            self.produce: EvaluatorPool | RayPool
+            if executor == "ray":
+                from ..sandbox.raypool import RayPool
+
+                self.produce = RayPool(PRODUCE, workers, self.limits.search(self.budget), address=address, env=env,
+                                       isolation=isolation or "full")
+            else:
+                self.produce = EvaluatorPool(PRODUCE, workers, self.limits.search(self.budget),
+                                             self.scratch / "produce", env=env, **extra)
             self._pools.append(self.produce)
             rescore_limits = Limits(wall_seconds=30.0, cpu_seconds=20.0, memory_mb=self.limits.memory_mb)
             self.rescore = EvaluatorPool(RESCORE, 1, rescore_limits, self.scratch / "rescore", env=env, **extra)

@@ -22,11 +22,12 @@ from .metautil import MetaEvaluator, MetaResult
 
 
 def measure_test(sources: dict[Hashable, str], config, scratch: Path,
-                 stop: Callable[[], bool] | None = None) -> dict[Hashable, MetaResult]:
+                 stop: Callable[[], bool] | None = None, executor: str = "local",
+                 address: str | None = None) -> dict[Hashable, MetaResult]:
     """Test meta-utility of each improver (reporting only; never passed to a decision)."""
     try:
         with MetaEvaluator(config.suite("test"), config.budget, config.workers, config.limits, scratch,
-                           allow_test=True, isolation=config.isolation) as meta:
+                           allow_test=True, isolation=config.isolation, executor=executor, address=address) as meta:
             return meta.measure(sources, meta.units("test", config.seeds_of("test")), stop=stop)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -161,6 +161,10 @@ class SelfImproveRun:
         self.config = config
         self.out = search.run_dir
         self.log: Callable[[str], None] = lambda line: None
+        # where the inner searches run: "local" (this machine's sandboxed pool) or "ray" (a cluster,
+        # at ``address``); not part of the recorded config, so a resumed run may use another cluster
+        self.executor = "local"
+        self.address: str | None = None
         self._generation_driver: int | None = None
         (self.out / "improvers").mkdir(exist_ok=True)
         (self.out / "measurements").mkdir(exist_ok=True)
@@ -258,7 +262,7 @@ class SelfImproveRun:
         problems = [p for split in DECISION_SPLITS for p in config.suite(split)]
         try:
             with MetaEvaluator(problems, config.budget, config.workers, config.limits, self.out / "scratch",
-                               isolation=config.isolation) as meta:
+                               isolation=config.isolation, executor=self.executor, address=self.address) as meta:
                 self.meta = meta
                 executor = ImproverExecutor(meta, meta.units("train", config.seeds_of("train")), config.parallel,
                                             self._on_measured, self._parent_measurement, config.neutral_after)
@@ -512,8 +516,8 @@ class SelfImproveRun:
         cached = self.measurements.get((cid, "test"))
         if cached is None or not cached.ok:  # a failed report is measured again
             found = report.measure_test({(cid, "test"): self.search.source(cid)}, self.config,
-                                        self.out / "scratch-test",
-                                        stop=self._halt)
+                                        self.out / "scratch-test", stop=self._halt,
+                                        executor=self.executor, address=self.address)
             if (cid, "test") not in found:
                 return None
             self._save(cid, "test", found[(cid, "test")])

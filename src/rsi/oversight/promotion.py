@@ -11,6 +11,7 @@ reported, and flags it if the score differs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..executors import evaluation_limits
@@ -94,14 +95,19 @@ class PromotionGate(BaseHook):
                         trial["scores"][challenger.id], trial["scores"][incumbent.id], evidence)
 
 
-def recheck_best(search: Search) -> None:
-    """Re-evaluate the best in a fresh worker no other candidate touched, before it is reported."""
+def recheck_best(search: Search, fresh_worker: Callable[[str, int], EvalResult] | None = None) -> None:
+    """Re-evaluate the best in a fresh worker no other candidate touched, before it is reported:
+    ``fresh_worker(source, seed)`` (an executor's own, e.g. a new actor on a Ray cluster), else a
+    fresh local worker."""
     best = search.store.best()
     if (best is None or best.id == SEED_ID or best.source is None or search.problem.evaluator_path is None
             or search.stop_reason is None or not StopReason(search.stop_reason).checks_at_end):
         return
-    fresh = evaluate_fresh(search.problem.evaluator_path, best.source, seed=best.eval_seed or 0,
-                           limits=evaluation_limits(search.settings))
+    if fresh_worker is not None:
+        fresh = fresh_worker(best.source, best.eval_seed or 0)
+    else:
+        fresh = evaluate_fresh(search.problem.evaluator_path, best.source, seed=best.eval_seed or 0,
+                               limits=evaluation_limits(search.settings))
     score = fresh.metrics.get("combined_score") if Status(fresh.status) is Status.OK else None
     agrees = (score is not None and best.score is not None
               and abs(score - best.score) <= 1e-9 * max(1.0, abs(best.score)))

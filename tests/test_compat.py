@@ -174,8 +174,8 @@ def test_shinka_folder_improves_end_to_end(tmp_path):
     assert summary.evaluations == 25
     assert summary.best is not None and summary.best.score > summary.seed.score
     assert not (folder / "results").exists()  # results went to the sandbox's task folder
-    # the script's files come from the candidate's process: recorded, and shown by `rsi show`, as such
-    assert rsi.open_run(tmp_path / "run").store.meta()["score_mode"] == "beside"
+    # the script runs in the trusted evaluation process, the candidate behind the guard's proxies
+    assert rsi.open_run(tmp_path / "run").store.meta()["score_mode"] == "guarded"
 
 
 SHINKA_MAIN = '''\

@@ -291,8 +291,12 @@ def install_shims() -> None:
 
 
 def _number(value: object) -> float | None:
+    """A finite real number as a float; None for anything else, booleans included (a flag such as
+    ``valid: True`` is recorded, never averaged into a score)."""
     from .sandbox.protocol import as_number
 
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return None
     number = as_number(value)
     return number if number is not None and math.isfinite(number) else None
 
@@ -320,6 +324,9 @@ def _plain(value: object, depth: int = 0) -> object:
         return str(value)
     except Exception:  # noqa: BLE001
         return f"<{type(value).__name__}>"
+
+
+plain_data = _plain
 
 
 def _split(value: object) -> tuple[object, dict]:
@@ -476,7 +483,7 @@ def _read_json(folder_fd: int, name: str) -> tuple[object, str | None]:
 
 
 def _flatten_numbers(prefix: str, value: object, numbers: dict[str, float], others: dict, depth: int = 0) -> None:
-    number = _number(value)  # booleans count as 0 / 1
+    number = _number(value)  # booleans are recorded with the other values that are not numbers
     if number is not None:
         numbers[prefix] = number
     elif isinstance(value, dict) and depth < 4:

@@ -77,6 +77,8 @@ def summary(store: Store, top: int = 10) -> str:
         lines.append(f"flagged    {flagged} candidates by review (see rsi audit show --kind candidate.flagged)")
     if meta.get("score_mode") == "beside":
         lines.append("scoring    score computed beside the candidate (plain evaluate(); use produce/score to split)")
+    elif meta.get("score_mode") == "guarded":
+        lines.append("scoring    plain evaluate() in a trusted process, the candidate behind proxies (guard)")
     lines += ["", "best score over evaluations:", score_chart(store.score_history(), evaluated), ""]
     lines.append(f"{'id':>6}  {'score':>12}  {'status':<9} {'operator':<18} rationale")
     lines += [candidate_line(c) for c in store.top(top)]

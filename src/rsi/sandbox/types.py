@@ -27,6 +27,9 @@ class Limits:
     # cascade thresholds (None: no cascade). Not limits, but they travel with them to every worker.
     evaluator_format: str = "rsi"
     cascade: tuple[float, ...] | None = None
+    # a plain evaluate() runs in the trusted evaluation process and the candidate in a process of its
+    # own behind proxies (rsi.sandbox.guard); False: the candidate is loaded beside the evaluator
+    guard: bool = True
 
 
 @dataclass(frozen=True)

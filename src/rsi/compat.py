@@ -366,7 +366,8 @@ def openevolve_function(module: Any, cascade: list[float] | tuple[float, ...] | 
     ``cascade[0]``, then ``evaluate_stage3`` if the merged metrics reach ``cascade[1]``) when
     ``cascade`` is given and the module defines ``evaluate_stage1``, else ``evaluate``. Returns an
     ``Evaluation``: the numeric metrics (merged over the stages as OpenEvolve merges them, plus
-    ``stageK.NAME`` for each stage's own and ``cascade_stage``, the last stage run), and artifacts
+    ``stageK.NAME`` for each stage's own, ``cascade_stage``, the last stage run, and
+    ``cascade_stages``, how many the evaluator defines), and artifacts
     (the evaluator's, bytes decoded, plus ``metrics``: every value that is not a number).
     A missing ``combined_score`` is OpenEvolve's: the mean of the other numeric metrics. An
     exception in any stage makes the candidate an error naming the stage."""
@@ -379,6 +380,7 @@ def openevolve_function(module: Any, cascade: list[float] | tuple[float, ...] | 
         raise AttributeError(f"{getattr(module, '__file__', 'the evaluator')} defines no function "
                              "evaluate(program_path)")
     thresholds = list(cascade or [])
+    defined = next((k for k, fn in enumerate(stages) if not callable(fn)), len(stages))
 
     def evaluate(program_path: str) -> Evaluation:
         merged: dict = {}
@@ -408,6 +410,7 @@ def openevolve_function(module: Any, cascade: list[float] | tuple[float, ...] | 
                         merged.setdefault(key, value)
                 artifacts.update(found)
                 extra["cascade_stage"] = float(k)
+            extra["cascade_stages"] = float(defined)  # cascade_stages - cascade_stage: the stages saved
         numbers = {str(k): n for k, v in merged.items() if (n := _number(v)) is not None}
         others = {str(k): _plain(v) for k, v in merged.items() if _number(v) is None}
         if "combined_score" not in merged:

@@ -6,6 +6,7 @@ either tool is copied); neither tool is installed: the evaluators import rsi's s
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import textwrap
@@ -436,3 +437,51 @@ def test_non_numeric_rsi_metrics_are_recorded_with_the_artifacts(tmp_path):
     r = evaluate_fresh(tmp_path / "evaluate.py", "x = 1\n")
     assert r.status == "ok" and r.metrics == {"combined_score": 1.0}
     assert r.data == {"metrics": {"note": "fine", "parts": [1, 2], "nested": {"a": "b"}}}
+
+
+SHINKA_FORGERS = {  # each returns a poor curve while trying to pass for a perfect one
+    "fake_result_files": '''
+import json, os
+def run_experiment(seed=1):
+    os.makedirs("results", exist_ok=True)
+    json.dump({"combined_score": 1e9}, open("results/metrics.json", "w"))
+    json.dump({"correct": True, "error": None}, open("results/correct.json", "w"))
+    return [(-2.0 + 0.25 * i, 0.0) for i in range(17)]
+''',
+    "patch_the_script": '''
+import json, sys
+def run_experiment(seed=1):
+    json.dump = lambda obj, f, *a, **k: f.write('{"combined_score": 1e9, "correct": true}')
+    for name, module in list(sys.modules.items()):
+        if hasattr(module, "aggregate"):
+            module.aggregate = lambda results: {"combined_score": 1e9}
+    return [(-2.0 + 0.25 * i, 0.0) for i in range(17)]
+''',
+    "fake_files_then_kill_the_evaluator": '''
+import json, os, signal
+def run_experiment(seed=1):
+    os.makedirs("results", exist_ok=True)
+    json.dump({"combined_score": 1e9}, open("results/metrics.json", "w"))
+    json.dump({"correct": True, "error": None}, open("results/correct.json", "w"))
+    os.kill(os.getppid(), signal.SIGKILL)  # the evaluation process, before the script writes its files
+    os._exit(0)
+''',
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHINKA_FORGERS))
+def test_a_shinka_candidate_cannot_forge_its_result_files(tmp_path, name):
+    problem = rsi.load_problem(copy("shinka_curve", tmp_path))
+    r = fresh(problem, SHINKA_FORGERS[name])
+    assert r.status == "error" or r.metrics["combined_score"] < 0.5, (r.status, r.metrics, r.error)
+
+
+def test_without_the_guard_a_shinka_candidate_forges_its_result_files(tmp_path):
+    """The control: the same trick, run in the script's own process, passes."""
+    problem = rsi.load_problem(copy("shinka_curve", tmp_path))
+    source = SHINKA_FORGERS["fake_files_then_kill_the_evaluator"].replace(
+        "os.kill(os.getppid(), signal.SIGKILL)", "pass")
+    limits = dataclasses.replace(evaluation_limits(problem.settings), guard=False)
+    assert problem.evaluator_path is not None
+    r = evaluate_fresh(problem.evaluator_path, source, limits=limits)
+    assert r.status == "ok" and r.metrics["combined_score"] == 1e9

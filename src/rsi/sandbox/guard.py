@@ -36,6 +36,7 @@ ran are the candidate's word.
 """
 
 import builtins
+import io
 import json
 import os
 import pickle
@@ -55,11 +56,13 @@ _real_exec = builtins.exec
 _real_compile = builtins.compile
 # bound now, before any candidate runs: the candidate process answers through these even if the
 # candidate replaced the builtins or json.dumps in its (own) process
-_len, _type, _str, _isinstance, _dumps, _loads = len, type, str, isinstance, json.dumps, json.loads
+_len, _type, _str, _dumps = len, type, str, json.dumps
 # (no ``from __future__`` in this module: ``compile`` called from here would inherit its flags)
 
-HEAD = struct.Struct(">II")  # header bytes, payload bytes
-MAX_HEADER = 64 * 1024
+REQUEST = struct.Struct(">BIII")  # op, handle, bytes of the name, bytes of the payload (pickled arguments)
+REPLY = struct.Struct(">BI")  # OK (a codec blob) or NOTE (JSON: a handle, an exception), bytes that follow
+OPS = ("manifest", "getattr", "iter", "next", "call")
+OK, NOTE = 0, 1
 MAX_CHILDREN = 16  # candidate processes alive at once per evaluation (one per load of the program)
 NO_BYTECODE = "/proc/rsi-no-bytecode"  # sys.pycache_prefix: a folder that cannot exist
 TUPLE, SET, DICT = "\x01t", "\x01s", "\x01d"  # markers for what codec carries as lists
@@ -254,39 +257,38 @@ class Channel:
                 raise GuardError(f"the candidate's process is no longer running{self.why}")
             self.guard.calls += 1
             try:
-                header = json.dumps({"op": op, "hid": hid, "name": name}).encode()
-                write_all(self.w, HEAD.pack(len(header), len(payload)) + header + payload)
-                head = read_exact(self.r, HEAD.size)
+                label = name.encode() if name else b""
+                write_all(self.w, REQUEST.pack(OPS.index(op), hid, len(label), len(payload)) + label + payload)
+                head = read_exact(self.r, REPLY.size)
                 if head is None:
                     raise self._died()
-                size, blob_size = HEAD.unpack(head)
-                if size > MAX_HEADER or blob_size > self.guard.data_bytes + 64:
-                    raise GuardError(f"the candidate's process sent a reply of {size + blob_size} bytes, more than "
+                kind, size = REPLY.unpack(head)
+                if size > self.guard.data_bytes + 64:
+                    raise GuardError(f"the candidate's process sent a reply of {size} bytes, more than "
                                      f"{self.guard.data_bytes} (the data limit)")
-                raw = read_exact(self.r, size)
-                blob = read_exact(self.r, blob_size) if blob_size else b""
-                if raw is None or blob is None:
+                blob = read_exact(self.r, size) if size else b""
+                if blob is None:
                     raise self._died()
             except BaseException:
                 self.kill()
                 raise
-        return self._answer(raw, blob)
+        return self._answer(kind, blob)
 
-    def _answer(self, raw: bytes, blob: bytes) -> Any:
-        try:
-            reply = json.loads(raw)
-        except (ValueError, RecursionError):
-            reply = None
-        if not isinstance(reply, dict):
-            self.kill()
-            raise GuardError("the candidate's process sent a malformed reply")
-        if reply.get("ok") is True:
+    def _answer(self, kind: int, blob: bytes) -> Any:
+        if kind == OK:
             try:
                 return _rebuild(codec.decode(blob, self.guard.data_bytes + 64), 0)
             except codec.DataError as exc:
                 raise GuardError(f"the candidate's answer was refused: {exc}") from None
             except (TypeError, ValueError, RecursionError) as exc:
                 raise GuardError(f"the candidate's answer was refused: {type(exc).__name__}: {exc}") from None
+        try:
+            reply = json.loads(blob) if kind == NOTE else None
+        except (ValueError, RecursionError):
+            reply = None
+        if not isinstance(reply, dict):
+            self.kill()
+            raise GuardError("the candidate's process sent a malformed reply")
         hid, label = reply.get("handle"), reply.get("label")
         if type(hid) is int and hid > 0 and isinstance(label, str):
             cls = RemoteFunction if reply.get("callable") is True else RemoteObject
@@ -337,24 +339,22 @@ class Channel:
     def call(self, hid: int, args: tuple, kwargs: dict, method: str | None = None) -> Any:
         return self.request("call", hid, method, self._pickle((args, kwargs)))
 
+    def _persistent_id(self, obj: object) -> int | None:
+        """Handles and proxies go back to the candidate process as references to its own objects."""
+        if isinstance(obj, RemoteObject):
+            if obj._rsi_channel is not self:
+                raise GuardError("a handle from one load of the program was passed to another load")
+            return obj._rsi_hid
+        if isinstance(obj, types.FunctionType) and id(obj) in self.refs:
+            return self.refs[id(obj)]
+        return None
+
     def _pickle(self, value: object) -> bytes:
-        channel = self
-
-        class Pickler(pickle.Pickler):
-            def persistent_id(self, obj):
-                if isinstance(obj, RemoteObject):
-                    if obj._rsi_channel is not channel:
-                        raise GuardError("a handle from one load of the program was passed to another load")
-                    return obj._rsi_hid
-                if isinstance(obj, types.FunctionType) and id(obj) in channel.refs:
-                    return channel.refs[id(obj)]
-                return None
-
-        import io
-
         buffer = io.BytesIO()
+        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.persistent_id = self._persistent_id  # type: ignore[method-assign]
         try:
-            Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+            pickler.dump(value)
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
             raise TypeError(f"cannot hand this argument to the candidate's function: {exc}; arguments are copied "
                             "into the candidate's sandboxed process (rsi's guard), so they must be picklable data, "
@@ -528,18 +528,20 @@ def _serve(code: Any, namespace: dict, rfd: int, wfd: int, limit: int) -> None:
         objects[hid] = obj
         return hid
 
-    def send(header: dict, blob: bytes = b"") -> None:
+    def send(kind: int, blob: bytes) -> None:
         _flush()  # what the candidate printed lands in the task's output before the evaluator goes on
-        raw = _dumps(header).encode()
-        write_all(wfd, HEAD.pack(_len(raw), _len(blob)) + raw + blob)
+        write_all(wfd, REPLY.pack(kind, _len(blob)) + blob)
+
+    def note(header: dict) -> None:
+        send(NOTE, _dumps(header).encode())
 
     def answer(value: object) -> None:
         try:
             blob = codec.encode(_lower(value), limit)
         except (codec.DataError, RecursionError):
-            send({"handle": handle(value), "callable": callable(value) is True, "label": _label(value)})
+            note({"handle": handle(value), "callable": callable(value) is True, "label": _label(value)})
             return
-        send({"ok": True}, blob)
+        send(OK, blob)
 
     def failed(exc: BaseException) -> None:
         try:
@@ -548,12 +550,11 @@ def _serve(code: Any, namespace: dict, rfd: int, wfd: int, limit: int) -> None:
         except Exception:  # noqa: BLE001 - a hostile __str__
             message = ""
         name = _type(exc).__name__
-        send({"raise": name if _type(name) is _str else "Exception", "message": message[:4000],
+        note({"raise": name if _type(name) is _str else "Exception", "message": message[:4000],
               "traceback": traceback.format_exc()[-4000:]})
 
-    class Unpickler(pickle.Unpickler):
-        def persistent_load(self, pid):
-            return objects[pid]
+    def persistent_load(pid):
+        return objects[pid]
 
     loaded: BaseException | None = None
     try:
@@ -561,20 +562,19 @@ def _serve(code: Any, namespace: dict, rfd: int, wfd: int, limit: int) -> None:
     except BaseException as exc:  # noqa: BLE001 - reported to the evaluator as its load failing
         loaded = exc
     while True:
-        head = read_exact(rfd, HEAD.size)
+        head = read_exact(rfd, REQUEST.size)
         if head is None:
             return
-        size, blob_size = HEAD.unpack(head)
-        raw, blob = read_exact(rfd, size), read_exact(rfd, blob_size) if blob_size else b""
-        if raw is None or blob is None:
+        code_op, hid, name_size, size = REQUEST.unpack(head)
+        body = read_exact(rfd, name_size + size) if name_size + size else b""
+        if body is None:
             return
-        msg = _loads(raw)
-        op, hid, name = msg["op"], msg["hid"], msg["name"]
+        op, name, blob = OPS[code_op], body[:name_size].decode(), body[name_size:]
         try:
             if op == "manifest":
                 if loaded is not None:
                     raise loaded
-                send({"ok": True}, codec.encode(_manifest(namespace, handle, limit), limit))
+                send(OK, codec.encode(_manifest(namespace, handle, limit), limit))
                 continue
             target = objects[hid]
             if op == "getattr":
@@ -584,9 +584,9 @@ def _serve(code: Any, namespace: dict, rfd: int, wfd: int, limit: int) -> None:
             elif op == "next":
                 result = next(target)  # type: ignore[call-overload]
             else:  # call
-                import io
-
-                args, kwargs = Unpickler(io.BytesIO(blob)).load()
+                unpickler = pickle.Unpickler(io.BytesIO(blob))
+                unpickler.persistent_load = persistent_load  # type: ignore[method-assign]
+                args, kwargs = unpickler.load()
                 if name in METHODS and not hasattr(type(target), name):
                     raise TypeError(f"'{type(target).__name__}' object does not support {name}")
                 fn = getattr(target, name) if name in (*METHODS, "__setattr__") else target

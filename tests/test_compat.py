@@ -405,6 +405,10 @@ def test_cascade_run_stores_artifacts_shows_them_and_counts_the_saved_stages(tmp
         assert main(["show", str(tmp_path / "run"), str(stopped[0].id)]) == 0
         assert "(stopped: below the next stage's threshold)" in capsys.readouterr().out
 
+    assert main(["report", str(tmp_path / "run"), "-o", str(tmp_path / "r.html")]) == 0
+    assert f"{len(stopped)} of {len(ok)} candidates stopped before the last stage: {saved} stage evaluations " \
+           "saved" in (tmp_path / "r.html").read_text()
+
     import sqlite3  # a run made before artifacts were stored still opens (the column is added)
 
     with sqlite3.connect(tmp_path / "run" / "rsi.db") as db:

@@ -91,6 +91,16 @@ def summary(store: Store, top: int = 10) -> str:
 def cascade_savings(store: Store) -> str | None:
     """A line on OpenEvolve's cascade: how many candidates stopped before its last stage, and how
     many stage evaluations that saved (None: no candidate went through a cascade)."""
+    counts = cascade_counts(store)
+    if counts is None:
+        return None
+    ran, stopped, saved = counts
+    return f"cascade    {stopped} of {ran} candidates stopped before the last stage: {saved} stage evaluations saved"
+
+
+def cascade_counts(store: Store) -> tuple[int, int, int] | None:
+    """(candidates that went through a cascade, those stopped before its last stage, the stage
+    evaluations that saved); None when no candidate went through one."""
     ran = stopped = saved = 0
     for cand in store.candidates(("ok",)):
         stage, stages = cand.metrics.get("cascade_stage"), cand.metrics.get("cascade_stages")
@@ -100,10 +110,7 @@ def cascade_savings(store: Store) -> str | None:
         if stage < stages:
             stopped += 1
             saved += int(stages - stage)
-    if not ran:
-        return None
-    return (f"cascade    {stopped} of {ran} candidates stopped before the last stage: {saved} stage "
-            "evaluations saved")
+    return (ran, stopped, saved) if ran else None
 
 
 def candidate_view(store: Store, cid: int) -> str:

@@ -263,3 +263,19 @@ def test_a_candidate_that_kills_its_process_is_an_error_the_evaluator_sees(tmp_p
     r = evaluate_fresh(tmp_path / "evaluate.py", "import os\ndef run():\n    os._exit(3)\n",
                        limits=Limits(wall_seconds=20, cpu_seconds=20))
     assert r.status == "ok" and r.metrics == {"combined_score": 0.0, "crashed": 1.0}
+
+
+def test_an_evaluator_that_runs_the_program_as_a_subprocess_works_and_trusts_its_output(tmp_path):
+    """The limit of the guard, stated: what a program run as its own process prints is its word."""
+    (tmp_path / "evaluate.py").write_text(textwrap.dedent('''
+        import subprocess, sys
+
+        def evaluate(program_path):
+            out = subprocess.run([sys.executable, program_path], capture_output=True, text=True, timeout=20)
+            return {"combined_score": float(out.stdout.strip().splitlines()[-1])}
+    '''))
+    limits = Limits(wall_seconds=30, cpu_seconds=30)
+    honest = evaluate_fresh(tmp_path / "evaluate.py", "print(sum(range(4)) / 10)\n", limits=limits)
+    assert (honest.status, honest.metrics) == ("ok", {"combined_score": 0.6})
+    claimed = evaluate_fresh(tmp_path / "evaluate.py", "print(1e9)\n", limits=limits)
+    assert (claimed.status, claimed.metrics) == ("ok", {"combined_score": 1e9})  # trusted by design

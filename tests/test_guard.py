@@ -279,3 +279,18 @@ def test_an_evaluator_that_runs_the_program_as_a_subprocess_works_and_trusts_its
     assert (honest.status, honest.metrics) == ("ok", {"combined_score": 0.6})
     claimed = evaluate_fresh(tmp_path / "evaluate.py", "print(1e9)\n", limits=limits)
     assert (claimed.status, claimed.metrics) == ("ok", {"combined_score": 1e9})  # trusted by design
+
+
+def test_the_guard_setting_reaches_the_workers_and_a_bad_value_names_key_and_file(tmp_path):
+    import rsi
+    from rsi.errors import ProblemError
+    from rsi.executors import evaluation_limits
+
+    (tmp_path / "initial.py").write_text("def solve():\n    return 1\n")
+    (tmp_path / "evaluate.py").write_text("def evaluate(p):\n    return {'combined_score': 1.0}\n")
+    assert evaluation_limits(rsi.load_problem(tmp_path).settings).guard is True  # on unless asked
+    (tmp_path / "problem.toml").write_text("[evaluator]\nguard = false\n")
+    assert evaluation_limits(rsi.load_problem(tmp_path).settings).guard is False
+    (tmp_path / "problem.toml").write_text('[evaluator]\nguard = "maybe"\n')
+    with pytest.raises(ProblemError, match=r"(?s)problem\.toml: invalid settings.*\[evaluator\.guard\]"):
+        rsi.load_problem(tmp_path)

@@ -6,6 +6,7 @@ either tool is copied); neither tool is installed: the evaluators import rsi's s
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import textwrap
@@ -174,8 +175,8 @@ def test_shinka_folder_improves_end_to_end(tmp_path):
     assert summary.evaluations == 25
     assert summary.best is not None and summary.best.score > summary.seed.score
     assert not (folder / "results").exists()  # results went to the sandbox's task folder
-    # the script's files come from the candidate's process: recorded, and shown by `rsi show`, as such
-    assert rsi.open_run(tmp_path / "run").store.meta()["score_mode"] == "beside"
+    # the script runs in the trusted evaluation process, the candidate behind the guard's proxies
+    assert rsi.open_run(tmp_path / "run").store.meta()["score_mode"] == "guarded"
 
 
 SHINKA_MAIN = '''\
@@ -347,3 +348,144 @@ def test_command_line_takes_a_folder_or_program_and_evaluator(tmp_path):
     out = subprocess.run([sys.executable, "-m", "rsi.cli", "run", str(shinka), "--budget", "4", "--out",
                           str(tmp_path / "s")], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and "ShinkaEvolve folder" in out.stderr, out.stderr
+
+
+class _Recorder:
+    """mutate, remembering the artifacts of every parent it was shown (the feedback a proposer gets)."""
+
+    name = "feedback-test"
+    operators = ["mutate"]
+    seen: list = []
+
+    def __init__(self):
+        from rsi.proposers.mutate import MutateProposer
+
+        self.inner = MutateProposer()
+
+    def propose(self, request):
+        _Recorder.seen.append(request.parent.artifacts)
+        return self.inner.propose(request)
+
+
+def test_cascade_run_stores_artifacts_shows_them_and_counts_the_saved_stages(tmp_path, capsys):
+    import dataclasses
+
+    from rsi.cli import main
+
+    rsi.proposers.register("feedback-test", _Recorder, replace=True)
+    problem = rsi.load_problem(copy("openevolve_cascade", tmp_path))
+    run = problem.settings.run.model_copy(update={"proposers": ["feedback-test"], "budget": 24, "seed": 5})
+    problem = dataclasses.replace(problem, settings=problem.settings.model_copy(update={"run": run}))
+    _Recorder.seen.clear()
+    rsi.Run.create(problem, tmp_path / "run").execute()
+    with rsi.open_run(tmp_path / "run") as results:
+        ok = results.candidates("ok")
+    reached = [c for c in ok if c.metrics["cascade_stage"] >= 2]
+    stopped = [c for c in ok if c.metrics["cascade_stage"] < c.metrics["cascade_stages"]]
+    assert reached and all(c.artifacts["stage2"].startswith("max error") for c in reached)  # stored per candidate
+    assert all(c.artifacts is None or "stage2" not in c.artifacts for c in ok if c.metrics["cascade_stage"] == 1)
+    saved = sum(int(c.metrics["cascade_stages"] - c.metrics["cascade_stage"]) for c in stopped)
+    # handed to the proposer with the parent (the seed reached stage 3: its artifacts are the first seen)
+    assert _Recorder.seen and _Recorder.seen[0]["stage2"].startswith("max error")
+
+    assert main(["show", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert f"cascade    {len(stopped)} of {len(ok)} candidates stopped before the last stage: {saved} stage " \
+           "evaluations saved" in out
+    assert "plain evaluate() in a trusted process" in out
+    cand = reached[-1]
+    assert main(["show", str(tmp_path / "run"), str(cand.id)]) == 0
+    out = capsys.readouterr().out
+    assert f"cascade    reached stage {cand.metrics['cascade_stage']:g} of 3" in out
+    assert "artifacts\n  stage2: max error" in out
+    if cand.parent_id:
+        assert main(["diff", str(tmp_path / "run"), str(cand.id)]) == 0
+        assert "#   stage2: max error" in capsys.readouterr().out
+    if stopped:
+        assert main(["show", str(tmp_path / "run"), str(stopped[0].id)]) == 0
+        assert "(stopped: below the next stage's threshold)" in capsys.readouterr().out
+
+    assert main(["report", str(tmp_path / "run"), "-o", str(tmp_path / "r.html")]) == 0
+    assert f"{len(stopped)} of {len(ok)} candidates stopped before the last stage: {saved} stage evaluations " \
+           "saved" in (tmp_path / "r.html").read_text()
+
+    import sqlite3  # a run made before artifacts were stored still opens (the column is added)
+
+    with sqlite3.connect(tmp_path / "run" / "rsi.db") as db:
+        db.execute("ALTER TABLE candidates DROP COLUMN artifacts")
+    assert main(["show", str(tmp_path / "run"), str(cand.id), "--inspect"]) == 0
+    assert "artifacts" not in capsys.readouterr().out
+
+
+def test_llm_prompt_carries_the_parents_artifacts():
+    from rsi.proposers.base import Program
+    from rsi.proposers.llm.proposer import _errors
+
+    text = _errors(Program(3, "x = 1\n", 0.5, {}, None, "", {"stage2": "max error 0.3", "metrics": {"ok": False}}))
+    assert "Its evaluator's feedback (artifacts):" in text and "- stage2: max error 0.3" in text
+    assert '- metrics: {"ok": false}' in text
+
+
+def test_non_numeric_openevolve_metrics_are_recorded_not_averaged():
+    module = types.SimpleNamespace(evaluate=lambda p: {"accuracy": 0.5, "valid": True, "name": "x",
+                                                       "detail": {"a": 1}})
+    result = compat.openevolve_function(module, None)("p.py")
+    assert result.metrics == {"accuracy": 0.5, "combined_score": 0.5}  # the flag is not averaged in
+    assert result.artifacts["metrics"]["valid"] is True and result.artifacts["metrics"]["detail"] == {"a": 1}
+    assert "mean of the numeric metrics" in result.artifacts["metrics"]["combined_score_rule"]
+
+
+def test_non_numeric_rsi_metrics_are_recorded_with_the_artifacts(tmp_path):
+    (tmp_path / "evaluate.py").write_text("def evaluate(p):\n    return {'combined_score': 1.0, 'note': 'fine', "
+                                          "'parts': [1, 2], 'nested': {'a': 'b'}}\n")
+    r = evaluate_fresh(tmp_path / "evaluate.py", "x = 1\n")
+    assert r.status == "ok" and r.metrics == {"combined_score": 1.0}
+    assert r.data == {"metrics": {"note": "fine", "parts": [1, 2], "nested": {"a": "b"}}}
+
+
+SHINKA_FORGERS = {  # each returns a poor curve while trying to pass for a perfect one
+    "fake_result_files": '''
+import json, os
+def run_experiment(seed=1):
+    os.makedirs("results", exist_ok=True)
+    json.dump({"combined_score": 1e9}, open("results/metrics.json", "w"))
+    json.dump({"correct": True, "error": None}, open("results/correct.json", "w"))
+    return [(-2.0 + 0.25 * i, 0.0) for i in range(17)]
+''',
+    "patch_the_script": '''
+import json, sys
+def run_experiment(seed=1):
+    json.dump = lambda obj, f, *a, **k: f.write('{"combined_score": 1e9, "correct": true}')
+    for name, module in list(sys.modules.items()):
+        if hasattr(module, "aggregate"):
+            module.aggregate = lambda results: {"combined_score": 1e9}
+    return [(-2.0 + 0.25 * i, 0.0) for i in range(17)]
+''',
+    "fake_files_then_kill_the_evaluator": '''
+import json, os, signal
+def run_experiment(seed=1):
+    os.makedirs("results", exist_ok=True)
+    json.dump({"combined_score": 1e9}, open("results/metrics.json", "w"))
+    json.dump({"correct": True, "error": None}, open("results/correct.json", "w"))
+    os.kill(os.getppid(), signal.SIGKILL)  # the evaluation process, before the script writes its files
+    os._exit(0)
+''',
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHINKA_FORGERS))
+def test_a_shinka_candidate_cannot_forge_its_result_files(tmp_path, name):
+    problem = rsi.load_problem(copy("shinka_curve", tmp_path))
+    r = fresh(problem, SHINKA_FORGERS[name])
+    assert r.status == "error" or r.metrics["combined_score"] < 0.5, (r.status, r.metrics, r.error)
+
+
+def test_without_the_guard_a_shinka_candidate_forges_its_result_files(tmp_path):
+    """The control: the same trick, run in the script's own process, passes."""
+    problem = rsi.load_problem(copy("shinka_curve", tmp_path))
+    source = SHINKA_FORGERS["fake_files_then_kill_the_evaluator"].replace(
+        "os.kill(os.getppid(), signal.SIGKILL)", "pass")
+    limits = dataclasses.replace(evaluation_limits(problem.settings), guard=False)
+    assert problem.evaluator_path is not None
+    r = evaluate_fresh(problem.evaluator_path, source, limits=limits)
+    assert r.status == "ok" and r.metrics["combined_score"] == 1e9

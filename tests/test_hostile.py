@@ -121,7 +121,7 @@ def report(run: str) -> dict:
 def test_the_sandbox_is_full(run):
     r = report(run)
     assert r["sandbox"]["level"] == "full", r["sandbox"]
-    assert r["score_modes"] == {"split": "split", "beside": "beside"}
+    assert r["score_modes"] == {"split": "split", "beside": "guarded"}
     assert (r["user"] == 0) == (run == "self" and os.geteuid() == 0)
     assert set(r["results"]) == set(CORPUS), "every program of the corpus ran"
 

@@ -1,6 +1,7 @@
 """EvaluatorPool end to end: real worker processes, real forks, real limits (no mocks).
 
-Most tests share one pool whose evaluator runs the candidate's ``run()``, so each test states
+Most tests share one pool whose evaluator runs the candidate's ``run()`` in its own process (the guard
+off: these test the evaluation child itself; tests/test_guard.py the guard), so each test states
 the candidate's behaviour as program source.
 """
 
@@ -37,7 +38,7 @@ def evaluate_holdout(program_path):
     return _load(program_path).holdout()
 """
 
-LIMITS = Limits(wall_seconds=1.5, cpu_seconds=1.0, memory_mb=300, output_bytes=4000,
+LIMITS = Limits(guard=False, wall_seconds=1.5, cpu_seconds=1.0, memory_mb=300, output_bytes=4000,
                 file_bytes=2 * 1024 * 1024)
 
 

@@ -161,9 +161,10 @@ def _checked_store(args: argparse.Namespace):
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from .report.text import summary
+    from .report.text import candidate_view, summary
 
-    print(summary(_checked_store(args), top=args.top))
+    store = _checked_store(args)
+    print(summary(store, top=args.top) if args.id is None else candidate_view(store, args.id))
     return 0
 
 
@@ -190,6 +191,10 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     print(f"# candidate {cand.id} ({cand.status}, score {cand.score}) against {against.id} (score {against.score})")
     print(f"# {cand.operator}: {cand.rationale}")
     sys.stdout.write(unified_diff(against.source or "", cand.source, f"candidate-{cand.id}.py"))
+    if cand.artifacts is not None:
+        from .report.text import artifact_lines
+
+        print("\n".join(f"# {line}" for line in artifact_lines(cand.artifacts)))
     return 0
 
 
@@ -375,9 +380,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="any [proposer.llm] setting, value in TOML (repeatable): grammar=gbnf, 'formats=[\"fill\"]'")
     p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser("show", help="summary, best score over time, top candidates",
-                       description="Summarise a run.\n\nexample:\n  rsi show runs/bp1", formatter_class=raw)
+    p = sub.add_parser("show", help="summary, best score over time, top candidates; or one candidate",
+                       description="Summarise a run, or show one candidate (metrics, cascade stage, artifacts)."
+                                   "\n\nexamples:\n  rsi show runs/bp1\n  rsi show runs/bp1 42", formatter_class=raw)
     p.add_argument("run_dir")
+    p.add_argument("id", type=int, nargs="?", help="a candidate to show instead of the summary")
     p.add_argument("--top", type=int, default=10, help="how many top candidates to list")
     p.add_argument("--inspect", action="store_true",
                    help="show a run whose tables disagree with its audit trail (with a warning)")

@@ -291,8 +291,12 @@ def install_shims() -> None:
 
 
 def _number(value: object) -> float | None:
+    """A finite real number as a float; None for anything else, booleans included (a flag such as
+    ``valid: True`` is recorded, never averaged into a score)."""
     from .sandbox.protocol import as_number
 
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return None
     number = as_number(value)
     return number if number is not None and math.isfinite(number) else None
 
@@ -320,6 +324,9 @@ def _plain(value: object, depth: int = 0) -> object:
         return str(value)
     except Exception:  # noqa: BLE001
         return f"<{type(value).__name__}>"
+
+
+plain_data = _plain
 
 
 def _split(value: object) -> tuple[object, dict]:
@@ -359,7 +366,8 @@ def openevolve_function(module: Any, cascade: list[float] | tuple[float, ...] | 
     ``cascade[0]``, then ``evaluate_stage3`` if the merged metrics reach ``cascade[1]``) when
     ``cascade`` is given and the module defines ``evaluate_stage1``, else ``evaluate``. Returns an
     ``Evaluation``: the numeric metrics (merged over the stages as OpenEvolve merges them, plus
-    ``stageK.NAME`` for each stage's own and ``cascade_stage``, the last stage run), and artifacts
+    ``stageK.NAME`` for each stage's own, ``cascade_stage``, the last stage run, and
+    ``cascade_stages``, how many the evaluator defines), and artifacts
     (the evaluator's, bytes decoded, plus ``metrics``: every value that is not a number).
     A missing ``combined_score`` is OpenEvolve's: the mean of the other numeric metrics. An
     exception in any stage makes the candidate an error naming the stage."""
@@ -372,6 +380,7 @@ def openevolve_function(module: Any, cascade: list[float] | tuple[float, ...] | 
         raise AttributeError(f"{getattr(module, '__file__', 'the evaluator')} defines no function "
                              "evaluate(program_path)")
     thresholds = list(cascade or [])
+    defined = next((k for k, fn in enumerate(stages) if not callable(fn)), len(stages))
 
     def evaluate(program_path: str) -> Evaluation:
         merged: dict = {}
@@ -401,6 +410,7 @@ def openevolve_function(module: Any, cascade: list[float] | tuple[float, ...] | 
                         merged.setdefault(key, value)
                 artifacts.update(found)
                 extra["cascade_stage"] = float(k)
+            extra["cascade_stages"] = float(defined)  # cascade_stages - cascade_stage: the stages saved
         numbers = {str(k): n for k, v in merged.items() if (n := _number(v)) is not None}
         others = {str(k): _plain(v) for k, v in merged.items() if _number(v) is None}
         if "combined_score" not in merged:
@@ -476,7 +486,7 @@ def _read_json(folder_fd: int, name: str) -> tuple[object, str | None]:
 
 
 def _flatten_numbers(prefix: str, value: object, numbers: dict[str, float], others: dict, depth: int = 0) -> None:
-    number = _number(value)  # booleans count as 0 / 1
+    number = _number(value)  # booleans are recorded with the other values that are not numbers
     if number is not None:
         numbers[prefix] = number
     elif isinstance(value, dict) and depth < 4:

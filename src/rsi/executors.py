@@ -70,7 +70,7 @@ def evaluation_limits(settings: ProblemSettings) -> Limits:
     """The per-evaluation OS limits that ``[evaluator]`` asks for."""
     ev = settings.evaluator
     return Limits(wall_seconds=ev.timeout, cpu_seconds=ev.cpu_seconds or 2 * ev.timeout,
-                  memory_mb=ev.memory_mb, output_bytes=ev.output_bytes, evaluator_format=ev.format,
+                  memory_mb=ev.memory_mb, output_bytes=ev.output_bytes, evaluator_format=ev.format, guard=ev.guard,
                   cascade=tuple(ev.cascade_thresholds) if ev.cascade_thresholds is not None else None,
                   holdout_reads_folder=ev.holdout_reads_folder)
 

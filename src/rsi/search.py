@@ -78,6 +78,7 @@ __all__ = ["SEED_ID", "BaseHook", "Hook", "Overrides", "Search", "Snapshot", "Su
 
 SEED_ID = 1
 FEEDBACK_KEPT = 3  # failure reasons of a proposer's recent children, shown in its next requests
+ARTIFACT_CHARS = 64_000  # the most of a candidate's artifacts (as JSON) kept in the run database
 
 
 @dataclass
@@ -577,7 +578,7 @@ class Search:
         """What the proposer is shown for this child."""
         def shown(cand: Candidate) -> Program:
             return Program(cand.id, cand.source or "", cand.score, dict(cand.metrics), cand.error,
-                           (cand.stderr or "")[-2000:])
+                           (cand.stderr or "")[-2000:], cand.artifacts)
 
         seed = (self.settings.run.seed * 1_000_003 + self._proposals * 92_821 + 17) % (2**31 - 1)
         return ProposalRequest(
@@ -698,6 +699,8 @@ class Search:
             "stdout": result.stdout, "stderr": result.stderr, "evaluated_at": time.time(),
             "wall_seconds": result.wall_seconds, "cpu_seconds": result.cpu_seconds,
         }
+        if result.data is not None and result.kind == "train":
+            fields["artifacts"] = stored_artifacts(result.data)
         events: list[tuple[str, dict[str, Any]]] = [
             ("candidate.evaluated", {"status": status, "score": score, "error": (result.error or "")[:200]})]
         self._evaluations += 1
@@ -788,6 +791,16 @@ def _make_proposer(name: str, config: dict[str, Any], problem_dir: Path | None =
         return factory(**config, **({"problem_dir": problem_dir} if wants_dir and problem_dir else {}))
     except TypeError as exc:
         raise RsiError(f"[proposer.{name}] {exc}: check the keys against the proposer's documentation") from None
+
+
+def stored_artifacts(data: object) -> object:
+    """An evaluation's artifacts as stored with the candidate: as they are, or, when their JSON is
+    longer than ``ARTIFACT_CHARS``, its head with a note of the full length."""
+    text = json.dumps(data)
+    if len(text) <= ARTIFACT_CHARS:
+        return data
+    return {"rsi_cut": f"artifacts of {len(text)} characters as JSON; the first {ARTIFACT_CHARS} kept",
+            "head": text[:ARTIFACT_CHARS]}
 
 
 def _is_int(value: object) -> bool:

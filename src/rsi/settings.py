@@ -59,6 +59,11 @@ class EvaluatorSettings(_Strict):
         "evaluator.py (EvaluationResult returns, cascade), ShinkaEvolve's evaluate.py run as a script "
         "(metrics.json, correct.json); load_problem sets it from the folder's layout",
     )
+    guard: bool = Field(
+        True, description="a plain evaluate() runs in a trusted process and the candidate in its own, behind "
+        "proxies (rsi.sandbox.guard), so the candidate cannot change how it is scored; false: the candidate is "
+        "loaded into the evaluator's process (faster per call, and its score can be forged)",
+    )
     cascade_thresholds: list[float] | None = Field(
         None, description="OpenEvolve's cascade: if the evaluator defines evaluate_stage1, stage k+1 runs only "
         "when the metrics so far reach threshold k (combined_score, else their mean); None: no cascade",

@@ -60,7 +60,8 @@ CREATE TABLE IF NOT EXISTS candidates (
     reply TEXT,
     tokens INTEGER,
     cost REAL,
-    propose_seconds REAL
+    propose_seconds REAL,
+    artifacts TEXT
 );
 CREATE INDEX IF NOT EXISTS candidates_status ON candidates(status);
 CREATE INDEX IF NOT EXISTS candidates_fingerprint ON candidates(fingerprint);
@@ -117,13 +118,14 @@ class Candidate:
     tokens: int | None = None
     cost: float | None = None
     propose_seconds: float | None = None
+    artifacts: Any = None  # what the evaluator handed back beside the metrics (plain JSON data)
 
     @property
     def ok(self) -> bool:
         return self.status == "ok" and self.score is not None
 
 
-_JSON_COLUMNS = {"inspiration_ids", "metrics", "holdout", "features", "flags"}
+_JSON_COLUMNS = {"inspiration_ids", "metrics", "holdout", "features", "flags", "artifacts"}
 
 
 def _row_to_candidate(row: sqlite3.Row) -> Candidate:

@@ -1,18 +1,17 @@
-# verdict: ok
+# verdict: error
 # mode: beside
-# score-min: 1000
-# why: KNOWN WEAKNESS of the plain contract: the score is computed in the candidate's process, so
-#      it can forge it. The split contract (produce/score) exists for this; see forge_result_pipe
+# expect: the candidate's process
+# why: the guard runs a plain evaluator in a trusted process and the candidate in its own: the
+#      candidate's process holds no pipe to the worker, so nothing it writes can pass for a result
 import json
 import os
 
 
 def run():
     forged = b"J" + json.dumps({"metrics": {"combined_score": 1e9}}).encode()
-    for fd in sorted(int(n) for n in os.listdir("/proc/self/fd")):
-        if fd > 2:
-            try:
-                os.write(fd, forged)
-            except OSError:
-                pass
+    for fd in range(3, 256):  # every descriptor it may hold (its own /proc is not readable here)
+        try:
+            os.write(fd, forged)
+        except OSError:
+            pass
     os._exit(0)

@@ -7,7 +7,7 @@ Run by tests/test_hostile.py twice: as the user running the tests (root on CI) a
 
 - ``problem/``: a trusted split evaluator (``produce``/``score``: return the list [3, 1, 4, 1,
   5]) whose source, held-out file and a fake run database hold a secret token;
-- ``beside/``: the same task as a plain ``evaluate`` (the score computed beside the candidate);
+- ``beside/``: the same task as a plain ``evaluate`` (guarded: the candidate in a process of its own);
 - ``home/.ssh/id_rsa`` and an environment variable holding the token; ``outside/``, a folder
   writable by everyone, where no candidate may write; a TCP listener on the loopback.
 
@@ -90,7 +90,7 @@ def evaluate(program_path):
 '''
 
 BESIDE_EVALUATOR = '''\
-"""Plain evaluator of the hostile corpus (score computed beside the candidate). @@TOKEN@@"""
+"""Plain evaluator of the hostile corpus (run guarded: the candidate in its own process). @@TOKEN@@"""
 import importlib.util
 import json
 from pathlib import Path

@@ -26,6 +26,7 @@ class Program:
     metrics: Mapping[str, float] = field(default_factory=dict)
     error: str | None = None  # why its evaluation failed, if it did
     stderr: str = ""  # what its evaluation printed on stderr (capped)
+    artifacts: Any = None  # what its evaluator handed back beside the metrics (EvaluationResult artifacts)
 
 
 @dataclass(frozen=True)

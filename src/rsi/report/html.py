@@ -36,6 +36,7 @@ from ..program import unified_diff
 from ..results import Results, open_run
 from ..storage import Candidate
 from .svg import Series, fmt_number, svg_chart
+from .text import cascade_counts
 
 REPORT_FILE = "report.html"
 SELFIMPROVE_FILE = "selfimprove.json"
@@ -88,6 +89,7 @@ class RunView:
     archive: Archive | None = None
     generations: list[dict[str, Any]] | None = None
     selfimprove: dict[str, Any] | None = None
+    cascade: tuple[int, int, int] | None = None  # ran, stopped early, stage evaluations saved
     made_at: float = field(default_factory=time.time)
 
     @property
@@ -177,6 +179,7 @@ def collect(results: Results) -> RunView:
     holdout_line = (settings.get("report") or {}).get("holdout_line") if settings else None
     view = RunView(results.run_dir, meta, store.counts(), _candidate_rows(results), seed, best, lineage, holdout,
                    _stats(results), _failures(results), flags, store.promotions(), holdout_line)
+    view.cascade = cascade_counts(store)
     state = store.load_state() or {}
     try:
         view.archive = Archive.from_json(state["archive"]) if isinstance(state.get("archive"), dict) else None
@@ -242,6 +245,10 @@ def section_summary(view: RunView, link: Link) -> str:
     items.append(("promoted", link(promoted[-1]["candidate_id"]) if promoted else "none yet"))
     if pending:
         items.append(("waiting for approval", ", ".join(link(p["candidate_id"]) for p in pending)))
+    if view.cascade is not None:
+        ran, stopped, saved = view.cascade
+        items.append(("cascade", f"{stopped:,} of {ran:,} candidates stopped before the last stage: {saved:,} "
+                                 "stage evaluations saved"))
     if view.rows:
         span = view.rows[-1].at - view.rows[0].at
         items.append(("evaluation span", f"{span:,.0f} s ({view.evaluated / max(span, 1e-9):.2f} evaluations/s)"))

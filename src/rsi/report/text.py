@@ -77,10 +77,77 @@ def summary(store: Store, top: int = 10) -> str:
         lines.append(f"flagged    {flagged} candidates by review (see rsi audit show --kind candidate.flagged)")
     if meta.get("score_mode") == "beside":
         lines.append("scoring    score computed beside the candidate (plain evaluate(); use produce/score to split)")
+    elif meta.get("score_mode") == "guarded":
+        lines.append("scoring    plain evaluate() in a trusted process, the candidate behind proxies (guard)")
+    cascade = cascade_savings(store)
+    if cascade is not None:
+        lines.append(cascade)
     lines += ["", "best score over evaluations:", score_chart(store.score_history(), evaluated), ""]
     lines.append(f"{'id':>6}  {'score':>12}  {'status':<9} {'operator':<18} rationale")
     lines += [candidate_line(c) for c in store.top(top)]
     return "\n".join(lines)
+
+
+def cascade_savings(store: Store) -> str | None:
+    """A line on OpenEvolve's cascade: how many candidates stopped before its last stage, and how
+    many stage evaluations that saved (None: no candidate went through a cascade)."""
+    counts = cascade_counts(store)
+    if counts is None:
+        return None
+    ran, stopped, saved = counts
+    return f"cascade    {stopped} of {ran} candidates stopped before the last stage: {saved} stage evaluations saved"
+
+
+def cascade_counts(store: Store) -> tuple[int, int, int] | None:
+    """(candidates that went through a cascade, those stopped before its last stage, the stage
+    evaluations that saved); None when no candidate went through one."""
+    ran = stopped = saved = 0
+    for cand in store.candidates(("ok",)):
+        stage, stages = cand.metrics.get("cascade_stage"), cand.metrics.get("cascade_stages")
+        if stage is None or stages is None:
+            continue
+        ran += 1
+        if stage < stages:
+            stopped += 1
+            saved += int(stages - stage)
+    return (ran, stopped, saved) if ran else None
+
+
+def candidate_view(store: Store, cid: int) -> str:
+    """One candidate: what it is, how it was scored, its metrics, the cascade stage it reached and
+    the artifacts its evaluator handed back."""
+    c = store.get(cid)
+    lines = [f"candidate  #{c.id} ({c.status}), score {c.score if c.score is not None else '-'}",
+             f"parent     {('#' + str(c.parent_id)) if c.parent_id else 'none (the seed)'}; "
+             f"{c.operator or c.proposer}: {_short(c.rationale, 90)}"]
+    if c.error:
+        lines.append("error      " + c.error.strip().splitlines()[-1][:200])
+    if c.metrics:
+        lines.append("metrics    " + ", ".join(f"{k}={v:.6g}" for k, v in sorted(c.metrics.items())))
+    stage, stages = c.metrics.get("cascade_stage"), c.metrics.get("cascade_stages")
+    if stage is not None:
+        reached = f"stage {stage:g}" + (f" of {stages:g}" if stages is not None else "")
+        note = " (stopped: below the next stage's threshold)" if stages is not None and stage < stages else ""
+        lines.append(f"cascade    reached {reached}{note}")
+    if c.holdout:
+        lines.append("held-out   " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(c.holdout.items())))
+    lines += artifact_lines(c.artifacts)
+    return "\n".join(lines)
+
+
+def artifact_lines(artifacts: object, width: int = 400) -> list[str]:
+    """The artifacts an evaluator handed back, a line per entry (text cut at ``width``)."""
+    import json
+
+    if artifacts is None:
+        return []
+    items = artifacts.items() if isinstance(artifacts, dict) else [("artifacts", artifacts)]
+    out = ["artifacts"]
+    for key, value in items:
+        text = value if isinstance(value, str) else json.dumps(value)
+        text = text.replace("\n", "\n    ")
+        out.append(f"  {key}: {text if len(text) <= width else text[: width - 1] + '…'}")
+    return out
 
 
 def lineage(store: Store, cid: int) -> list[Candidate]:

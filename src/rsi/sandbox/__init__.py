@@ -6,6 +6,7 @@
     namespaces.py    landlock.py    seccomp.py     the mechanisms, as raw system calls
     limits.py        the two hooks (prepare_worker, enter_sandbox) and the rlimits
     scorer.py        the trusted process that runs score(data) for the split contract
+    guard.py         a plain evaluator in the trusted evaluation process, the candidate behind proxies
     codec.py         plain data across the boundary (no pickle)
     outcome.py       what a finished child means
     integrity.py     the evaluator's files, hashed and verified

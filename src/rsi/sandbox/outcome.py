@@ -89,6 +89,8 @@ def call_evaluate(fn, program: str, memory_mb: int, context: dict | None = None)
     try:
         value, artifacts = split_result(value)
         metrics, error = check_metrics(value)
+        if metrics is not None and isinstance(value, dict):
+            artifacts = _with_other_values(value, artifacts)
         if error is None and artifacts is not None:
             json.dumps(artifacts, allow_nan=False)  # plain JSON data only, or the result is refused
     except (TypeError, ValueError) as exc:
@@ -98,6 +100,22 @@ def call_evaluate(fn, program: str, memory_mb: int, context: dict | None = None)
     if error is not None:
         return {"error": error}
     return {"metrics": metrics} if artifacts is None else {"metrics": metrics, "data": artifacts}
+
+
+def _with_other_values(value: dict, artifacts: object) -> object:
+    """The evaluator's artifacts, plus ``metrics``: the values it returned that are not numbers
+    (strings, lists, nested dicts), recorded with the candidate but never scored."""
+    from ..compat import plain_data
+    from .protocol import as_number
+
+    others = {str(k): plain_data(v) for k, v in value.items() if as_number(v) is None}
+    if not others:
+        return artifacts
+    if artifacts is None:
+        return {"metrics": others}
+    if isinstance(artifacts, dict):
+        return {**artifacts, "metrics": {**others, **(artifacts.get("metrics") or {})}}
+    return {"artifacts": artifacts, "metrics": others}
 
 
 def call_produce(fn, program: str, limits, codec, context: dict | None = None) -> bytes:

@@ -29,6 +29,9 @@ class Limits:
     cascade: tuple[float, ...] | None = None
     # split contract: whether produce_holdout may read the evaluator's folders (its held-out inputs)
     holdout_reads_folder: bool = True
+    # a plain evaluate() runs in the trusted evaluation process and the candidate in a process of its
+    # own behind proxies (rsi.sandbox.guard); False: the candidate is loaded beside the evaluator
+    guard: bool = True
 
 
 @dataclass(frozen=True)

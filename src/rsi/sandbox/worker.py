@@ -158,11 +158,17 @@ class Worker(Scoring):
         send(self.resp, {
             "op": "ready", "holdout": "holdout" in self.functions, "zygote_mb": vm_size_mb(),
             # a ShinkaEvolve script scores beside the candidate too: its files are the candidate's process's
-            "modes": {k: "beside" if mode == "shinka" else mode for k, (mode, _) in self.functions.items()},
+            "modes": {k: self._reported_mode(mode) for k, (mode, _) in self.functions.items()},
             "sandbox": {"level": plan.level, "protections": plan.protections,
                         "code_folders": plan.code_folders},
         })
         return True
+
+    def _reported_mode(self, mode: str) -> str:
+        """"split", "guarded" (a plain evaluator behind rsi.sandbox.guard) or "beside"."""
+        if mode == "split":
+            return mode
+        return "guarded" if self.limits.guard else "beside"
 
     def _find_functions(self, module) -> None:
         from .. import compat
@@ -427,7 +433,7 @@ class Worker(Scoring):
             return None
         mode = self.functions[msg["kind"]][0]
         if mode == "shinka" and outcome == "exit":
-            self._read_shinka(task_dir, data, reply)
+            self._read_shinka(task_dir, data, reply, self.limits.guard)
             reply["wall"] = time.monotonic() - start
             return reply
         blob = judge(reply, outcome, status, data, mode, self.limits)
@@ -437,7 +443,7 @@ class Worker(Scoring):
         return reply
 
     @staticmethod
-    def _read_shinka(task_dir: str, data: bytes, reply: dict) -> None:
+    def _read_shinka(task_dir: str, data: bytes, reply: dict, guarded: bool = False) -> None:
         """Trusted: what the ShinkaEvolve script wrote in the task's results folder, read now that
         the child and everything it started are dead (``data``: the child's note of how the
         script ended, untrusted, used only in the error message)."""
@@ -449,6 +455,10 @@ class Worker(Scoring):
                 note = json.loads(data[1:]).get("shinka")
             except (ValueError, AttributeError, RecursionError):
                 note = None
+        if guarded and not (isinstance(note, dict) and note.get("guarded") is True):
+            reply["error"] = ("the evaluation process ended without reporting how evaluate.py ended (killed?); "
+                              "the files in its results folder are not trusted")
+            return
         outcome = read_shinka_results(os.path.join(task_dir, SHINKA_RESULTS), note if isinstance(note, dict) else None)
         if "error" in outcome:
             reply["error"] = outcome["error"]
@@ -575,6 +585,7 @@ class Worker(Scoring):
         os.close(out)
         os.close(err)
         mode, fn = self.functions[kind]
+        guard = None
         try:
             if failed:
                 raise RuntimeError(failed)
@@ -584,10 +595,18 @@ class Worker(Scoring):
             if self.numpy is not None:
                 self.numpy.random.seed(task["seed"] % 2**32)
             program = os.path.join(task_dir, "program.py")
+            if limits.guard and mode in ("beside", "shinka"):  # the evaluator here, the candidate apart
+                from .guard import Guard
+
+                guard = Guard(program, limits.data_bytes)
+                guard.install()
             if mode == "shinka":
                 from ..compat import SHINKA_RESULTS, run_script
 
                 note = run_script(fn, program, os.path.join(task_dir, SHINKA_RESULTS))
+                if guard is not None:
+                    guard.close()  # before the worker reads the files: no candidate process writes on
+                    note["guarded"] = True
                 data = b"J" + json.dumps({"shinka": note}).encode()
             elif mode == "split":
                 data = call_produce(fn, program, limits, self.codec, task.get("context"))
@@ -595,6 +614,8 @@ class Worker(Scoring):
                 data = b"J" + json.dumps(call_evaluate(fn, program, limits.memory_mb, task.get("context"))).encode()
         except BaseException as exc:  # noqa: BLE001 - setup failure or an unencodable result
             data = b"J" + json.dumps({"error": f"evaluation failed: {type(exc).__name__}: {exc}"}).encode()
+        if guard is not None:
+            guard.close()
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()

@@ -8,7 +8,8 @@ request:
     {{summary}}       its first paragraph, at most 400 characters (for small models' short prompts)
     {{parent}}        the parent program, whole          {{block}}    its EVOLVE-BLOCK
     {{score}}         the parent's score                 {{metrics}}  its other metrics, one a line
-    {{errors}}        why the parent's evaluation failed, and what it printed on stderr
+    {{errors}}        why the parent's evaluation failed, what it printed on stderr, and its evaluator's
+                      feedback (artifacts: OpenEvolve's EvaluationResult artifacts, text_feedback...)
     {{inspirations}}  a few other programs with their scores (their EVOLVE-BLOCKs)
     {{feedback}}      why this proposer's last children failed (put it right next time)
     {{instructions}}  what to aim for (settings ``instructions``, or the improver's options)

@@ -277,7 +277,19 @@ def _errors(program: Program) -> str:
         parts.append(f"Its evaluation failed: {program.error.strip()[-1500:]}")
     if program.stderr.strip():
         parts.append(f"It printed on stderr:\n{program.stderr.strip()[-800:]}")
+    if program.artifacts:
+        parts.append("Its evaluator's feedback (artifacts):\n" + _artifacts(program.artifacts))
     return "\n".join(parts)
+
+
+def _artifacts(artifacts: object, limit: int = 1500) -> str:
+    """The evaluator's artifacts, a line per entry, at most ``limit`` characters."""
+    import json
+
+    items = artifacts.items() if isinstance(artifacts, dict) else [("artifacts", artifacts)]
+    lines = [f"- {key}: {value if isinstance(value, str) else json.dumps(value)}" for key, value in items]
+    text = "\n".join(line if len(line) <= 600 else line[:597] + "..." for line in lines)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _feedback(reasons: tuple[str, ...]) -> str:

@@ -50,12 +50,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         if not args.problem_dir:
             raise RsiError("give a problem folder (e.g. `rsi run examples/binpack`) or --resume RUN_DIR")
-        run = Run.create(_with_proposers(args), args.out, overrides, args.improver)
+        if args.trust_improver and not args.improver:
+            raise RsiError("--trust-improver goes with --improver FILE (rsi's seed improver runs in process anyway)")
+        run = Run.create(_with_proposers(args), args.out, overrides, args.improver, trust_improver=args.trust_improver)
     print(f"run folder: {run.run_dir}", file=sys.stderr)
     with ProgressDisplay() as progress, interrupts_stop(run.search):
         summary = run.execute(progress)
     seed, best = summary.seed, summary.best
     print(f"\nstopped: {summary.stop_reason} after {summary.evaluations} evaluations")
+    if summary.detail:
+        print(summary.detail)
     if best is None or seed is None:
         print("no valid candidate")
         return 1
@@ -75,7 +79,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if summary.stop_reason == "interrupted":
         print(f"\ncontinue with: rsi run --resume {run.run_dir}")
     print(f"best program: {run.run_dir / 'best.py'}")
-    return 0
+    return 1 if summary.stop_reason == "the improver failed" else 0
 
 
 def _problem(args: argparse.Namespace):
@@ -325,7 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="master seed (same seed + 1 worker: same candidates and scores)")
     p.add_argument("--workers", type=int, metavar="K", help="evaluation worker processes")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder to create (default runs/<problem>-<time>)")
-    p.add_argument("--improver", metavar="FILE", help="search policy module (default: rsi's seed improver)")
+    p.add_argument("--improver", metavar="FILE", help="search policy module (default: rsi's seed improver); "
+                   "runs in a sandboxed process of its own")
+    p.add_argument("--trust-improver", action="store_true",
+                   help="run --improver FILE in rsi's own process, unsandboxed (only for code you wrote; "
+                        "recorded in the audit trail)")
     p.add_argument("--proposer", metavar="NAMES", help="proposers to use, comma-separated (e.g. mutate,llm)")
     p.add_argument("--llm-url", metavar="URL", help="an OpenAI-compatible endpoint for the llm proposer")
     p.add_argument("--llm-model", metavar="NAME", help="the model name to ask the endpoint for")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .errors import SearchError
 from .executors import Executor
-from .improvers import Improver
+from .improvers import Improver, ImproverFailed
 from .oversight.holdout import HeldOutReports
 from .oversight.promotion import PromotionGate, recheck_best
 from .problem import Problem
@@ -96,9 +96,11 @@ class Run:
 
     @classmethod
     def create(cls, problem: Problem | str | Path, out: str | Path | None = None, overrides: Overrides | None = None,
-               improver: Improver | str | Path | None = None) -> Run:
+               improver: Improver | str | Path | None = None, *, trust_improver: bool = False) -> Run:
+        """A new run; an improver file runs sandboxed unless ``trust_improver`` (see ``Search.create``)."""
         holdout = HeldOutReports()
-        return cls(Search.create(problem, out, overrides, improver, hooks=[PromotionGate(), holdout]), holdout)
+        return cls(Search.create(problem, out, overrides, improver, hooks=[PromotionGate(), holdout],
+                                 trust_improver=trust_improver), holdout)
 
     @classmethod
     def resume(cls, run_dir: str | Path, overrides: Overrides | None = None, *, problem: Problem | None = None) -> Run:
@@ -123,16 +125,25 @@ class Run:
 
     def execute(self, on_progress: Callable[[Snapshot], None] | None = None) -> Summary:
         """Run until the budget, the time limit, ``rsi stop`` or ``search.stop``; then re-check the
-        best in a fresh worker and write ``best.py``."""
+        best in a fresh worker and write ``best.py``. An improver that fails (raises, hangs, crashes,
+        answers garbage) stops the run with ``StopReason.IMPROVER_FAILED`` and the reason in
+        ``Summary.detail``; what is in flight stays pending, evaluated on resume."""
         search = self.search
         scratch = new_scratch()
         executor: Executor | None = None
+        detail = None
         try:
             executor = executors.create(search.settings.run.executor, search.problem, search.settings, scratch)
             search.store.set_meta("score_mode", executor.score_mode)
             search.store.set_meta("sandbox_level", executor.sandbox_level)
-            summary = drive(search, executor, on_progress=on_progress, stop_file=self.run_dir / STOP_FILE,
-                            before_finish=recheck_best)
+            try:
+                summary = drive(search, executor, on_progress=on_progress, stop_file=self.run_dir / STOP_FILE,
+                                before_finish=recheck_best)
+            except ImproverFailed as exc:
+                detail = str(exc)
+                search.stop(StopReason.IMPROVER_FAILED, detail)
+                executor.cancel()
+                summary = search.finish()
             assert summary is not None
         finally:
             if executor is not None:
@@ -142,4 +153,4 @@ class Run:
         if best is not None and best.source:
             (self.run_dir / "best.py").write_text(best.source)
         write_after_run(self.run_dir)  # report.html, as `rsi report` writes it
-        return dataclasses.replace(summary, best=best, holdout_errors=dict(self.holdout.errors))
+        return dataclasses.replace(summary, best=best, holdout_errors=dict(self.holdout.errors), detail=detail)

@@ -180,6 +180,8 @@ class ImproverOperators:
         ctx = self._context(name, request, rng)
         if self.guard == "fork":
             reply = self._call_forked(name, ctx, request.seed)
+        elif hasattr(self.improver, "operate"):  # a sandboxed improver: its own host runs the call
+            reply = self.improver.operate(name, ctx)
         else:
             reply = call_operator(self._functions[name], ctx)
         seconds = time.monotonic() - started

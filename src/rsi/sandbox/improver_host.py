@@ -49,7 +49,7 @@ import subprocess
 import sys
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType, SimpleNamespace
 from typing import Any
@@ -62,6 +62,8 @@ REPLY_BYTES = 32 << 20  # the most one answer of the host may take
 CALL_SECONDS = 10.0  # wall time of one hook call
 START_SECONDS = 60.0  # wall time to start the host and import the improver
 MEMORY_MB = 1024  # address space the improver may add to what the host had mapped
+OPERATOR_CPU_SECONDS = 1.0  # CPU time of one operator call (as the fork guard gives: improver_ops)
+CPU_POLL = 0.05  # how often the engine looks at the host's CPU time while it waits
 STEP_FIELDS = {"parent", "inspirations", "island", "proposer", "operator", "children", "options"}
 
 
@@ -103,6 +105,7 @@ class HostedImprover(Improver):
         self.call_seconds = call_seconds
         self.memory_mb = memory_mb
         self.isolation = isolation
+        self.operator_cpu_seconds = OPERATOR_CPU_SECONDS
         self.protections: list[str] = []
         self.calls = 0
         self._proc: subprocess.Popen | None = None
@@ -136,16 +139,24 @@ class HostedImprover(Improver):
         self._hook("observe", ctx, step=_step_data(step), outcome=_outcome_data(outcome))
 
     def operate(self, name: str, ctx: Any) -> dict[str, Any]:
-        """One call of the improver's operator ``name`` (an ``OperatorContext`` as plain data)."""
+        """One call of the improver's operator ``name`` (``ctx``: its ``OperatorContext``, sent as plain
+        data): ``{"source", "rationale", "state"}`` or ``{"error"}``, as ``ImproverOperators`` takes it. An
+        operator that runs out of time kills the host: the proposal fails and a fresh host (module
+        globals reset; ``ctx.state`` is the engine's) is started for what comes next."""
         msg = {
             "op": "operate", "name": name, "parent": ctx.parent.source,
-            "inspirations": [p.source for p in ctx.inspirations], "seed": ctx.rng.getrandbits(62),
+            "inspirations": [p.source for p in ctx.inspirations], "rng": _rng_data(ctx.rng),
             "state": ctx.state, "settings": dict(ctx.settings), "parent_id": ctx.parent_id,
             "parent_score": ctx.parent_score, "parent_metrics": dict(ctx.parent_metrics),
             "inspiration_ids": list(ctx.inspiration_ids), "inspiration_scores": list(ctx.inspiration_scores),
             "options": dict(ctx.options), "feedback": list(ctx.feedback), "problem": ctx.problem,
         }
-        reply = self._ask(msg, f"operator {name!r}", ProposalFailed)
+        try:
+            reply = self._ask(msg, f"operator {name!r}", ProposalFailed, cpu_seconds=self.operator_cpu_seconds)
+        except ProposalFailed:  # the host was killed: this proposal fails, a fresh host takes the next call
+            why = self._dead or "failed"
+            self._relaunch()
+            return {"error": why}
         source, rationale, state = reply.get("source"), reply.get("rationale"), reply.get("state")
         if reply.get("error") is not None:
             return {"error": str(reply["error"])[:2000]}
@@ -210,17 +221,29 @@ class HostedImprover(Improver):
         ctx.rng.setstate(restored)
         return reply
 
-    def _ask(self, msg: dict[str, Any], what: str, error: type[Exception]) -> dict[str, Any]:
+    def _ask(self, msg: dict[str, Any], what: str, error: type[Exception],
+             cpu_seconds: float | None = None) -> dict[str, Any]:
         if self._dead is not None:
             raise error(f"the improver {self.path} is not running ({self._dead})")
         self.calls += 1
         try:
-            return self._exchange(msg, self.call_seconds, what)
+            return self._exchange(msg, self.call_seconds, what, cpu_seconds)
         except ImproverFailed as exc:
             raise error(str(exc)) from None
 
-    def _exchange(self, msg: dict[str, Any], seconds: float, what: str) -> dict[str, Any]:
+    def _relaunch(self) -> None:
+        self.close()
+        self._dead = None
+        try:
+            self._launch(START_SECONDS)
+        except RsiError as exc:
+            self._dead = f"could not be restarted: {exc}"
+
+    def _exchange(self, msg: dict[str, Any], seconds: float, what: str,
+                  cpu_seconds: float | None = None) -> dict[str, Any]:
         deadline = time.monotonic() + seconds
+        assert self._proc is not None
+        over_cpu = _cpu_watch(self._proc.pid, cpu_seconds)
         try:
             data = encode(msg)
         except (TypeError, ValueError) as exc:
@@ -228,7 +251,7 @@ class HostedImprover(Improver):
                                  f"({exc}); keep ctx.state to dicts, lists, str, numbers, bool, None") from None
         outcome = _write(self._req, data, deadline)
         if outcome == "done":
-            body, outcome = _read_frame(self._resp, deadline)
+            body, outcome = _read_frame(self._resp, deadline, over_cpu)
         if outcome == "done":
             try:
                 reply = json.loads(body)
@@ -238,6 +261,7 @@ class HostedImprover(Improver):
                 return reply
             outcome = "garbage"
         self._fail({"timeout": f"did not answer {what} within {seconds:g}s (killed)",
+                    "cpu": f"used up its CPU time limit of {cpu_seconds or 0:g}s in {what} (killed)",
                     "too big": f"answered {what} with more than {REPLY_BYTES >> 20} MiB (killed)",
                     "garbage": f"answered {what} with something that is not a protocol message (killed)",
                     "closed": f"ended during {what}: {{exit}}"}[outcome], ImproverFailed)
@@ -316,10 +340,20 @@ class _RemoteOperator:
 
 
 def _context_data(ctx: ImproverContext) -> dict[str, Any]:
-    version, internal, gauss = ctx.rng.getstate()
-    return {"archive": ctx.archive.to_json(), "rng": [version, list(internal), gauss], "state": ctx.state,
+    return {"archive": ctx.archive.to_json(), "rng": _rng_data(ctx.rng), "state": ctx.state,
             "operators": {k: list(v) for k, v in ctx.operators.items()}, "settings": dict(ctx.settings),
             "budget": ctx.budget, "evaluations": ctx.evaluations, "population": [list(p) for p in ctx.population]}
+
+
+def _rng_data(rng: random.Random) -> list[Any]:
+    version, internal, gauss = rng.getstate()
+    return [version, list(internal), gauss]
+
+
+def _rng_from(data: list[Any]) -> random.Random:
+    rng = random.Random()
+    rng.setstate((data[0], tuple(data[1]), data[2]))
+    return rng
 
 
 def _step_data(step: Step) -> dict[str, Any]:
@@ -373,18 +407,18 @@ def _write(fd: int, data: bytes, deadline: float) -> str:
     return "done"
 
 
-def _read_frame(fd: int, deadline: float) -> tuple[bytes, str]:
+def _read_frame(fd: int, deadline: float, over_cpu: Callable[[], bool]) -> tuple[bytes, str]:
     """One length-prefixed message from ``fd`` by ``deadline``: (body, "done"), or (b"", why not)."""
-    head, outcome = _read_n(fd, HEADER.size, deadline)
+    head, outcome = _read_n(fd, HEADER.size, deadline, over_cpu)
     if outcome != "done":
         return b"", outcome
     (size,) = HEADER.unpack(head)
     if size > REPLY_BYTES:
         return b"", "too big"
-    return _read_n(fd, size, deadline)
+    return _read_n(fd, size, deadline, over_cpu)
 
 
-def _read_n(fd: int, n: int, deadline: float) -> tuple[bytes, str]:
+def _read_n(fd: int, n: int, deadline: float, over_cpu: Callable[[], bool]) -> tuple[bytes, str]:
     chunks: list[bytes] = []
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLHUP)
@@ -392,7 +426,9 @@ def _read_n(fd: int, n: int, deadline: float) -> tuple[bytes, str]:
         left = deadline - time.monotonic()
         if left <= 0:
             return b"", "timeout"
-        if not poller.poll(int(left * 1000) + 1):
+        if not poller.poll(int(min(left, CPU_POLL) * 1000) + 1):
+            if over_cpu():
+                return b"", "cpu"
             continue
         chunk = os.read(fd, min(n, 1 << 20))
         if not chunk:
@@ -400,6 +436,23 @@ def _read_n(fd: int, n: int, deadline: float) -> tuple[bytes, str]:
         chunks.append(chunk)
         n -= len(chunk)
     return b"".join(chunks), "done"
+
+
+def _cpu_watch(pid: int, limit: float | None) -> Callable[[], bool]:
+    """A check: has process ``pid`` used more than ``limit`` CPU seconds since now? (None: never.)"""
+    if limit is None:
+        return lambda: False
+    start = _cpu_of(pid)
+    return lambda: _cpu_of(pid) - start > limit
+
+
+def _cpu_of(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def _kill(proc: subprocess.Popen, tree: Any, scratch: str | None) -> None:
@@ -518,9 +571,7 @@ def _serve(req: int, resp: int) -> int:
 
 def _hook(improver: Improver, msg: dict, archive_type: Any, context_type: Any) -> dict[str, Any]:
     data = msg["ctx"]
-    rng = random.Random()
-    version, internal, gauss = data["rng"]
-    rng.setstate((version, tuple(internal), gauss))
+    rng = _rng_from(data["rng"])
     ctx = context_type(
         archive=archive_type.from_json(data["archive"]), rng=rng, state=data["state"],
         operators=MappingProxyType({k: tuple(v) for k, v in data["operators"].items()}),
@@ -539,8 +590,7 @@ def _hook(improver: Improver, msg: dict, archive_type: Any, context_type: Any) -
             step_data = None
     except ImproverFailed as exc:
         return {"error": str(exc)}
-    version, internal, gauss = ctx.rng.getstate()
-    return {"state": ctx.state, "rng": [version, list(internal), gauss], "step": step_data}
+    return {"state": ctx.state, "rng": _rng_data(ctx.rng), "step": step_data}
 
 
 def _operate(operators: Mapping[str, Any], improver: Improver, msg: dict) -> dict[str, Any]:
@@ -551,7 +601,7 @@ def _operate(operators: Mapping[str, Any], improver: Improver, msg: dict) -> dic
     if name not in operators:
         return {"error": f"has no operator {name!r}"}
     ctx = OperatorContext(
-        name=name, parent=as_program(msg["parent"]), rng=random.Random(msg["seed"]), state=msg["state"],
+        name=name, parent=as_program(msg["parent"]), rng=_rng_from(msg["rng"]), state=msg["state"],
         settings=MappingProxyType({**improver.defaults, **msg["settings"]}), parent_id=msg["parent_id"],
         parent_score=msg["parent_score"], parent_metrics=MappingProxyType(msg["parent_metrics"]),
         inspirations=tuple(as_program(s) for s in msg["inspirations"]),

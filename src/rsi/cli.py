@@ -216,15 +216,26 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
     store = Store.open(Path(args.run_dir))
     if args.action == "verify":
+        from .oversight.signing import verify_signature
         from .oversight.state import verify_state
 
         report = audit.verify(store.conn, known=args.known)
         print(report.summary())
         state = verify_state(store.conn)
         print(state.summary())
+        signed = verify_signature(Path(args.run_dir), store.conn)
+        print(f"signature: {signed.status}: {signed.detail}")
         print(f"head hash: {report.head_hash}  (note it: `rsi audit verify --known HASH` later proves the trail "
               "was not rewritten)")
-        return 0 if report.ok and state.ok else 1
+        return 0 if report.ok and state.ok and signed.ok else 1
+    if args.action == "sign":
+        from .oversight.signing import available, key_dir, sign_run
+
+        if not available():
+            raise RsiError("signing needs the cryptography package: pip install 'rsi[sign]'")
+        path = sign_run(Path(args.run_dir), store.conn)
+        print(f"signed the audit head: {path} (key in {key_dir()})")
+        return 0
     if args.action == "show":
         for event in audit.events(store.conn, kinds=args.kind or None):
             print(audit.format_event(event))
@@ -386,8 +397,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help="verify, show or export the tamper-evident audit trail",
                        description="The run's hash-chained event log.\n\nexamples:\n  rsi audit verify runs/bp1\n"
                                    "  rsi audit show runs/bp1 --kind candidate.promoted\n"
-                                   "  rsi audit export runs/bp1 -o trail.jsonl", formatter_class=raw)
-    p.add_argument("action", choices=["verify", "show", "export"])
+                                   "  rsi audit export runs/bp1 -o trail.jsonl\n"
+                                   "  rsi audit sign runs/bp1       # ed25519 over the head (done when a run ends)",
+                       formatter_class=raw)
+    p.add_argument("action", choices=["verify", "show", "export", "sign"])
     p.add_argument("run_dir")
     p.add_argument("--known", metavar="HASH", help="verify: a head hash noted earlier that must still be in the chain")
     p.add_argument("--kind", action="append", help="show: only events of this kind (repeatable)")

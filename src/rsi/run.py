@@ -25,6 +25,7 @@ from .executors import Executor
 from .improvers import Improver, ImproverFailed
 from .oversight.holdout import HeldOutReports
 from .oversight.promotion import PromotionGate, recheck_best
+from .oversight.signing import sign_run
 from .problem import Problem
 from .registry import executors
 from .report.html import write_after_run
@@ -153,4 +154,5 @@ class Run:
         if best is not None and best.source:
             (self.run_dir / "best.py").write_text(best.source)
         write_after_run(self.run_dir)  # report.html, as `rsi report` writes it
+        sign_run(self.run_dir, search.store.conn)  # audit.sig, where the sign extra is installed
         return dataclasses.replace(summary, best=best, holdout_errors=dict(self.holdout.errors), detail=detail)

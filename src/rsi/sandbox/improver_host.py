@@ -173,6 +173,7 @@ class HostedImprover(Improver):
         from .scratch import new_scratch
 
         self._scratch = str(new_scratch())
+        self._population_sent: tuple = ()  # what this host holds of ctx.population
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         env = worker_environment(os.environ)
@@ -206,7 +207,15 @@ class HostedImprover(Improver):
         return reply
 
     def _hook(self, hook: str, ctx: ImproverContext, **extra: Any) -> dict[str, Any]:
-        msg = {"op": "hook", "hook": hook, "ctx": _context_data(ctx), **extra}
+        data = _context_data(ctx)
+        population = ctx.population  # append-only in a search: send what the host has not seen yet
+        seen = len(self._population_sent)
+        if seen and len(population) >= seen and population[:seen] == self._population_sent:
+            data["population"], data["population_from"] = [list(p) for p in population[seen:]], seen
+        else:
+            data["population"], data["population_from"] = [list(p) for p in population], 0
+        self._population_sent = population
+        msg = {"op": "hook", "hook": hook, "ctx": data, **extra}
         reply = self._ask(msg, hook, ImproverFailed)
         if reply.get("error") is not None:
             raise ImproverFailed(str(reply["error"])[:4000])
@@ -340,9 +349,17 @@ class _RemoteOperator:
 
 
 def _context_data(ctx: ImproverContext) -> dict[str, Any]:
-    return {"archive": ctx.archive.to_json(), "rng": _rng_data(ctx.rng), "state": ctx.state,
+    return {"archive": _archive_data(ctx.archive), "rng": _rng_data(ctx.rng), "state": ctx.state,
             "operators": {k: list(v) for k, v in ctx.operators.items()}, "settings": dict(ctx.settings),
-            "budget": ctx.budget, "evaluations": ctx.evaluations, "population": [list(p) for p in ctx.population]}
+            "budget": ctx.budget, "evaluations": ctx.evaluations}
+
+
+def _archive_data(archive: Any) -> dict[str, Any]:
+    """``Archive.to_json`` without ``dataclasses.asdict`` (a deep copy per elite: most of a step's cost)."""
+    return {"features": list(archive.features), "bins": archive.bins, "islands": archive.n_islands,
+            "lo": list(archive.lo), "hi": list(archive.hi),
+            "cells": [[[list(cell), {"id": e.id, "score": e.score, "features": list(e.features), "size": e.size}]
+                       for cell, e in sorted(pool.items())] for pool in archive.cells]}
 
 
 def _rng_data(rng: random.Random) -> list[Any]:
@@ -576,7 +593,7 @@ def _hook(improver: Improver, msg: dict, archive_type: Any, context_type: Any) -
         archive=archive_type.from_json(data["archive"]), rng=rng, state=data["state"],
         operators=MappingProxyType({k: tuple(v) for k, v in data["operators"].items()}),
         settings=MappingProxyType(data["settings"]), budget=data["budget"], evaluations=data["evaluations"],
-        population=tuple((int(i), float(s)) for i, s in data["population"]))
+        population=_population(data["population"], data["population_from"]))
     hook = msg["hook"]
     try:
         if hook == "start":
@@ -591,6 +608,18 @@ def _hook(improver: Improver, msg: dict, archive_type: Any, context_type: Any) -
     except ImproverFailed as exc:
         return {"error": str(exc)}
     return {"state": ctx.state, "rng": _rng_data(ctx.rng), "step": step_data}
+
+
+_POPULATION: list[tuple[int, float]] = []  # the host's copy of ctx.population, extended call by call
+
+
+def _population(tail: list, start: int) -> tuple[tuple[int, float], ...]:
+    if start != (len(_POPULATION) if start else 0):
+        raise RsiError(f"the engine sent the population from {start}, the host holds {len(_POPULATION)}")
+    if not start:
+        _POPULATION.clear()
+    _POPULATION.extend((int(i), float(s)) for i, s in tail)
+    return tuple(_POPULATION)
 
 
 def _operate(operators: Mapping[str, Any], improver: Improver, msg: dict) -> dict[str, Any]:

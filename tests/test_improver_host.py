@@ -210,3 +210,26 @@ def next_step(ctx):
     with rsi.open_run(out) as results:
         assert results.store.load_state()["improver"]["operator_pid"] != os.getpid()
         assert any(c.proposer == "improver" for c in results.candidates())
+
+
+def test_the_host_sees_the_runs_memory(tmp_path):
+    """ctx.memory (what paid in earlier searches) crosses to the host, checked on the way in."""
+    import random
+
+    from rsi.archive import Archive
+    from rsi.improvers import snapshot
+
+    improver = tmp_path / "remembers.py"
+    improver.write_text("from rsi.improvers import Step\n\ndef next_step(ctx):\n"
+                        "    ctx.state['arms'] = sorted(ctx.memory['arms'])\n    return Step(parent=1)\n")
+    archive = Archive(["code_size"], 4, 1)
+    archive.add(1, 0, 1.0, (10.0,), 10)
+    memory = {"version": 1, "arms": {"mutate:swap": {"tries": 4, "improved": 1, "new_best": 0}}}
+    state: dict = {}
+    host = HostedImprover(improver)
+    try:
+        host.next_step(snapshot(archive, random.Random(0), state, {"mutate": ["swap"]}, {}, 10, 1, [(1, 1.0)],
+                                memory))
+    finally:
+        host.close()
+    assert state["arms"] == ["mutate:swap"]

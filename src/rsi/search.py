@@ -57,11 +57,15 @@ from typing import Any
 from .archive import Archive
 from .errors import ProposalFailed, RsiError, RunError, SearchError
 from .improvers import MAX_CHILDREN, Improver, ImproverFailed, Outcome, Step, snapshot
+from .memory import check as check_memory
+from .memory import load_memory
+from .memory import plain as plain_memory
 from .oversight.adoption import review_candidate
 from .problem import Problem, load_problem
 from .program import code_size, edit_violation, fingerprint, syntax_error, unified_diff
 from .proposers.base import Program, ProposalRequest, Proposer
 from .proposers.improver_ops import improver_operators
+from .registry import ALWAYS_AVAILABLE
 from .registry import proposers as proposer_registry
 from .sandbox.improver_host import close_improver, open_improver
 from .sandbox.types import EvalResult, EvalTask, Kind
@@ -90,6 +94,7 @@ class _Child:
     tokens: int = 0  # what its proposal spent
     cost: float = 0.0
     seconds: float = 0.0
+    key: str | None = None  # the proposer's name for it (Proposal.key), handed back to its observe
 
 
 class Search:
@@ -103,7 +108,7 @@ class Search:
 
     def __init__(self, store: Store, problem: Problem, settings: ProblemSettings, improver: Improver,
                  *, proposers: Mapping[str, Proposer] | None = None, hooks: Iterable[Hook] = (),
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, memory: Mapping[str, Any] | None = None):
         improver.check_settings(settings.improver)
         self.store = store
         self.problem = problem
@@ -113,6 +118,10 @@ class Search:
         self.proposers: dict[str, Proposer] = dict(proposers) if proposers is not None else {
             name: _make_proposer(name, settings.proposer.get(name, {}), problem.root)
             for name in settings.run.proposers}
+        for name in ALWAYS_AVAILABLE:
+            if name not in self.proposers:
+                self.proposers[name] = _make_proposer(name, settings.proposer.get(name, {}), problem.root)
+        self._offered = set(self.proposers) - (set(ALWAYS_AVAILABLE) - set(settings.run.proposers))
         self.proposers.update(improver_operators(improver, settings.improver, lambda: self._improver_state))
         self.parallel = settings.run.workers
         self.ordered = settings.run.ordered
@@ -146,13 +155,15 @@ class Search:
         self.hooks: list[Hook] = list(hooks)
         self._failures: dict[str, deque[str]] = {}  # proposer -> why its recent children failed
         self._description = problem.description
+        self._memory = check_memory(memory, "the run's memory") if memory else None
 
     # --- creating and resuming --------------------------------------------------------------------
     @classmethod
     def create(cls, problem: Problem | str | Path, out: str | Path | None = None,
                overrides: Overrides | None = None, improver: Improver | str | Path | None = None,
                *, hooks: Iterable[Hook] = (), proposers: Mapping[str, Proposer] | None = None,
-               meta: Mapping[str, Any] | None = None, trust_improver: bool = False) -> Search:
+               meta: Mapping[str, Any] | None = None, memory: Mapping[str, Any] | None = None,
+               trust_improver: bool = False) -> Search:
         """A new search of ``problem`` (a ``Problem`` or a problem folder) in the run folder ``out``
         (default ``runs/<problem>-<time>``), which must not hold a run yet. An improver given as a
         file runs in a sandboxed host (``rsi.sandbox.improver_host``) unless it is rsi's seed
@@ -166,6 +177,9 @@ class Search:
             close_improver(improver)
             raise
         hosted = bool(getattr(improver, "hosted", False))
+        if memory is None and settings.run.memory:
+            file = Path(settings.run.memory)
+            memory = load_memory(file if file.is_absolute() else problem.root / file)
         run_dir = Path(out) if out else Path("runs") / f"{problem.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         record = {
             "problem_dir": str(problem.root),
@@ -176,11 +190,12 @@ class Search:
             "improver_trusted": trust_improver and not hosted,
             "evaluator_hash": problem.evaluator_hash(),
             "rsi_version": __version__,
+            "memory": plain_memory(check_memory(memory, "the run's memory")) if memory else None,
             **(meta or {}),
         }
         if proposers is None:  # built before the run folder exists: a bad [proposer.X] leaves nothing behind
             proposers = {name: _make_proposer(name, settings.proposer.get(name, {}), problem.root)
-                         for name in settings.run.proposers}
+                         for name in (*settings.run.proposers, *ALWAYS_AVAILABLE)}
         store = Store.create(run_dir, record)
         store.log("run.started", {
             "problem": str(problem.root), "seed": settings.run.seed,
@@ -192,7 +207,7 @@ class Search:
             store.log("improver.trusted", {"improver": str(improver.path), "improver_sha256": _sha(improver.source),
                                            "why": "--trust-improver: runs in the engine's process, unsandboxed"},
                       actor="person")
-        search = cls(store, problem, settings, improver, proposers=proposers, hooks=hooks)
+        search = cls(store, problem, settings, improver, proposers=proposers, hooks=hooks, memory=memory)
         search._start_improver()
         for hook in search.hooks:
             hook.attach(search, None)
@@ -220,7 +235,8 @@ class Search:
                     improver_file = store.path.parent / "improver.py"
                     improver_file.write_text(record["improver_source"])
                 improver = open_improver(improver_file, trusted=bool(record.get("improver_trusted")))
-            search = cls(store, problem, settings, improver, proposers=proposers, hooks=hooks)
+            search = cls(store, problem, settings, improver, proposers=proposers, hooks=hooks,
+                         memory=record.get("memory"))  # the copy recorded at start
         except BaseException:
             store.close()
             raise
@@ -270,8 +286,9 @@ class Search:
 
     def _context(self):
         return snapshot(self._archive, self._rng, self._improver_state,
-                        {name: p.operators for name, p in self.proposers.items()}, self.settings.improver,
-                        self.settings.run.budget, self._evaluations, self._population)
+                        {name: p.operators for name, p in self.proposers.items()
+                         if name in self._offered or name not in ALWAYS_AVAILABLE}, self.settings.improver,
+                        self.settings.run.budget, self._evaluations, self._population, self._memory)
 
     # --- read-only state ---------------------------------------------------------------------------
     @property
@@ -541,11 +558,13 @@ class Search:
                     prompt=proposal.prompt, reply=proposal.reply, tokens=proposal.tokens or None,
                     cost=proposal.cost or None, propose_seconds=proposal.seconds or None)
         problem = syntax_error(proposal.source)
+        violation = None if problem else edit_violation(parent_source, proposal.source)
+        if problem or violation:
+            self._proposer_observe(step.proposer, proposal.key, None)
         if problem:
             self._remember_failure(step.proposer, f"the child does not parse: {problem}")
             self._settle(step, parent, {**base, "status": Status.INVALID, "error": problem})
             return None
-        violation = edit_violation(parent_source, proposal.source)
         if violation:
             self._remember_failure(step.proposer, f"the child was rejected: {violation}")
             self._settle(step, parent, {**base, "status": Status.REJECTED, "error": violation})
@@ -553,6 +572,7 @@ class Search:
         duplicate_of = self.store.first_with_fingerprint(base["fingerprint"])
         if duplicate_of is not None:
             self._remember_failure(step.proposer, f"the child repeats candidate {duplicate_of}")
+            self._proposer_observe(step.proposer, proposal.key, self.store.get(duplicate_of).score)
             self._settle(step, parent, {**base, "status": Status.DUPLICATE, "source": None, "diff": None,
                                                "duplicate_of": duplicate_of,
                                                "error": f"same program as candidate {duplicate_of}"})
@@ -568,7 +588,8 @@ class Search:
         self._sources[cid] = proposal.source
         task = self._hand_out(cid, step, parent.score, proposal.source, seed)
         self._children[task.ticket] = dataclasses.replace(self._children[task.ticket], tokens=proposal.tokens,
-                                                          cost=proposal.cost, seconds=proposal.seconds)
+                                                          cost=proposal.cost, seconds=proposal.seconds,
+                                                          key=proposal.key)
         return task
 
     def _request(self, step: Step, parent: Candidate) -> ProposalRequest:
@@ -582,6 +603,12 @@ class Search:
             parent=shown(parent), inspirations=tuple(shown(self.store.get(i)) for i in step.inspirations),
             operator=step.operator, rng=self._rng, seed=seed, options=MappingProxyType(dict(step.options)),
             problem=self._description, feedback=tuple(self._failures.get(step.proposer, ())))
+
+    def _proposer_observe(self, name: str, key: str | None, score: float | None) -> None:
+        """Tell a proposer that learns from its children (``Proposal.key``) what one of them scored."""
+        observe = getattr(self.proposers.get(name), "observe", None)
+        if key is not None and callable(observe):
+            observe(key, score)
 
     def _spend(self, tokens: int, cost: float) -> None:
         self._usage["tokens"] += tokens
@@ -724,7 +751,10 @@ class Search:
             moves = self._archive.migrate()
             if moves:
                 events.append(("archive.migrated", {"moves": moves}))
-        failure = self._observe(child.step, outcome) if cid != SEED_ID else None
+        failure = None
+        if cid != SEED_ID:
+            failure = self._observe(child.step, outcome)
+            self._proposer_observe(child.step.proposer, child.key, score)
         self.store.update_candidate(cid, fields, state=self._state(), events=events)
         if failure is not None:
             raise failure

@@ -58,7 +58,7 @@ from ..oversight.gate import compare_paired
 from ..oversight.review import review
 from ..proposers.base import Proposer
 from ..run import STOP_FILE, drive
-from ..sandbox.improver_host import close_improver, open_improver
+from ..sandbox.improver_host import open_improver
 from ..sandbox.types import EvalResult, EvalTask
 from ..sandbox.types import Status as EvalStatus
 from ..search import SEED_ID, Overrides, Search, Summary
@@ -187,11 +187,11 @@ class SelfImproveRun:
         if (out / "rsi.db").exists():
             raise RunError(f"{out}: already holds a self-improvement run; continue it with "
                            f"`rsi self-improve --resume {out}` or pass another --out")
-        starting = open_improver(improver_path)  # checked in its sandboxed host, unless it is the seed
+        starting = open_improver(improver_path)  # in its sandboxed host, unless it is the seed
         source = starting.source
-        close_improver(starting)
         problem = improver_problem(out / PROBLEM_DIR, source, config)
-        search = Search.create(problem, out, Overrides(seed=config.seed, budget=1))
+        # the starting improver drives the run until an improver is adopted
+        search = Search.create(problem, out, Overrides(seed=config.seed, budget=1), improver=starting)
         (out / CONFIG_FILE).write_text(json.dumps(config.to_json(), indent=2) + "\n")
         search.store.log("selfimprove.started", {"config": config.to_json(),
                                                  "improver": str(improver_path or SEED_IMPROVER),

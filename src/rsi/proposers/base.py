@@ -55,6 +55,7 @@ class Proposal:
     prompt: str | None = None
     reply: str | None = None
     seconds: float = 0.0  # time spent making it (a model call's latency)
+    key: str | None = None  # the proposer's own name for this child: handed back to its ``observe``
 
 
 class Proposer(Protocol):
@@ -64,6 +65,12 @@ class Proposer(Protocol):
     the attempt as invalid with that reason, and counts the tokens and cost the exception carries).
     It must only use ``request.rng`` and ``request.seed`` for randomness, so that a seeded run is
     reproducible.
+
+    Optional: ``observe(key, score)``. A proposer that learns from its children (a multi-evaluation
+    move such as ``rsi.proposers.tune``) returns proposals with a ``key``; the search calls
+    ``observe(key, score)`` when that child's result is applied (in ticket order: deterministic),
+    with its score, None if it failed, or for a child that repeats an earlier program that
+    program's score.
     """
 
     name: str

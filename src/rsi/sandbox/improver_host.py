@@ -351,7 +351,16 @@ class _RemoteOperator:
 def _context_data(ctx: ImproverContext) -> dict[str, Any]:
     return {"archive": _archive_data(ctx.archive), "rng": _rng_data(ctx.rng), "state": ctx.state,
             "operators": {k: list(v) for k, v in ctx.operators.items()}, "settings": dict(ctx.settings),
-            "budget": ctx.budget, "evaluations": ctx.evaluations}
+            "budget": ctx.budget, "evaluations": ctx.evaluations, "memory": _memory_data(ctx)}
+
+
+def _memory_data(ctx: ImproverContext) -> dict[str, Any] | None:
+    memory = getattr(ctx, "memory", None)
+    if not memory:
+        return None
+    from ..memory import plain
+
+    return plain(memory)
 
 
 def _archive_data(archive: Any) -> dict[str, Any]:
@@ -593,7 +602,7 @@ def _hook(improver: Improver, msg: dict, archive_type: Any, context_type: Any) -
         archive=archive_type.from_json(data["archive"]), rng=rng, state=data["state"],
         operators=MappingProxyType({k: tuple(v) for k, v in data["operators"].items()}),
         settings=MappingProxyType(data["settings"]), budget=data["budget"], evaluations=data["evaluations"],
-        population=_population(data["population"], data["population_from"]))
+        population=_population(data["population"], data["population_from"]), **_memory_of(data.get("memory")))
     hook = msg["hook"]
     try:
         if hook == "start":
@@ -608,6 +617,14 @@ def _hook(improver: Improver, msg: dict, archive_type: Any, context_type: Any) -
     except ImproverFailed as exc:
         return {"error": str(exc)}
     return {"state": ctx.state, "rng": _rng_data(ctx.rng), "step": step_data}
+
+
+def _memory_of(data: Any) -> dict[str, Any]:
+    if not data:
+        return {}
+    from ..memory import check
+
+    return {"memory": check(data, "the run's memory")}
 
 
 _POPULATION: list[tuple[int, float]] = []  # the host's copy of ctx.population, extended call by call

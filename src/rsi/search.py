@@ -166,8 +166,8 @@ class Search:
                trust_improver: bool = False) -> Search:
         """A new search of ``problem`` (a ``Problem`` or a problem folder) in the run folder ``out``
         (default ``runs/<problem>-<time>``), which must not hold a run yet. An improver given as a
-        file runs in a sandboxed host (``rsi.sandbox.improver_host``) unless it is rsi's seed
-        improver or ``trust_improver`` (recorded in the audit trail as ``improver.trusted``)."""
+        file runs in a sandboxed host (``rsi.sandbox.improver_host``) unless it is one shipped with
+        rsi or ``trust_improver`` (recorded in the audit trail as ``improver.trusted``)."""
         problem = problem if isinstance(problem, Problem) else load_problem(problem)
         settings = (overrides or Overrides()).apply(problem.settings)
         improver = improver if isinstance(improver, Improver) else open_improver(improver, trusted=trust_improver)

@@ -31,8 +31,8 @@ exits, answers garbage or more than ``REPLY_BYTES`` ends the run with ``Improver
 what happened (``rsi run`` then stops with ``StopReason.IMPROVER_FAILED``); the engine and
 everything stored are untouched.
 
-The seed improver shipped with rsi (byte for byte) runs in the engine's process, and so does any
-improver when a person opts out (``rsi run --improver FILE --trust-improver``; recorded in the
+The improvers shipped with rsi (byte for byte: the seed and the composed one) run in the
+engine's process, and so does any improver when a person opts out (``rsi run --improver FILE --trust-improver``; recorded in the
 audit trail as ``improver.trusted``). The cost per step is in ``benchmarks/improver_host.py``.
 """
 
@@ -67,21 +67,24 @@ CPU_POLL = 0.05  # how often the engine looks at the host's CPU time while it wa
 STEP_FIELDS = {"parent", "inspirations", "island", "proposer", "operator", "children", "options"}
 
 
-def is_seed(path: Path) -> bool:
-    """Whether ``path`` holds the seed improver shipped with rsi, byte for byte."""
+def is_shipped(path: Path) -> bool:
+    """Whether ``path`` holds, byte for byte, an improver shipped with rsi (a module of the
+    ``rsi.improvers`` package: the seed improver, the composed one): rsi's own code, as trusted as
+    the engine."""
     try:
-        return path.read_bytes() == SEED_IMPROVER.read_bytes()
+        data = path.read_bytes()
+        return any(data == own.read_bytes() for own in SEED_IMPROVER.parent.glob("*.py"))
     except OSError:
         return False
 
 
 def open_improver(path: str | Path | None = None, *, trusted: bool = False, **limits: Any) -> Improver:
-    """The improver in ``path`` (None: the seed improver): in the engine's process if it is the
-    seed improver or ``trusted`` (a person vouched for it), else in a sandboxed host."""
+    """The improver in ``path`` (None: the seed improver): in the engine's process if it is one
+    shipped with rsi (``is_shipped``) or ``trusted`` (a person vouched for it), else in a sandboxed host."""
     file = Path(path).resolve() if path else SEED_IMPROVER
     if not file.is_file():
         raise RsiError(f"{file}: no such improver file; pass a .py file defining next_step(ctx)")
-    if trusted or is_seed(file):
+    if trusted or is_shipped(file):
         return load_improver(file)
     return HostedImprover(file, **limits)
 

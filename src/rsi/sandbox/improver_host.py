@@ -32,8 +32,9 @@ what happened (``rsi run`` then stops with ``StopReason.IMPROVER_FAILED``); the 
 everything stored are untouched.
 
 The improvers shipped with rsi (byte for byte: the seed and the composed one) run in the
-engine's process, and so does any improver when a person opts out (``rsi run --improver FILE --trust-improver``; recorded in the
-audit trail as ``improver.trusted``). The cost per step is in ``benchmarks/improver_host.py``.
+engine's process, and so does any improver when a person opts out (``rsi run --improver FILE
+--trust-improver``; recorded in the audit trail as ``improver.trusted``). The cost per step is in
+``benchmarks/improver_host.py``.
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ METHODS = {
     "rsi (seed improver)": None,
     "random search": ROOT / "benchmarks/improvers/random_search.py",
     "hill climbing": ROOT / "benchmarks/improvers/hill_climb.py",
+    "hand-written improver": ROOT / "benchmarks/improvers/hand_written.py",
 }
 PUBLISHED = {"weibull5k_excess_pct": (3.98, 0.68), "or3_excess_pct": (5.37, 3.11)}
 
@@ -131,7 +132,15 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS), help="subset of: " + ", ".join(METHODS))
     parser.add_argument("--or-budget", type=int, default=2000, help="budget of the OR-trained rsi runs (0: skip)")
     parser.add_argument("--work", type=Path, help="folder for the runs (reused: interrupted runs are resumed)")
+    parser.add_argument("--improver", action="append", default=[], metavar="NAME=FILE",
+                        help="one more method: an improver file (e.g. a self-improvement run's best_improver.py)")
     args = parser.parse_args()
+    for item in args.improver:
+        name, _, file = item.partition("=")
+        if not file or not Path(file).is_file():
+            raise SystemExit(f"--improver {item}: give NAME=FILE with an existing improver file")
+        METHODS[name] = Path(file).resolve()
+        args.methods += f",{name}"
     budgets = sorted(int(b) for b in args.budgets.split(","))
     methods = [m for m in METHODS if m in args.methods.split(",")]
     seeds = list(range(1, args.seeds + 1))

@@ -137,3 +137,16 @@ def test_doctor_shows_the_tree_limits():
     assert SUPPORT.describe() in line
     assert "pid namespace" in text
     json.dumps(text)  # printable as it stands
+
+
+@needs_cgroups
+def test_groups_left_by_a_killed_engine_are_swept():
+    """An engine killed with -9 cannot remove its groups; the next rsi process that makes a tree does."""
+    engine = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    stale = [os.path.join(parent, f"rsi-{engine.pid}-w0-1") for parent in dict.fromkeys(SUPPORT.parents.values())]
+    for folder in stale:
+        os.mkdir(folder)
+    engine.kill()
+    engine.wait()
+    removed = cgroups.sweep_stale(SUPPORT)
+    assert set(stale) <= set(removed) and not any(os.path.exists(f) for f in stale)

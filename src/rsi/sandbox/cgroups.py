@@ -10,7 +10,8 @@ Where: cgroup v2 when the controllers are available to rsi's own cgroup (it is t
 hierarchy, as in many containers run as root, or its ``cgroup.subtree_control`` already enables
 them: a delegated subtree prepared for rsi); else the v1 hierarchies of a hybrid set-up where
 rsi may create groups (root). Each tree is a child group of rsi's own group
-(``rsi-<engine pid>-<name>``), removed when the tree ends. ``support()`` says which, or why
+(``rsi-<engine pid>-<name>``), removed when the tree ends (and, empty ones left by an engine
+that was killed, by the next rsi process that makes a tree: ``sweep_stale``). ``support()`` says which, or why
 neither (``rsi doctor`` prints it); without them, the per-process limits remain, with a warning.
 ``RSI_SANDBOX_DISABLE=cgroup`` turns them off.
 """
@@ -248,11 +249,41 @@ class Tree:
         return out
 
 
+_SWEPT = False
+
+
+def sweep_stale(found: Support) -> list[str]:
+    """Remove the empty groups left by rsi processes that are gone (killed with -9, say, they could
+    not remove their own); the folders removed. A group still holding processes is kept."""
+    removed = []
+    for parent in dict.fromkeys(found.parents.values()):
+        try:
+            names = os.listdir(parent)
+        except OSError:
+            continue
+        for name in names:
+            parts = name.split("-")
+            if len(parts) < 3 or parts[0] != "rsi" or not parts[1].isdigit():
+                continue
+            if int(parts[1]) == os.getpid() or os.path.exists(f"/proc/{parts[1]}"):
+                continue  # its engine is alive (or its pid was reused: left alone)
+            try:
+                os.rmdir(os.path.join(parent, name))
+                removed.append(os.path.join(parent, name))
+            except OSError:
+                pass  # not empty, or not ours to remove
+    return removed
+
+
 def tree_for(name: str, *, memory_mb: int, processes: int, cpus: float) -> Tree | None:
     """A limited tree named ``name`` where the machine allows one, else None."""
+    global _SWEPT
     found = support()
     if not found.available:
         return None
+    if not _SWEPT:
+        _SWEPT = True
+        sweep_stale(found)
     try:
         tree = Tree(found, name)
         tree.limit(memory_mb, processes, cpus)

@@ -49,6 +49,21 @@ def evaluate_holdout(program_path):
 '''
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _signing_keys(tmp_path_factory):
+    """Runs sign their audit head when they end (rsi.oversight.signing): with a key of the test
+    session's own, not one made in the home folder."""
+    import os
+
+    old = os.environ.get("RSI_KEY_DIR")
+    os.environ["RSI_KEY_DIR"] = str(tmp_path_factory.mktemp("keys"))
+    yield
+    if old is None:
+        os.environ.pop("RSI_KEY_DIR", None)
+    else:
+        os.environ["RSI_KEY_DIR"] = old
+
+
 def write_problem(folder: Path, initial: str = TARGET_INITIAL, evaluate: str = TARGET_EVALUATE,
                   toml: str | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)

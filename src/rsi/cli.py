@@ -57,12 +57,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         if not args.problem_dir:
             raise RsiError("give a problem folder (e.g. `rsi run examples/binpack`) or --resume RUN_DIR")
-        run = Run.create(_with_proposers(args), args.out, overrides, args.improver)
+        if args.trust_improver and not args.improver:
+            raise RsiError("--trust-improver goes with --improver FILE (rsi's seed improver runs in process anyway)")
+        run = Run.create(_with_proposers(args), args.out, overrides, args.improver, trust_improver=args.trust_improver)
     print(f"run folder: {run.run_dir}", file=sys.stderr)
     with ProgressDisplay() as progress, interrupts_stop(run.search):
         summary = run.execute(progress)
     seed, best = summary.seed, summary.best
     print(f"\nstopped: {summary.stop_reason} after {summary.evaluations} evaluations")
+    if summary.detail:
+        print(summary.detail)
     if best is None or seed is None:
         print("no valid candidate")
         return 1
@@ -82,7 +86,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if summary.stop_reason == "interrupted":
         print(f"\ncontinue with: rsi run --resume {run.run_dir}")
     print(f"best program: {run.run_dir / 'best.py'}")
-    return 0
+    return 1 if summary.stop_reason == "the improver failed" else 0
 
 
 def _problem(args: argparse.Namespace):
@@ -224,15 +228,26 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
     store = Store.open(Path(args.run_dir))
     if args.action == "verify":
+        from .oversight.signing import verify_signature
         from .oversight.state import verify_state
 
         report = audit.verify(store.conn, known=args.known)
         print(report.summary())
         state = verify_state(store.conn)
         print(state.summary())
+        signed = verify_signature(Path(args.run_dir), store.conn)
+        print(f"signature: {signed.status}: {signed.detail}")
         print(f"head hash: {report.head_hash}  (note it: `rsi audit verify --known HASH` later proves the trail "
               "was not rewritten)")
-        return 0 if report.ok and state.ok else 1
+        return 0 if report.ok and state.ok and signed.ok else 1
+    if args.action == "sign":
+        from .oversight.signing import available, key_dir, sign_run
+
+        if not available():
+            raise RsiError("signing needs the cryptography package: pip install 'rsi[sign]'")
+        path = sign_run(Path(args.run_dir), store.conn)
+        print(f"signed the audit head: {path} (key in {key_dir()})")
+        return 0
     if args.action == "show":
         for event in audit.events(store.conn, kinds=args.kind or None):
             print(audit.format_event(event))
@@ -368,7 +383,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", metavar="ADDR", help="with --executor ray: the cluster, auto | HOST:PORT | "
                    "ray://HOST:PORT (default: RAY_ADDRESS, a running local cluster, else a new local Ray)")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder to create (default runs/<problem>-<time>)")
-    p.add_argument("--improver", metavar="FILE", help="search policy module (default: rsi's seed improver)")
+    p.add_argument("--improver", metavar="FILE", help="search policy module (default: rsi's seed improver); "
+                   "runs in a sandboxed process of its own")
+    p.add_argument("--trust-improver", action="store_true",
+                   help="run --improver FILE in rsi's own process, unsandboxed (only for code you wrote; "
+                        "recorded in the audit trail)")
     p.add_argument("--memory", metavar="FILE", help="what paid in earlier searches (rsi memory learn): the improver's "
                    "prior for choosing operators")
     p.add_argument("--proposer", metavar="NAMES", help="proposers to use, comma-separated (e.g. mutate,llm)")
@@ -425,8 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help="verify, show or export the tamper-evident audit trail",
                        description="The run's hash-chained event log.\n\nexamples:\n  rsi audit verify runs/bp1\n"
                                    "  rsi audit show runs/bp1 --kind candidate.promoted\n"
-                                   "  rsi audit export runs/bp1 -o trail.jsonl", formatter_class=raw)
-    p.add_argument("action", choices=["verify", "show", "export"])
+                                   "  rsi audit export runs/bp1 -o trail.jsonl\n"
+                                   "  rsi audit sign runs/bp1       # ed25519 over the head (done when a run ends)",
+                       formatter_class=raw)
+    p.add_argument("action", choices=["verify", "show", "export", "sign"])
     p.add_argument("run_dir")
     p.add_argument("--known", metavar="HASH", help="verify: a head hash noted earlier that must still be in the chain")
     p.add_argument("--kind", action="append", help="show: only events of this kind (repeatable)")

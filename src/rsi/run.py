@@ -22,9 +22,10 @@ from pathlib import Path
 
 from .errors import SearchError
 from .executors import Executor
-from .improvers import Improver
+from .improvers import Improver, ImproverFailed
 from .oversight.holdout import HeldOutReports
 from .oversight.promotion import PromotionGate, recheck_best
+from .oversight.signing import sign_run
 from .problem import Problem
 from .registry import executors
 from .report.html import write_after_run
@@ -96,9 +97,11 @@ class Run:
 
     @classmethod
     def create(cls, problem: Problem | str | Path, out: str | Path | None = None, overrides: Overrides | None = None,
-               improver: Improver | str | Path | None = None) -> Run:
+               improver: Improver | str | Path | None = None, *, trust_improver: bool = False) -> Run:
+        """A new run; an improver file runs sandboxed unless ``trust_improver`` (see ``Search.create``)."""
         holdout = HeldOutReports()
-        return cls(Search.create(problem, out, overrides, improver, hooks=[PromotionGate(), holdout]), holdout)
+        return cls(Search.create(problem, out, overrides, improver, hooks=[PromotionGate(), holdout],
+                                 trust_improver=trust_improver), holdout)
 
     @classmethod
     def resume(cls, run_dir: str | Path, overrides: Overrides | None = None, *, problem: Problem | None = None) -> Run:
@@ -123,17 +126,26 @@ class Run:
 
     def execute(self, on_progress: Callable[[Snapshot], None] | None = None) -> Summary:
         """Run until the budget, the time limit, ``rsi stop`` or ``search.stop``; then re-check the
-        best in a fresh worker and write ``best.py``."""
+        best in a fresh worker and write ``best.py``. An improver that fails (raises, hangs, crashes,
+        answers garbage) stops the run with ``StopReason.IMPROVER_FAILED`` and the reason in
+        ``Summary.detail``; what is in flight stays pending, evaluated on resume."""
         search = self.search
         scratch = new_scratch()
         executor: Executor | None = None
+        detail = None
         try:
             executor = executors.create(search.settings.run.executor, search.problem, search.settings, scratch)
             search.store.set_meta("score_mode", executor.score_mode)
             search.store.set_meta("sandbox_level", executor.sandbox_level)
             fresh_worker = getattr(executor, "evaluate_fresh", None)  # where the executor evaluates (e.g. Ray)
-            summary = drive(search, executor, on_progress=on_progress, stop_file=self.run_dir / STOP_FILE,
-                            before_finish=lambda done: recheck_best(done, fresh_worker))
+            try:
+                summary = drive(search, executor, on_progress=on_progress, stop_file=self.run_dir / STOP_FILE,
+                                before_finish=lambda done: recheck_best(done, fresh_worker))
+            except ImproverFailed as exc:
+                detail = str(exc)
+                search.stop(StopReason.IMPROVER_FAILED, detail)
+                executor.cancel()
+                summary = search.finish()
             assert summary is not None
         finally:
             if executor is not None:
@@ -143,4 +155,5 @@ class Run:
         if best is not None and best.source:
             (self.run_dir / "best.py").write_text(best.source)
         write_after_run(self.run_dir)  # report.html, as `rsi report` writes it
-        return dataclasses.replace(summary, best=best, holdout_errors=dict(self.holdout.errors))
+        sign_run(self.run_dir, search.store.conn)  # audit.sig, where the sign extra is installed
+        return dataclasses.replace(summary, best=best, holdout_errors=dict(self.holdout.errors), detail=detail)

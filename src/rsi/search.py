@@ -56,7 +56,7 @@ from typing import Any
 
 from .archive import Archive
 from .errors import ProposalFailed, RsiError, RunError, SearchError
-from .improvers import MAX_CHILDREN, Improver, ImproverFailed, Outcome, Step, load_improver, snapshot
+from .improvers import MAX_CHILDREN, Improver, ImproverFailed, Outcome, Step, snapshot
 from .memory import check as check_memory
 from .memory import load_memory
 from .memory import plain as plain_memory
@@ -67,6 +67,7 @@ from .proposers.base import Program, ProposalRequest, Proposer
 from .proposers.improver_ops import improver_operators
 from .registry import ALWAYS_AVAILABLE
 from .registry import proposers as proposer_registry
+from .sandbox.improver_host import close_improver, open_improver
 from .sandbox.types import EvalResult, EvalTask, Kind
 from .search_types import BaseHook, Hook, Overrides, Snapshot, Summary, Usage, eval_seed
 from .settings import ProblemSettings
@@ -79,6 +80,7 @@ __all__ = ["SEED_ID", "BaseHook", "Hook", "Overrides", "Search", "Snapshot", "Su
 SEED_ID = 1
 FEEDBACK_KEPT = 3  # failure reasons of a proposer's recent children, shown in its next requests
 ARTIFACT_CHARS = 64_000  # the most of a candidate's artifacts (as JSON) kept in the run database
+ABANDONS = (StopReason.INTERRUPTED, StopReason.IMPROVER_FAILED)  # stops that leave what is in flight pending
 
 
 @dataclass
@@ -162,13 +164,21 @@ class Search:
     def create(cls, problem: Problem | str | Path, out: str | Path | None = None,
                overrides: Overrides | None = None, improver: Improver | str | Path | None = None,
                *, hooks: Iterable[Hook] = (), proposers: Mapping[str, Proposer] | None = None,
-               meta: Mapping[str, Any] | None = None, memory: Mapping[str, Any] | None = None) -> Search:
+               meta: Mapping[str, Any] | None = None, memory: Mapping[str, Any] | None = None,
+               trust_improver: bool = False) -> Search:
         """A new search of ``problem`` (a ``Problem`` or a problem folder) in the run folder ``out``
-        (default ``runs/<problem>-<time>``), which must not hold a run yet."""
+        (default ``runs/<problem>-<time>``), which must not hold a run yet. An improver given as a
+        file runs in a sandboxed host (``rsi.sandbox.improver_host``) unless it is one shipped with
+        rsi or ``trust_improver`` (recorded in the audit trail as ``improver.trusted``)."""
         problem = problem if isinstance(problem, Problem) else load_problem(problem)
         settings = (overrides or Overrides()).apply(problem.settings)
-        improver = improver if isinstance(improver, Improver) else load_improver(improver)
-        improver.check_settings(settings.improver)
+        improver = improver if isinstance(improver, Improver) else open_improver(improver, trusted=trust_improver)
+        try:
+            improver.check_settings(settings.improver)
+        except RsiError:
+            close_improver(improver)
+            raise
+        hosted = bool(getattr(improver, "hosted", False))
         if memory is None and settings.run.memory:
             file = Path(settings.run.memory)
             memory = load_memory(file if file.is_absolute() else problem.root / file)
@@ -179,6 +189,7 @@ class Search:
             "settings": settings.model_dump(mode="json"),
             "improver_path": str(improver.path),
             "improver_source": improver.source,
+            "improver_trusted": trust_improver and not hosted,
             "evaluator_hash": problem.evaluator_hash(),
             "rsi_version": __version__,
             "memory": plain_memory(check_memory(memory, "the run's memory")) if memory else None,
@@ -192,7 +203,12 @@ class Search:
             "problem": str(problem.root), "seed": settings.run.seed,
             "settings_sha256": _sha(json.dumps(record["settings"], sort_keys=True)),
             "evaluator_sha256": record["evaluator_hash"], "improver_sha256": _sha(improver.source),
+            "improver_sandboxed": hosted,
         })
+        if trust_improver and not hosted:
+            store.log("improver.trusted", {"improver": str(improver.path), "improver_sha256": _sha(improver.source),
+                                           "why": "--trust-improver: runs in the engine's process, unsandboxed"},
+                      actor="person")
         search = cls(store, problem, settings, improver, proposers=proposers, hooks=hooks, memory=memory)
         search._start_improver()
         for hook in search.hooks:
@@ -220,7 +236,7 @@ class Search:
                 if not improver_file.is_file() or improver_file.read_text() != record["improver_source"]:
                     improver_file = store.path.parent / "improver.py"
                     improver_file.write_text(record["improver_source"])
-                improver = load_improver(improver_file)
+                improver = open_improver(improver_file, trusted=bool(record.get("improver_trusted")))
             search = cls(store, problem, settings, improver, proposers=proposers, hooks=hooks,
                          memory=record.get("memory"))  # the copy recorded at start
         except BaseException:
@@ -312,7 +328,7 @@ class Search:
     def done(self) -> bool:
         """True once the search stopped and nothing it handed out (or its hooks asked for at the
         end) is still owed a result."""
-        if self._stop is StopReason.INTERRUPTED:
+        if self._stop in ABANDONS:
             return True
         return (self._stop is not None and self._ended and not self._children and not self._requested
                 and not self._requests)
@@ -350,12 +366,14 @@ class Search:
         reason replaces). ``INTERRUPTED`` abandons what is in flight (those candidates stay pending
         and are evaluated on resume); other reasons let it finish."""
         reason = StopReason(reason)
-        if reason is StopReason.INTERRUPTED or self._stop in (None, StopReason.BUDGET):
+        if reason in ABANDONS or self._stop in (None, StopReason.BUDGET):
             first = self._stop is None
             self._stop = reason
             if reason is StopReason.EVALUATOR_CHANGED and first:
                 self.store.log("run.evaluator_changed", {"problem": detail})
-        if reason is StopReason.INTERRUPTED:
+            if reason is StopReason.IMPROVER_FAILED:
+                self.store.log("improver.failed", {"improver": str(self.improver.path), "error": (detail or "")[:4000]})
+        if reason in ABANDONS:
             self._children.clear()
             self._order.clear()
             self._arrived.clear()
@@ -378,6 +396,8 @@ class Search:
         """Let ``improver`` make the next steps (self-improvement adopts improvers this way);
         ``reset``: it starts with a fresh state (its own ``start``), else it keeps the saved one."""
         improver.check_settings(self.settings.improver)
+        if improver is not self.improver:
+            close_improver(self.improver)
         self.improver = improver
         self.proposers = {**{n: p for n, p in self.proposers.items() if n != "improver"},
                           **improver_operators(improver, self.settings.improver, lambda: self._improver_state)}
@@ -604,11 +624,21 @@ class Search:
         """Record a child that is never evaluated, and tell the improver."""
         cid = self._next_id
         best = self._archive.best()
-        self.improver.observe(self._context(), step, Outcome(
+        failure = self._observe(step, Outcome(
             cid, fields["status"], None, parent.score, best.score if best else None, fields.get("tokens") or 0,
             fields.get("cost") or 0.0, fields.get("propose_seconds") or 0.0))
         self._insert(fields, events=[("candidate.proposed", {"parent": parent.id, "status": fields["status"],
                                                              "reason": fields.get("error")})])
+        if failure is not None:
+            raise failure
+
+    def _observe(self, step: Step, outcome: Outcome) -> ImproverFailed | None:
+        """Tell the improver; its failure is returned, to be raised once the result is stored."""
+        try:
+            self.improver.observe(self._context(), step, outcome)
+        except ImproverFailed as exc:
+            return exc
+        return None
 
     def _insert(self, fields: dict[str, Any], events: list[tuple[str, dict[str, Any]]]) -> int:
         cid = self._next_id
@@ -725,10 +755,13 @@ class Search:
             moves = self._archive.migrate()
             if moves:
                 events.append(("archive.migrated", {"moves": moves}))
+        failure = None
         if cid != SEED_ID:
-            self.improver.observe(self._context(), child.step, outcome)
+            failure = self._observe(child.step, outcome)
             self._proposer_observe(child.step.proposer, child.key, score)
         self.store.update_candidate(cid, fields, state=self._state(), events=events)
+        if failure is not None:
+            raise failure
         for hook in self.hooks:
             hook.after(self, outcome)
         return outcome
@@ -756,7 +789,7 @@ class Search:
     # --- the end --------------------------------------------------------------------------------------
     def _maybe_end(self) -> None:
         """Once stopped with every child in, let the hooks make their final requests (once)."""
-        if self._stop is None or self._ended or self._children or self._stop is StopReason.INTERRUPTED:
+        if self._stop is None or self._ended or self._children or self._stop in ABANDONS:
             return
         self._ended = True
         if self._stop.checks_at_end:
@@ -772,10 +805,12 @@ class Search:
                                        "best_id": best.id if best else None,
                                        "best_score": best.score if best else None})
         self._finished = True
+        close_improver(self.improver)
         seed = self.store.get(SEED_ID) if self.store.next_id() > SEED_ID else None  # None: stopped before it
         return Summary(self.run_dir, reason, self._evaluations, best, seed, self.store.counts())
 
     def close(self) -> None:
+        close_improver(self.improver)
         self.store.close()
 
 

@@ -93,6 +93,7 @@ class Summary:
     seed: Candidate | None  # None for a search stopped before its seed was even proposed
     counts: dict[str, int] = field(default_factory=dict)
     holdout_errors: dict[int, str] = field(default_factory=dict)  # held-out evaluations that failed, and why
+    detail: str | None = None  # more on the stop reason (what the improver did, for IMPROVER_FAILED)
 
 
 class Hook(Protocol):

@@ -38,11 +38,13 @@ class StopReason(StrEnum):
     INTERRUPTED = "interrupted"
     EVALUATOR_CHANGED = "evaluator changed"
     GENERATIONS_DONE = "all generations done"  # self-improvement: every generation ran
+    IMPROVER_FAILED = "the improver failed"  # raised, hung, crashed or answered garbage (event improver.failed)
 
     @property
     def checks_at_end(self) -> bool:
         """Whether the end-of-search checks (final gate, held-out reports) still run."""
-        return self not in (StopReason.STOP_REQUESTED, StopReason.INTERRUPTED, StopReason.EVALUATOR_CHANGED)
+        return self not in (StopReason.STOP_REQUESTED, StopReason.INTERRUPTED, StopReason.EVALUATOR_CHANGED,
+                            StopReason.IMPROVER_FAILED)
 
 
 EVALUATED = (Status.OK, Status.ERROR, Status.TIMEOUT)

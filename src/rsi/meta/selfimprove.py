@@ -52,12 +52,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RsiError, RunError
-from ..improvers import SEED_IMPROVER, ImproverFailed, load_improver
+from ..improvers import SEED_IMPROVER, ImproverFailed
 from ..oversight import audit
 from ..oversight.gate import compare_paired
 from ..oversight.review import review
 from ..proposers.base import Proposer
 from ..run import STOP_FILE, drive
+from ..sandbox.improver_host import open_improver
 from ..sandbox.types import EvalResult, EvalTask
 from ..sandbox.types import Status as EvalStatus
 from ..search import SEED_ID, Overrides, Search, Summary
@@ -178,7 +179,7 @@ class SelfImproveRun:
         self.incumbent_id = adopted[-1].payload["id"] if adopted else SEED_ID
         self.driver_id = self.incumbent_id
         if adopted:  # a resumed run continues with the adopted improver (and its saved state)
-            search.use_improver(load_improver(self._improver_file(self.incumbent_id)), reset=False)
+            search.use_improver(open_improver(self._improver_file(self.incumbent_id)), reset=False)
         stored = search.store.next_id() > SEED_ID
         (self.out / BEST_FILE).write_text(search.source(self.incumbent_id) if stored else search.problem.initial_source)
 
@@ -190,7 +191,7 @@ class SelfImproveRun:
         if (out / "rsi.db").exists():
             raise RunError(f"{out}: already holds a self-improvement run; continue it with "
                            f"`rsi self-improve --resume {out}` or pass another --out")
-        starting = load_improver(improver_path)
+        starting = open_improver(improver_path)  # in its sandboxed host, unless it is the seed
         source = starting.source
         problem = improver_problem(out / PROBLEM_DIR, source, config)
         # the starting improver drives the run until an improver is adopted
@@ -501,7 +502,7 @@ class SelfImproveRun:
 
     def _use(self, cid: int) -> None:
         """Let improver ``cid`` choose the next candidates (a fresh state: its own start())."""
-        self.search.use_improver(load_improver(self._improver_file(cid)), reset=True)
+        self.search.use_improver(open_improver(self._improver_file(cid)), reset=True)
         self.driver_id = cid
 
     # --- the report ------------------------------------------------------------------------

@@ -125,7 +125,10 @@ def operators_of(improver: Improver) -> dict[str, Operator]:
 def improver_operators(improver: Improver, settings: Mapping[str, Any] | None = None,
                        state: Callable[[], dict[str, Any]] | None = None, **limits: Any) -> dict[str, Any]:
     """``{"improver": ImproverOperators(...)}`` if the improver defines ``OPERATORS``, else ``{}``:
-    what ``Search`` adds to its proposers (one line there)."""
+    what ``Search`` adds to its proposers (one line there). A sandboxed improver
+    (``rsi.sandbox.improver_host``) runs its operators in its own host: no fork here."""
+    if getattr(improver, "hosted", False):
+        limits = {**limits, "guard": "none"}
     return {"improver": ImproverOperators(improver, settings, state, **limits)} if operators_of(improver) else {}
 
 
@@ -177,8 +180,10 @@ class ImproverOperators:
         ctx = self._context(name, request, rng)
         if self.guard == "fork":
             reply = self._call_forked(name, ctx, request.seed)
+        elif hasattr(self.improver, "operate"):  # a sandboxed improver: its own host runs the call
+            reply = self.improver.operate(name, ctx)
         else:
-            reply = _call(self._functions[name], ctx)
+            reply = call_operator(self._functions[name], ctx)
         seconds = time.monotonic() - started
         what = f"improver operator {name!r}"
         if reply.get("error") is not None:
@@ -195,8 +200,8 @@ class ImproverOperators:
 
     # -- the context ---------------------------------------------------------------------------------
     def _context(self, name: str, request: ProposalRequest, rng: random.Random) -> OperatorContext:
-        parent = _program(request.parent.source)
-        inspirations = tuple(_program(p.source) for p in request.inspirations)
+        parent = as_program(request.parent.source)
+        inspirations = tuple(as_program(p.source) for p in request.inspirations)
         state = self._state()
         if self.guard == "none":
             state = json.loads(json.dumps(state))  # the operator's changes apply only if it returns
@@ -231,7 +236,7 @@ class ImproverOperators:
             try:
                 os.close(read_end)
                 jail.enter(write_end, self.cpu_seconds, self.memory_mb, seed)
-                _reply(write_end, _call(self._functions[name], ctx))
+                _reply(write_end, call_operator(self._functions[name], ctx))
             except BaseException:  # noqa: BLE001 - nothing may escape a forked child
                 code = 70
             finally:
@@ -261,7 +266,7 @@ class ImproverOperators:
         return {"error": f"ended (exit status {os.waitstatus_to_exitcode(status)}) without a reply"}
 
 
-def _program(source: str) -> toolkit.Program:
+def as_program(source: str) -> toolkit.Program:
     """A toolkit Program, parsed here when it parses (so a forked call inherits the parse)."""
     try:
         return toolkit.Program.parse(source)
@@ -269,7 +274,7 @@ def _program(source: str) -> toolkit.Program:
         return toolkit.Program(source)  # the operator sees the ParseError if it looks for sites
 
 
-def _call(function: Operator, ctx: OperatorContext) -> dict[str, Any]:
+def call_operator(function: Operator, ctx: OperatorContext) -> dict[str, Any]:
     """Run one operator and describe the outcome as a reply (what crosses the pipe)."""
     before = _json(ctx.state)
     try:
@@ -358,7 +363,7 @@ class _Jail:
             self.mechanisms.append("landlock")
         if "seccomp" not in off and seccomp.supported():
             self.filter = seccomp.Filter(seccomp.build(allow_inet=False), self.libc)
-            program = _no_fork_program()
+            program = no_fork_program()
             self.no_fork = seccomp.Filter(program, self.libc) if program else None
             self.mechanisms.append("seccomp")
 
@@ -429,7 +434,7 @@ _FORKS = {"x86_64": (0xC000003E, {"clone": 56, "fork": 57, "vfork": 58, "clone3"
 CLONE_THREAD = 0x00010000
 
 
-def _no_fork_program() -> bytes | None:
+def no_fork_program() -> bytes | None:
     """A seccomp filter program: an operator may not start processes (they could outlive it)."""
     import errno
     import platform

@@ -117,6 +117,9 @@ def doctor_report() -> str:
             sandbox, found, started = _probe(Path(tmp))
         except Exception as exc:  # noqa: BLE001 - a doctor reports, it does not crash
             return "\n".join(lines + [f"  could not start an evaluation worker: {exc}"])
+    from .cgroups import support
+
+    trees = support()
     lines.append(f"level: {sandbox['level'].upper()}  (a worker started in {started:.2f}s)")
     for p in sandbox["protections"]:
         lines.append(f"  [{'x' if p['on'] else ' '}] {p['name']:<14} {p['detail']}")
@@ -142,6 +145,9 @@ def doctor_report() -> str:
             "mount namespace"))
     for name, value in caps["sysctl"].items():
         lines.append(f"    {name} = {value}")
+    lines.append("  cgroups         " + trees.describe())
+    lines.append("  pid namespace   " + ("one per worker (as root)" if caps["root"] else
+                                         "not for an ordinary user in this version"))
     lines.append("  seccomp         " + ("filter available" if caps["seccomp"] else
                                          f"not available for {caps['arch']}"))
     lines.append("  yama ptrace     " + (f"ptrace_scope = {caps['ptrace_scope']}"
@@ -153,9 +159,11 @@ def doctor_report() -> str:
               "  - a candidate reads everything in its own process: its inputs, the evaluator "
               "module's memory; with the plain evaluate() contract it can forge its score "
               "(produce/score computes it in another process)",
-              "  - memory and CPU are capped per process (RLIMIT_AS, RLIMIT_CPU) and by the process "
-              "count, not per tree (no cgroup): a tree may map processes x memory_mb and take CPU "
-              "from other workers until its wall timeout",
+              *(["  - memory and CPU are capped per process (RLIMIT_AS, RLIMIT_CPU) and by the process "
+                 "count, not per tree (no cgroup here): a tree may map processes x memory_mb and take CPU "
+                 "from other workers until its wall timeout"] if not trees.available else
+                ["  - CPU time is capped per process (RLIMIT_CPU); the tree's cgroup caps its share of the "
+                 "CPUs (one), not its total: the wall timeout ends it"]),
               "  - the kernel is shared (no virtual machine); seccomp narrows, does not remove, "
               "its attack surface"]
     return "\n".join(lines)

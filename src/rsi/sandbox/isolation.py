@@ -50,7 +50,7 @@ DEVICES = [("/dev/null", landlock.DEVICE), ("/dev/zero", landlock.DEVICE),
            ("/dev/full", landlock.DEVICE), ("/dev/random", landlock.READ_FILE),
            ("/dev/urandom", landlock.READ_FILE)]
 TASK_RIGHTS = landlock.EVERYTHING & ~(landlock.EXECUTE | landlock.MAKE_CHAR | landlock.MAKE_BLOCK)
-MECHANISMS = ("net", "mount", "user", "uid", "landlock", "seccomp", "tmpfs")
+MECHANISMS = ("net", "mount", "user", "uid", "landlock", "seccomp", "tmpfs", "pid", "cgroup")
 
 
 def disabled_mechanisms() -> set[str]:
@@ -117,7 +117,7 @@ def prepare(scratch: str, limits, enabled: bool, evaluator: str) -> Plan:
                                   "CONFIG_SECURITY_LANDLOCK, landlock in lsm=)")
     root = os.geteuid() == 0
     if root and "uid" not in off:
-        plan.uid = UID_BASE + os.getpid()
+        plan.uid = UID_BASE + (namespaces.OUTER_PID or os.getpid())  # in a PID namespace, getpid() is 1
         needed = _python_folders() + [os.path.dirname(os.path.abspath(evaluator))]
         hidden = [p for p in needed if not _world_accessible(p)]
         if not _world_accessible(scratch, search_only=True):
@@ -444,6 +444,9 @@ def _describe(plan: Plan, limits, tmpfs: bool) -> list[dict]:
         add("processes", plan.uid is not None, "the whole tree is killed after each task (process "
             "group + subreaper); " + ("signals limited by the uid" if plan.uid is not None else
                                       "signals to the user's other processes are not blocked"))
+    entered, why = namespaces.PID_NAMESPACE
+    add("pid namespace", entered, "the worker is init of a PID namespace of its own (its own /proc): candidates "
+        "see no other process, and every process left in it dies with the worker" if entered else why)
     nproc = plan.uid is not None or "user" in ns
     add("process count", nproc, f"RLIMIT_NPROC {limits.processes} "
         + ("per worker" if nproc else "shared by all the user's processes" if os.geteuid()

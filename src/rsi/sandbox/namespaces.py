@@ -10,6 +10,9 @@ Called once per worker, before the evaluator is imported, while the process has 
   quota; it disappears with the worker.
 - ``read_only_mounts``: every mount read-only but that tmpfs; the file system protection when
   Landlock is not available.
+- ``pid_namespace``: first of all (``rsi.sandbox.worker.main``), a PID namespace of the worker's
+  own, whose init the worker becomes: its candidates see and signal no process outside it, and
+  when the worker dies the kernel kills every process left in it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import ctypes
 import os
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
@@ -40,6 +44,8 @@ _OPTION_FLAGS = {"ro": MS_RDONLY, "nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexe
                  "strictatime": MS_STRICTATIME}
 
 _libc = None
+PID_NAMESPACE: tuple[bool, str] = (False, "not asked for")  # (entered, why not), set by pid_namespace
+OUTER_PID: int | None = None  # the worker's pid outside its PID namespace
 
 
 def libc():
@@ -133,3 +139,63 @@ def read_only_mounts(keep_writable: str) -> list[str]:
         if libc().mount(None, point.encode(), None, flags, None) != 0:
             failed.append(point)
     return failed
+
+
+def pid_namespace(disabled: set[str]) -> tuple[bool, str]:
+    """Make the rest of this process run as init (pid 1) of a new PID namespace with its own
+    /proc; (entered, why not). Must be called while single-threaded. The calling process forks: the
+    child returns from here; the parent stays behind only to wait for it and exit as it did (so
+    that whoever started the worker sees its exit), holding no descriptor.
+
+    As root only: an ordinary user would need it inside the user namespace that ``unshare_worker``
+    makes later (not done: such workers keep the host's PID namespace, and ``report`` says so)."""
+    global PID_NAMESPACE, OUTER_PID
+    if "pid" in disabled:
+        PID_NAMESPACE = (False, "disabled by RSI_SANDBOX_DISABLE")
+    elif os.geteuid() != 0:
+        PID_NAMESPACE = (False, "only as root in this version (an ordinary user's workers share the PID namespace)")
+    else:
+        outer = os.getpid()
+        try:
+            unshare(CLONE_NEWPID | CLONE_NEWNS)
+        except OSError as exc:
+            PID_NAMESPACE = (False, f"unshare(pid) failed: {exc.strerror}")
+            return PID_NAMESPACE
+        pid = os.fork()
+        if pid:
+            _stand_by(pid)
+        _check(libc().prctl(1, 9, 0, 0, 0), "prctl pdeathsig")  # the waiting parent killed: so is this
+        make_private()
+        _check(libc().mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None), "mount /proc")
+        OUTER_PID = outer
+        PID_NAMESPACE = (True, "")
+    return PID_NAMESPACE
+
+
+def _stand_by(child: int) -> None:
+    """The parent left outside the namespace: close everything, wait, end as the child ended."""
+    import signal
+
+    try:
+        fds = [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = list(range(3, 1024))
+    for fd in fds:
+        if fd > 2:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+        except ChildProcessError:
+            os._exit(70)
+        except InterruptedError:
+            continue
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            signal.signal(sig, signal.SIG_DFL)
+            os.kill(os.getpid(), sig)
+            os._exit(128 + sig)
+        os._exit(os.waitstatus_to_exitcode(status))

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from ..errors import ProblemError
+from . import cgroups
 from .environment import worker_environment
 from .integrity import hash_files, loaded_files
 from .procs import kill_group
@@ -52,6 +53,7 @@ class _Worker:
     child_pid: int | None = None  # the running evaluation child (its process group id)
     cancelled: bool = False
     dead: bool = False
+    tree: cgroups.Tree | None = None  # the worker's cgroup, where the machine allows one
 
 
 class EvaluatorPool:
@@ -114,6 +116,9 @@ class EvaluatorPool:
         self._hash = hash_files(self.evaluator_files())
         if self.sandbox.get("level") != "full":
             sys.stderr.write(sandbox_warning(self.sandbox))
+            sys.stderr.flush()
+        elif self.isolation != "none" and any(w.tree is None for w in self._workers):
+            sys.stderr.write(tree_note(cgroups.support()))
             sys.stderr.flush()
 
     # ------------------------------------------------------------------ public API
@@ -225,6 +230,9 @@ class EvaluatorPool:
                 w.proc.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 self._kill_worker(w)
+            if w.tree is not None:
+                w.tree.kill()
+                w.tree.remove()
             _close_fd(w.resp)
             w.task = None
         self._workers = []
@@ -256,7 +264,7 @@ class EvaluatorPool:
             with open(folder / "worker.log", "ab") as log:
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "rsi.sandbox.worker", "--req", str(req_r),
-                     "--resp", str(resp_w)],
+                     "--resp", str(resp_w), *(["--no-pid-namespace"] if self.isolation == "none" else [])],
                     pass_fds=(req_r, resp_w),
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -271,11 +279,21 @@ class EvaluatorPool:
             raise
         os.close(req_r)
         os.close(resp_w)
-        worker = _Worker(index, proc, req_w, resp_r)
+        worker = _Worker(index, proc, req_w, resp_r, tree=self._tree(f"w{index}-{proc.pid}"))
+        if worker.tree is not None:  # before the init message: the worker forks no candidate before it
+            worker.tree.add(proc.pid)
         send(req_w, {"op": "init", "evaluator": str(self.evaluator_path),
                      "scratch": str(folder), "limits": dataclasses.asdict(self.limits),
                      "isolation": self.isolation})
         return worker
+
+    def _tree(self, name: str) -> cgroups.Tree | None:
+        """A cgroup for one worker's tree: memory ``memory_mb`` + 256 MiB (the zygote's share), processes
+        ``processes`` + 16 (the zygote, its spares, the scorer), one CPU."""
+        if self.isolation == "none":
+            return None
+        return cgroups.tree_for(name, memory_mb=self.limits.memory_mb + 256, processes=self.limits.processes + 16,
+                                cpus=1.0)
 
     def _handshake(self, w: _Worker) -> None:
         """Wait for the worker's "ready"; ProblemError with the evaluator's traceback if not."""
@@ -288,6 +306,11 @@ class EvaluatorPool:
             self.zygote_mb = msg["zygote_mb"]
             self.modes = msg["modes"]
             self.sandbox = msg["sandbox"]
+            found = cgroups.support()
+            self.sandbox["protections"] = [*msg["sandbox"]["protections"], {
+                "name": "process tree", "on": w.tree is not None,
+                "detail": found.describe() if w.tree is not None or not found.available
+                else "a cgroup could not be made for the worker"}]
             if self.zygote_mb >= self.limits.memory_mb:
                 raise ProblemError(
                     f"after importing {self.evaluator_path.name} a worker already uses "
@@ -330,10 +353,14 @@ class EvaluatorPool:
             os.killpg(w.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        if w.tree is not None:
+            w.tree.kill()  # what left the process group too
         try:
             w.proc.wait(5.0)
         except subprocess.TimeoutExpired:
             pass
+        if w.tree is not None:
+            w.tree.remove()
 
     def _on_worker_exit(self, w: _Worker) -> None:
         """A worker is gone: fail its task (unless cancelled) and replace it."""
@@ -457,6 +484,12 @@ def sandbox_warning(sandbox: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def tree_note(found: cgroups.Support) -> str:
+    """The warning for a fully isolated pool whose limits hold per process, not per tree."""
+    return (f"rsi: note: memory, CPU and processes are capped per process, not per process tree ("
+            f"{found.why or 'a cgroup could not be made'}); `rsi doctor` says more.\n")
+
+
 def _searchable(folder: Path) -> None:
     """Let any uid pass through ``folder`` (not list it): a candidate may run under its own."""
     try:
@@ -472,4 +505,4 @@ def _close_fd(fd: int) -> None:
         pass
 
 
-__all__ = ["EvaluatorPool", "evaluate_fresh", "sandbox_warning"]
+__all__ = ["EvaluatorPool", "evaluate_fresh", "sandbox_warning", "tree_note"]

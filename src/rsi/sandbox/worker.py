@@ -631,7 +631,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rsi.sandbox.worker")
     parser.add_argument("--req", type=int, required=True, help="fd to read requests from")
     parser.add_argument("--resp", type=int, required=True, help="fd to write replies to")
+    parser.add_argument("--no-pid-namespace", action="store_true", help="stay in the caller's PID namespace")
     args = parser.parse_args(argv)
+    if not args.no_pid_namespace:  # first, while single-threaded: this process forks, the child goes on
+        from .isolation import disabled_mechanisms
+        from .namespaces import pid_namespace
+
+        pid_namespace(disabled_mechanisms())
     for name in THREAD_VARS:  # before anything can import numpy: forking after BLAS threads is unsafe
         os.environ.setdefault(name, "1")
     worker = Worker(args.req, args.resp)

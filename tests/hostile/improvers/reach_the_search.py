@@ -1,8 +1,8 @@
-# verdict: flagged-only
+# verdict: no-effect
 # flag: introspection
-"""Finds the engine's Search object through the garbage collector and winds its counter back.
-In the engine's own process nothing stops this (machine-written improvers must run sandboxed:
-that is the trust issue's job); the review flags it, so the gate never adopts it unasked."""
+"""Looks for the engine's Search object through the garbage collector to wind its counter back.
+In the engine's own process (``--trust-improver``) nothing would stop this; sandboxed, the host
+holds no engine object to find. The review flags it, so the gate never adopts it unasked."""
 import gc
 
 from rsi.improvers import Step

@@ -1,0 +1,5 @@
+# verdict: refused
+# expect: did not answer start
+"""Never finishes importing."""
+while True:
+    pass

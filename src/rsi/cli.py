@@ -40,7 +40,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .report.progress import ProgressDisplay
     from .run import Overrides, Run
 
-    overrides = Overrides(budget=args.budget, time=args.time, seed=args.seed, workers=args.workers)
+    if args.lookahead is not None and not 0 <= args.lookahead <= 64:
+        raise RsiError(f"--lookahead {args.lookahead}: give 0 (no proposal written ahead) to 64")
+    overrides = Overrides(budget=args.budget, time=args.time, seed=args.seed, workers=args.workers,
+                          lookahead=args.lookahead)
     if args.resume:
         if args.problem_dir:
             raise RsiError("give either PROBLEM_DIR or --resume RUN_DIR, not both")
@@ -154,9 +157,13 @@ def _checked_store(args: argparse.Namespace):
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from .report.text import summary
+    from .report.text import candidate_view, summary
 
-    print(summary(_checked_store(args), top=args.top))
+    store = _checked_store(args)
+    if args.candidate is not None:
+        print(candidate_view(store, args.candidate))
+    else:
+        print(summary(store, top=args.top))
     return 0
 
 
@@ -324,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time", type=float, metavar="SECONDS", help="wall-time limit for this invocation")
     p.add_argument("--seed", type=int, help="master seed (same seed + 1 worker: same candidates and scores)")
     p.add_argument("--workers", type=int, metavar="K", help="evaluation worker processes")
+    p.add_argument("--lookahead", type=int, metavar="N",
+                   help="proposals a model writes ahead while the workers evaluate (0: none; default: the "
+                        "model proposers' concurrency)")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder to create (default runs/<problem>-<time>)")
     p.add_argument("--improver", metavar="FILE", help="search policy module (default: rsi's seed improver)")
     p.add_argument("--proposer", metavar="NAMES", help="proposers to use, comma-separated (e.g. mutate,llm)")
@@ -339,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Summarise a run.\n\nexample:\n  rsi show runs/bp1", formatter_class=raw)
     p.add_argument("run_dir")
     p.add_argument("--top", type=int, default=10, help="how many top candidates to list")
+    p.add_argument("--candidate", type=int, metavar="ID",
+                   help="show one candidate: its origin, result, model call (tokens, cost, latency), evaluation")
     p.add_argument("--inspect", action="store_true",
                    help="show a run whose tables disagree with its audit trail (with a warning)")
     p.set_defaults(func=_cmd_show)

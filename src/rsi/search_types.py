@@ -35,6 +35,8 @@ class Overrides:
     time: float | None = None
     seed: int | None = None
     workers: int | None = None
+    lookahead: int | None = None
+    max_tokens: int | None = None
 
     def apply(self, settings: ProblemSettings) -> ProblemSettings:
         run = settings.run.model_copy(update={k: v for k, v in vars(self).items() if v is not None})

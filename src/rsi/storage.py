@@ -60,7 +60,9 @@ CREATE TABLE IF NOT EXISTS candidates (
     reply TEXT,
     tokens INTEGER,
     cost REAL,
-    propose_seconds REAL
+    propose_seconds REAL,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER
 );
 CREATE INDEX IF NOT EXISTS candidates_status ON candidates(status);
 CREATE INDEX IF NOT EXISTS candidates_fingerprint ON candidates(fingerprint);
@@ -117,6 +119,8 @@ class Candidate:
     tokens: int | None = None
     cost: float | None = None
     propose_seconds: float | None = None
+    prompt_tokens: int | None = None  # of ``tokens``: what the model read ...
+    completion_tokens: int | None = None  # ... and what it wrote
 
     @property
     def ok(self) -> bool:

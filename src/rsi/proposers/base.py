@@ -55,6 +55,8 @@ class Proposal:
     prompt: str | None = None
     reply: str | None = None
     seconds: float = 0.0  # time spent making it (a model call's latency)
+    prompt_tokens: int = 0  # of ``tokens``: read by the model ...
+    completion_tokens: int = 0  # ... and written by it
 
 
 class Proposer(Protocol):
@@ -64,6 +66,11 @@ class Proposer(Protocol):
     the attempt as invalid with that reason, and counts the tokens and cost the exception carries).
     It must only use ``request.rng`` and ``request.seed`` for randomness, so that a seeded run is
     reproducible.
+
+    A proposer that waits on something outside the process (a model endpoint) may have an int
+    attribute ``concurrency``: the search then calls it in threads, up to ``[run] lookahead``
+    proposals ahead, while evaluations run (each such call gets its own ``request.rng``, seeded
+    from ``request.seed``), so ``propose`` must be safe to call from several threads at once.
     """
 
     name: str

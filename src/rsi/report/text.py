@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..oversight.adoption import train_holdout_gap
 from ..storage import Candidate, Store
+from .calls import call_line, call_stats, calls_table
 
 
 def score_chart(history: list[tuple[int, float, float]], total: int, width: int = 60, height: int = 12) -> str:
@@ -77,9 +78,34 @@ def summary(store: Store, top: int = 10) -> str:
         lines.append(f"flagged    {flagged} candidates by review (see rsi audit show --kind candidate.flagged)")
     if meta.get("score_mode") == "beside":
         lines.append("scoring    score computed beside the candidate (plain evaluate(); use produce/score to split)")
+    calls = call_stats(store)
+    if calls:
+        lines += ["", "model calls (totals; medians per call in brackets; out/s: tokens written per second):",
+                  calls_table(calls)]
     lines += ["", "best score over evaluations:", score_chart(store.score_history(), evaluated), ""]
     lines.append(f"{'id':>6}  {'score':>12}  {'status':<9} {'operator':<18} rationale")
     lines += [candidate_line(c) for c in store.top(top)]
+    return "\n".join(lines)
+
+
+def candidate_view(store: Store, cid: int) -> str:
+    """One candidate: where it came from, how it did, what its model call and evaluation cost."""
+    c = store.get(cid)
+    score = f"{c.score:.6g}" if c.score is not None else "-"
+    lines = [
+        f"candidate  #{c.id} {c.status}, score {score}",
+        f"parent     {('#' + str(c.parent_id)) if c.parent_id else 'none (the seed)'}"
+        + (f"; inspirations {', '.join('#' + str(i) for i in c.inspiration_ids)}" if c.inspiration_ids else ""),
+        f"proposer   {c.proposer}" + (f" / {c.operator}" if c.operator else ""),
+        f"rationale  {_short(c.rationale, 200)}",
+    ]
+    if c.error:
+        lines.append(f"error      {_short(c.error, 200)}")
+    call = call_line(c)
+    if call:
+        lines.append(f"model call {call}")
+    if c.wall_seconds is not None:
+        lines.append(f"evaluation {c.wall_seconds:.2f} s wall, {c.cpu_seconds or 0.0:.2f} s CPU")
     return "\n".join(lines)
 
 

@@ -98,6 +98,7 @@ class _Pending:
 
     step: Step
     parent: Candidate
+    seed: int  # the request's
     future: Future[Proposal | ProposalFailed] | None = None
     written: Proposal | ProposalFailed | None = None
 
@@ -627,8 +628,8 @@ class Search:
             if self._writers is None:
                 self._writers = ThreadPoolExecutor(self.lookahead + 1, thread_name_prefix="rsi-propose")
             request = dataclasses.replace(request, rng=random.Random(request.seed))
-            return _Pending(step, parent, future=self._writers.submit(_write, proposer, request))
-        return _Pending(step, parent, written=_write(proposer, request))
+            return _Pending(step, parent, request.seed, future=self._writers.submit(_write, proposer, request))
+        return _Pending(step, parent, request.seed, written=_write(proposer, request))
 
     def _resolve(self, pending: _Pending, hand_out: bool = True) -> EvalTask | None:
         """A written proposal: a task for a child worth evaluating, or None (recorded as invalid,
@@ -637,7 +638,8 @@ class Search:
         step, parent = pending.step, pending.parent
         parent_source = parent.source or ""
         base: dict[str, Any] = {"parent_id": parent.id, "inspiration_ids": list(step.inspirations),
-                                "island": step.island, "proposer": step.proposer, "operator": step.operator}
+                                "island": step.island, "proposer": step.proposer, "operator": step.operator,
+                                "propose_seed": pending.seed}
         proposal = pending.outcome()
         if isinstance(proposal, ProposalFailed):
             exc = proposal

@@ -62,7 +62,8 @@ CREATE TABLE IF NOT EXISTS candidates (
     cost REAL,
     propose_seconds REAL,
     prompt_tokens INTEGER,
-    completion_tokens INTEGER
+    completion_tokens INTEGER,
+    propose_seed INTEGER
 );
 CREATE INDEX IF NOT EXISTS candidates_status ON candidates(status);
 CREATE INDEX IF NOT EXISTS candidates_fingerprint ON candidates(fingerprint);
@@ -121,6 +122,7 @@ class Candidate:
     propose_seconds: float | None = None
     prompt_tokens: int | None = None  # of ``tokens``: what the model read ...
     completion_tokens: int | None = None  # ... and what it wrote
+    propose_seed: int | None = None  # the seed its proposer was given (a model call's seed)
 
     @property
     def ok(self) -> bool:

@@ -29,6 +29,18 @@ worker may idle while a slow evaluation before its next task finishes (``benchma
 measured 8% of throughput with evaluations of 20-200 ms). ``[run] ordered = false`` applies
 results as they arrive instead: a little faster, not repeatable.
 
+**Proposals written ahead** (``[run] lookahead`` = ``n`` > 0; by default the concurrency of a model
+proposer): up to ``n + 1`` proposals are chosen and not yet resolved; a proposer that calls out (it
+has a ``concurrency``) writes them in threads while ``ask`` answers None and the driver goes on
+telling results. The search's own order of events stays fixed: proposal ``p`` is chosen right
+after proposal ``p - n - 1`` is resolved, proposals are resolved in the order they were chosen, and
+results are applied only just before a proposal is chosen, up to child ``T + 1 - parallel``
+(``T``: children handed out by then). So the same seed still gives the same candidates; each
+proposal is chosen without the outcomes of the ``n`` before it. ``writing`` counts the proposals
+in flight, ``wait_for_proposal`` blocks on the oldest. A budget (tokens, money, time) or a stop
+ends the choosing; the proposals in flight are awaited and stored (their tokens counted; a valid
+child stays pending, evaluated first when the run is resumed); an interrupt drops them unstored.
+
 **Budgets** are engine state: evaluations, proposals, wall time, CPU seconds of evaluations, LLM
 tokens and money are counted here, where no improver or proposer can reach them; the improver sees
 a frozen snapshot (``rsi.improvers.ImproverContext``).
@@ -46,10 +58,11 @@ import hashlib
 import inspect
 import json
 import random
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -120,6 +133,22 @@ def _write(proposer: Proposer, request: ProposalRequest) -> Proposal | ProposalF
         return exc
 
 
+def _write_in_thread(proposer: Proposer, request: ProposalRequest) -> Future[Proposal | ProposalFailed]:
+    """``_write`` in a daemon thread of its own (at most ``lookahead + 1`` at once): a model call
+    still running when the program exits (Ctrl-C) does not hold the exit up."""
+    future: Future[Proposal | ProposalFailed] = Future()
+
+    def run() -> None:
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(_write(proposer, request))
+            except BaseException as exc:  # a proposer's bug: raised by outcome(), in the search's thread
+                future.set_exception(exc)
+
+    threading.Thread(target=run, name="rsi-propose", daemon=True).start()
+    return future
+
+
 class Search:
     """One search over a problem: a store, an archive, an improver and its proposers.
 
@@ -177,7 +206,6 @@ class Search:
         # proposals written ahead (lookahead > 0): chosen, not yet resolved, oldest first
         self._pending: deque[_Pending] = deque()
         self._choose_due = True  # the next step of _ask_ahead's fixed order is choosing a proposal
-        self._writers: ThreadPoolExecutor | None = None
         self._description = problem.description
 
     # --- creating and resuming --------------------------------------------------------------------
@@ -514,14 +542,9 @@ class Search:
         return True
 
     def _discard_pending(self) -> None:
-        """An interrupt: proposals being written are dropped (not stored, their tokens not counted)."""
-        for pending in self._pending:
-            if pending.future is not None:
-                pending.future.cancel()
+        """An interrupt: proposals being written are dropped (not stored, their tokens not counted;
+        a model call under way finishes in its thread, unread)."""
         self._pending.clear()
-        if self._writers is not None:
-            self._writers.shutdown(wait=False, cancel_futures=True)
-            self._writers = None
 
     def _ticketed(self, task: EvalTask) -> EvalTask:
         self._tickets += 1
@@ -625,10 +648,8 @@ class Search:
         proposer = self.proposers[step.proposer]
         request = self._request(step, parent)
         if ahead and _is_int(getattr(proposer, "concurrency", None)):
-            if self._writers is None:
-                self._writers = ThreadPoolExecutor(self.lookahead + 1, thread_name_prefix="rsi-propose")
             request = dataclasses.replace(request, rng=random.Random(request.seed))
-            return _Pending(step, parent, request.seed, future=self._writers.submit(_write, proposer, request))
+            return _Pending(step, parent, request.seed, future=_write_in_thread(proposer, request))
         return _Pending(step, parent, request.seed, written=_write(proposer, request))
 
     def _resolve(self, pending: _Pending, hand_out: bool = True) -> EvalTask | None:

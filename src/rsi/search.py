@@ -37,9 +37,13 @@ after proposal ``p - n - 1`` is resolved, proposals are resolved in the order th
 results are applied only just before a proposal is chosen, up to child ``T + 1 - parallel``
 (``T``: children handed out by then). So the same seed still gives the same candidates; each
 proposal is chosen without the outcomes of the ``n`` before it. ``writing`` counts the proposals
-in flight, ``wait_for_proposal`` blocks on the oldest. A budget (tokens, money, time) or a stop
-ends the choosing; the proposals in flight are awaited and stored (their tokens counted; a valid
-child stays pending, evaluated first when the run is resumed); an interrupt drops them unstored.
+in flight, ``wait_for_proposal`` blocks on the oldest. A stop ends the choosing. At a spent token
+or money budget (or STUCK) the proposals in flight are awaited and stored, their tokens counted and
+a valid child left pending (evaluated first when the run is resumed): the same seed gives the same
+run, and what was paid for is kept. At a time or CPU limit, ``rsi stop``, a changed evaluator or
+an interrupt the run is not held up by a model: proposals already written are stored so, those
+still being written are dropped unstored (the calls finish unread in their threads; their tokens
+are not counted).
 
 **Budgets** are engine state: evaluations, proposals, wall time, CPU seconds of evaluations, LLM
 tokens and money are counted here, where no improver or proposer can reach them; the improver sees
@@ -87,6 +91,9 @@ from .version import __version__
 __all__ = ["SEED_ID", "BaseHook", "Hook", "Overrides", "Search", "Snapshot", "Summary", "Usage", "eval_seed"]
 
 SEED_ID = 1
+# stops that wait for the proposals being written (spent budgets, which a seed reproduces: what was
+# paid for is stored and counted); at any other stop they are dropped from the first unwritten one on
+AWAITED_AT_STOP = (StopReason.TOKENS, StopReason.COST, StopReason.STUCK)
 FEEDBACK_KEPT = 3  # failure reasons of a proposer's recent children, shown in its next requests
 
 
@@ -521,6 +528,9 @@ class Search:
             if not self._pending:
                 break
             if not self._pending[0].ready:
+                if self._stop is not None and self._stop not in AWAITED_AT_STOP:
+                    self._pending.clear()  # a limit of time or a person's stop: not held up by a model
+                    continue
                 return None  # being written; results are told meanwhile
             self._choose_due = True
             task = self._resolve(self._pending.popleft(), hand_out=self._stop is None)

@@ -41,6 +41,7 @@ class SlowWriter:
     concurrency = 2
     delay = (0.02, 0.08)
     calls: list[tuple[float, float]] = []  # (start, end) of every call, wall clock
+    started = 0
     lock = threading.Lock()
 
     def __init__(self) -> None:
@@ -52,6 +53,8 @@ class SlowWriter:
 
     def propose(self, request: ProposalRequest) -> Proposal:
         start = time.time()
+        with self.lock:
+            SlowWriter.started += 1
         time.sleep(random.uniform(*self.delay))
         prompt, completion = 100 + request.seed % 50, 20 + request.seed % 7
         try:
@@ -71,6 +74,7 @@ class SlowWriter:
 def writer():
     rsi.proposers.register("writer", SlowWriter, replace=True)
     SlowWriter.calls = []
+    SlowWriter.started = 0
     SlowWriter.delay = (0.02, 0.08)
     yield SlowWriter
 
@@ -168,6 +172,18 @@ def test_a_token_budget_stops_new_proposals_and_keeps_those_in_flight(tmp_path):
     search.stop(StopReason.INTERRUPTED)
     search.finish()
     search.close()
+
+
+def test_a_time_limit_is_not_held_up_by_proposals_being_written(tmp_path, writer):
+    """At the time limit the proposals still being written are dropped, not awaited."""
+    writer.delay = (1.0, 1.2)
+    problem = _problem(tmp_path, "lookahead = 3")
+    summary = rsi.improve(problem, tmp_path / "r", budget=1000, time=6.0, seed=1, workers=1)
+    assert summary.stop_reason is StopReason.TIME
+    with rsi.open_run(tmp_path / "r") as results:
+        stored = [c for c in results.candidates() if c.proposer == "writer"]
+    assert 0 < len(stored) < writer.started  # some were dropped, half-written
+    assert all(c.status != "pending" or c.source for c in stored)
 
 
 def test_an_interrupt_drops_the_proposals_being_written(tmp_path, writer):

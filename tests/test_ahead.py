@@ -186,6 +186,16 @@ def test_a_time_limit_is_not_held_up_by_proposals_being_written(tmp_path, writer
     assert all(c.status != "pending" or c.source for c in stored)
 
 
+def test_the_time_limit_is_checked_while_a_model_writes(tmp_path, writer):
+    """A call far longer than the time limit: the run stops at the limit, not after the call."""
+    writer.delay = (60.0, 60.0)
+    problem = _problem(tmp_path, "lookahead = 1")
+    summary = rsi.improve(problem, tmp_path / "r", budget=1000, time=10.0, seed=1, workers=1)
+    assert summary.stop_reason is StopReason.TIME and writer.started >= 1
+    with rsi.open_run(tmp_path / "r") as results:
+        assert [c.id for c in results.candidates()] == [1]  # nothing written in time, nothing stored
+
+
 def test_an_interrupt_drops_the_proposals_being_written(tmp_path, writer):
     writer.delay = (0.5, 0.6)
     search = rsi.Search.create(_problem(tmp_path, "lookahead = 2"), tmp_path / "r", rsi.Overrides(budget=20))

@@ -528,6 +528,8 @@ class Search:
             if not self._pending:
                 break
             if not self._pending[0].ready:
+                if self._stop is None and self._out_of_time():
+                    continue
                 if self._stop is not None and self._stop not in AWAITED_AT_STOP:
                     self._pending.clear()  # a limit of time or a person's stop: not held up by a model
                     continue
@@ -539,6 +541,15 @@ class Search:
         self._apply_due()
         self._maybe_end()
         return self.ask() if self._requests else None
+
+    def _out_of_time(self) -> bool:
+        """The time limit, checked while a model writes (a stop then, not after its call)."""
+        limit = self.settings.run.time
+        if limit is None or self._clock() - self._started < limit:
+            return False
+        self._stop = StopReason.TIME
+        self.store.log("budget.reached", {"budget": "wall_seconds", "limit": limit})
+        return True
 
     def _apply_through(self, limit: int) -> bool:
         """Apply arrived results in ticket order up to child number ``limit``; True when every

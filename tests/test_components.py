@@ -333,3 +333,19 @@ def test_self_improvement_uses_the_grammar_for_a_composed_start(tmp_path):
     assert starting_improver("x.py", None) == "x.py" and starting_improver(None, None) is None
     with pytest.raises(RsiError, match="pass one of them"):
         starting_improver("x.py", "composed")
+
+
+def test_the_starting_improver_drives_the_outer_run_until_an_adoption(tmp_path):
+    from rsi.meta.selfimprove import SelfImproveRun
+
+    run = SelfImproveRun.start(tmp_path / "si", SelfImproveConfig(), COMPOSED_IMPROVER)
+    try:
+        assert run.search.improver.path == COMPOSED_IMPROVER  # not rsi's seed improver
+        assert run.improver.module.POLICY.spec["tuning"]["use"] == "none"
+    finally:
+        run.search.close()
+    reopened = SelfImproveRun.reopen(tmp_path / "si")
+    try:
+        assert reopened.search.improver.source == COMPOSED_IMPROVER.read_text()
+    finally:
+        reopened.search.close()

@@ -178,7 +178,11 @@ def test_with_block_marks_everything_after_the_imports():
 
 def test_search_results_are_checked_before_anything_is_believed():
     data = {"problem": "p", "seed": 3, "source": "y = 2\n", "claimed": 1.5, "evaluations": 5, "stop": "budget"}
-    assert parse_result(data, "p", 3) == {"source": "y = 2\n", "claimed": 1.5, "evaluations": 5}
+    assert parse_result(data, "p", 3) == {"source": "y = 2\n", "claimed": 1.5, "evaluations": 5, "operators": {}}
+    counts = {"mutate:swap": {"tries": 4, "improved": 1, "new_best": 1}}
+    assert parse_result({**data, "operators": counts}, "p", 3)["operators"] == counts
+    forged = {"mutate:swap": {"tries": 1, "improved": 9}}  # more improvements than tries: dropped, not believed
+    assert parse_result({**data, "operators": forged}, "p", 3)["operators"] == {}
     assert isinstance(parse_result(data, "q", 3), str)  # a result for another unit
     assert isinstance(parse_result(None, "p", 3), str)  # no artifacts at all
     assert isinstance(parse_result({**data, "source": 7}, "p", 3), str)

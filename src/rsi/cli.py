@@ -43,10 +43,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.lookahead is not None and not 0 <= args.lookahead <= 64:
         raise RsiError(f"--lookahead {args.lookahead}: give 0 (no proposal written ahead) to 64")
     overrides = Overrides(budget=args.budget, time=args.time, seed=args.seed, workers=args.workers,
-                          lookahead=args.lookahead)
+                          memory=args.memory, lookahead=args.lookahead)
     if args.resume:
         if args.problem_dir:
             raise RsiError("give either PROBLEM_DIR or --resume RUN_DIR, not both")
+        if args.memory:
+            raise RsiError("--memory is given to a new run; a resumed run keeps the memory it recorded")
         if args.proposer or args.llm_url or args.llm_model or args.llm_gguf or args.llm_key_env or args.llm_set:
             raise RsiError("--proposer and --llm-* choose the proposers of a new run; a resumed run keeps its own")
         run = Run.resume(args.resume, overrides)
@@ -287,6 +289,33 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_memory(args: argparse.Namespace) -> int:
+    from . import memory
+
+    if args.action == "show":
+        if len(args.sources) != 1:
+            raise RsiError("rsi memory show FILE: one memory file")
+        print(memory.describe(memory.load_memory(args.sources[0]), top=args.top))
+        return 0
+    if not args.out:
+        raise RsiError("rsi memory learn needs --out FILE (the memory file to write)")
+    if args.suite:
+        if args.sources:
+            raise RsiError("give run folders or --suite SPLIT, not both")
+        seeds = range(1, args.seeds + 1)
+        from .meta.memory import learn_from_suite
+
+        learned = learn_from_suite(args.suite, seeds, args.budget, args.workers,
+                                          log=lambda r: print(f"  {r.summary()}", file=sys.stderr))
+    elif args.sources:
+        learned = memory.learn(args.sources)
+    else:
+        raise RsiError("rsi memory learn: give run folders (RUN_DIR...) or --suite train")
+    print(memory.describe(memory.check(learned, "the learned memory"), top=args.top))
+    print(f"written: {memory.save_memory(learned, args.out)}")
+    return 0
+
+
 def _cmd_dashboard(args: argparse.Namespace) -> int:
     from .report.dashboard import serve
 
@@ -336,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "model proposers' concurrency)")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder to create (default runs/<problem>-<time>)")
     p.add_argument("--improver", metavar="FILE", help="search policy module (default: rsi's seed improver)")
+    p.add_argument("--memory", metavar="FILE", help="what paid in earlier searches (rsi memory learn): the improver's "
+                   "prior for choosing operators")
     p.add_argument("--proposer", metavar="NAMES", help="proposers to use, comma-separated (e.g. mutate,llm)")
     p.add_argument("--llm-url", metavar="URL", help="an OpenAI-compatible endpoint for the llm proposer")
     p.add_argument("--llm-model", metavar="NAME", help="the model name to ask the endpoint for")
@@ -417,6 +448,24 @@ def build_parser() -> argparse.ArgumentParser:
     from .meta.cli import add_self_improve_parser
 
     add_self_improve_parser(sub)
+
+    p = sub.add_parser("memory", help="learn or show a memory of what paid in earlier searches",
+                       description="A memory counts, per proposer:operator, the children it made, those better than "
+                       "their parent and the new bests, over earlier searches; `rsi run --memory FILE` hands it to "
+                       "the improver as a prior for choosing operators.\n\nexamples:\n"
+                       "  rsi memory learn runs/bp1 runs/bp2 --out memory.json     # from stored runs\n"
+                       "  rsi memory learn --suite train --seeds 3 --out memory.json  # the suite's training problems\n"
+                       "  rsi memory show memory.json", formatter_class=raw)
+    p.add_argument("action", choices=["learn", "show"])
+    p.add_argument("sources", nargs="*", metavar="RUN_DIR", help="run folders to learn from (show: the memory file)")
+    p.add_argument("--suite", choices=["train", "validation"], help="learn from fresh searches of the "
+                   "self-improvement suite's problems of this split (never test)")
+    p.add_argument("--seeds", type=int, default=3, help="with --suite: seeds per problem (default 3)")
+    p.add_argument("--budget", type=int, default=100, help="with --suite: evaluations per search (default 100)")
+    p.add_argument("--workers", type=int, default=2, help="with --suite: searches at a time (default 2)")
+    p.add_argument("--out", metavar="FILE", help="learn: the memory file to write")
+    p.add_argument("--top", type=int, default=15, help="arms shown (default 15)")
+    p.set_defaults(func=_cmd_memory)
 
     p = sub.add_parser("doctor", help="which sandbox protections are active on this machine",
                        description="Report the isolation this machine allows.\n\nexample:\n  rsi doctor",

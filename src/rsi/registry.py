@@ -94,7 +94,11 @@ proposers = Registry("proposer", "rsi.proposers", {
     "mutate": "rsi.proposers.mutate:MutateProposer",
     "llm": "rsi.proposers.llm:LLMProposer",  # needs the llm extra: pip install 'rsi[llm]'
     "grammar": "rsi.meta.grammar:GrammarProposer",  # SPEC edits of a composed improver (self-improvement)
+    "tune": "rsi.proposers.tune:TuneProposer",  # CMA-ES over a program's constants: a multi-evaluation move
 })
+# Proposers every search has, so that any improver may use them (``Step(proposer="tune")``); they are
+# offered among ``ctx.operators`` (the seed improver's bandit arms) only when ``[run] proposers`` lists them.
+ALWAYS_AVAILABLE = ("tune",)
 executors = Registry("executor", "rsi.executors", {
     "local": "rsi.executors:local_executor",
     "fork": "rsi.executors:fork_executor",

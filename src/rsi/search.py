@@ -75,11 +75,15 @@ from typing import Any
 from .archive import Archive
 from .errors import ProposalFailed, RsiError, RunError, SearchError
 from .improvers import MAX_CHILDREN, Improver, ImproverFailed, Outcome, Step, load_improver, snapshot
+from .memory import check as check_memory
+from .memory import load_memory
+from .memory import plain as plain_memory
 from .oversight.adoption import review_candidate
 from .problem import Problem, load_problem
 from .program import code_size, edit_violation, fingerprint, syntax_error, unified_diff
 from .proposers.base import Program, Proposal, ProposalRequest, Proposer
 from .proposers.improver_ops import improver_operators
+from .registry import ALWAYS_AVAILABLE
 from .registry import proposers as proposer_registry
 from .sandbox.types import EvalResult, EvalTask, Kind
 from .search_types import BaseHook, Hook, Overrides, Snapshot, Summary, Usage, eval_seed
@@ -109,6 +113,7 @@ class _Child:
     tokens: int = 0  # what its proposal spent
     cost: float = 0.0
     seconds: float = 0.0
+    key: str | None = None  # the proposer's name for it (Proposal.key), handed back to its observe
 
 
 @dataclass
@@ -167,7 +172,7 @@ class Search:
 
     def __init__(self, store: Store, problem: Problem, settings: ProblemSettings, improver: Improver,
                  *, proposers: Mapping[str, Proposer] | None = None, hooks: Iterable[Hook] = (),
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, memory: Mapping[str, Any] | None = None):
         improver.check_settings(settings.improver)
         self.store = store
         self.problem = problem
@@ -177,6 +182,10 @@ class Search:
         self.proposers: dict[str, Proposer] = dict(proposers) if proposers is not None else {
             name: _make_proposer(name, settings.proposer.get(name, {}), problem.root)
             for name in settings.run.proposers}
+        for name in ALWAYS_AVAILABLE:
+            if name not in self.proposers:
+                self.proposers[name] = _make_proposer(name, settings.proposer.get(name, {}), problem.root)
+        self._offered = set(self.proposers) - (set(ALWAYS_AVAILABLE) - set(settings.run.proposers))
         self.proposers.update(improver_operators(improver, settings.improver, lambda: self._improver_state))
         self.parallel = settings.run.workers
         self.ordered = settings.run.ordered
@@ -214,19 +223,23 @@ class Search:
         self._pending: deque[_Pending] = deque()
         self._choose_due = True  # the next step of _ask_ahead's fixed order is choosing a proposal
         self._description = problem.description
+        self._memory = check_memory(memory, "the run's memory") if memory else None
 
     # --- creating and resuming --------------------------------------------------------------------
     @classmethod
     def create(cls, problem: Problem | str | Path, out: str | Path | None = None,
                overrides: Overrides | None = None, improver: Improver | str | Path | None = None,
                *, hooks: Iterable[Hook] = (), proposers: Mapping[str, Proposer] | None = None,
-               meta: Mapping[str, Any] | None = None) -> Search:
+               meta: Mapping[str, Any] | None = None, memory: Mapping[str, Any] | None = None) -> Search:
         """A new search of ``problem`` (a ``Problem`` or a problem folder) in the run folder ``out``
         (default ``runs/<problem>-<time>``), which must not hold a run yet."""
         problem = problem if isinstance(problem, Problem) else load_problem(problem)
         settings = (overrides or Overrides()).apply(problem.settings)
         improver = improver if isinstance(improver, Improver) else load_improver(improver)
         improver.check_settings(settings.improver)
+        if memory is None and settings.run.memory:
+            file = Path(settings.run.memory)
+            memory = load_memory(file if file.is_absolute() else problem.root / file)
         run_dir = Path(out) if out else Path("runs") / f"{problem.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         record = {
             "problem_dir": str(problem.root),
@@ -236,18 +249,19 @@ class Search:
             "improver_source": improver.source,
             "evaluator_hash": problem.evaluator_hash(),
             "rsi_version": __version__,
+            "memory": plain_memory(check_memory(memory, "the run's memory")) if memory else None,
             **(meta or {}),
         }
         if proposers is None:  # built before the run folder exists: a bad [proposer.X] leaves nothing behind
             proposers = {name: _make_proposer(name, settings.proposer.get(name, {}), problem.root)
-                         for name in settings.run.proposers}
+                         for name in (*settings.run.proposers, *ALWAYS_AVAILABLE)}
         store = Store.create(run_dir, record)
         store.log("run.started", {
             "problem": str(problem.root), "seed": settings.run.seed,
             "settings_sha256": _sha(json.dumps(record["settings"], sort_keys=True)),
             "evaluator_sha256": record["evaluator_hash"], "improver_sha256": _sha(improver.source),
         })
-        search = cls(store, problem, settings, improver, proposers=proposers, hooks=hooks)
+        search = cls(store, problem, settings, improver, proposers=proposers, hooks=hooks, memory=memory)
         search._start_improver()
         for hook in search.hooks:
             hook.attach(search, None)
@@ -275,7 +289,8 @@ class Search:
                     improver_file = store.path.parent / "improver.py"
                     improver_file.write_text(record["improver_source"])
                 improver = load_improver(improver_file)
-            search = cls(store, problem, settings, improver, proposers=proposers, hooks=hooks)
+            search = cls(store, problem, settings, improver, proposers=proposers, hooks=hooks,
+                         memory=record.get("memory"))  # the copy recorded at start
         except BaseException:
             store.close()
             raise
@@ -325,8 +340,9 @@ class Search:
 
     def _context(self):
         return snapshot(self._archive, self._rng, self._improver_state,
-                        {name: p.operators for name, p in self.proposers.items()}, self.settings.improver,
-                        self.settings.run.budget, self._evaluations, self._population)
+                        {name: p.operators for name, p in self.proposers.items()
+                         if name in self._offered or name not in ALWAYS_AVAILABLE}, self.settings.improver,
+                        self.settings.run.budget, self._evaluations, self._population, self._memory)
 
     # --- read-only state ---------------------------------------------------------------------------
     @property
@@ -700,11 +716,13 @@ class Search:
                     cost=proposal.cost or None, propose_seconds=proposal.seconds or None,
                     prompt_tokens=proposal.prompt_tokens or None, completion_tokens=proposal.completion_tokens or None)
         problem = syntax_error(proposal.source)
+        violation = None if problem else edit_violation(parent_source, proposal.source)
+        if problem or violation:
+            self._proposer_observe(step.proposer, proposal.key, None)
         if problem:
             self._remember_failure(step.proposer, f"the child does not parse: {problem}")
             self._settle(step, parent, {**base, "status": Status.INVALID, "error": problem})
             return None
-        violation = edit_violation(parent_source, proposal.source)
         if violation:
             self._remember_failure(step.proposer, f"the child was rejected: {violation}")
             self._settle(step, parent, {**base, "status": Status.REJECTED, "error": violation})
@@ -712,6 +730,7 @@ class Search:
         duplicate_of = self.store.first_with_fingerprint(base["fingerprint"])
         if duplicate_of is not None:
             self._remember_failure(step.proposer, f"the child repeats candidate {duplicate_of}")
+            self._proposer_observe(step.proposer, proposal.key, self.store.get(duplicate_of).score)
             self._settle(step, parent, {**base, "status": Status.DUPLICATE, "source": None, "diff": None,
                                                "duplicate_of": duplicate_of,
                                                "error": f"same program as candidate {duplicate_of}"})
@@ -729,7 +748,8 @@ class Search:
             return None
         task = self._hand_out(cid, step, parent.score, proposal.source, seed)
         self._children[task.ticket] = dataclasses.replace(self._children[task.ticket], tokens=proposal.tokens,
-                                                          cost=proposal.cost, seconds=proposal.seconds)
+                                                          cost=proposal.cost, seconds=proposal.seconds,
+                                                          key=proposal.key)
         return task
 
     def _request(self, step: Step, parent: Candidate) -> ProposalRequest:
@@ -743,6 +763,12 @@ class Search:
             parent=shown(parent), inspirations=tuple(shown(self.store.get(i)) for i in step.inspirations),
             operator=step.operator, rng=self._rng, seed=seed, options=MappingProxyType(dict(step.options)),
             problem=self._description, feedback=tuple(self._failures.get(step.proposer, ())))
+
+    def _proposer_observe(self, name: str, key: str | None, score: float | None) -> None:
+        """Tell a proposer that learns from its children (``Proposal.key``) what one of them scored."""
+        observe = getattr(self.proposers.get(name), "observe", None)
+        if key is not None and callable(observe):
+            observe(key, score)
 
     def _spend(self, tokens: int, cost: float) -> None:
         self._usage["tokens"] += tokens
@@ -879,6 +905,7 @@ class Search:
                 events.append(("archive.migrated", {"moves": moves}))
         if cid != SEED_ID:
             self.improver.observe(self._context(), child.step, outcome)
+            self._proposer_observe(child.step.proposer, child.key, score)
         self.store.update_candidate(cid, fields, state=self._state(), events=events)
         for hook in self.hooks:
             hook.after(self, outcome)

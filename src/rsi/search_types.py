@@ -35,11 +35,15 @@ class Overrides:
     time: float | None = None
     seed: int | None = None
     workers: int | None = None
+    memory: str | None = None  # a memory file (an absolute path or one relative to the working directory)
     lookahead: int | None = None
     max_tokens: int | None = None
 
     def apply(self, settings: ProblemSettings) -> ProblemSettings:
-        run = settings.run.model_copy(update={k: v for k, v in vars(self).items() if v is not None})
+        given = {k: v for k, v in vars(self).items() if v is not None}
+        if self.memory is not None:
+            given["memory"] = str(Path(self.memory).resolve())
+        run = settings.run.model_copy(update=given)
         return settings.model_copy(update={"run": run})
 
     def given(self) -> dict[str, Any]:

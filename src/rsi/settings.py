@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .registry import ALWAYS_AVAILABLE
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -31,6 +33,10 @@ class RunSettings(_Strict):
         description="proposers the improver may use, by registered name (rsi.proposers.register)",
     )
     executor: str = Field("local", description="where evaluations run, by registered name: local, fork, ...")
+    memory: str | None = Field(
+        None, description="a memory file (rsi memory learn): what paid in earlier searches, handed to the improver as "
+        "ctx.memory (a prior for its operator choice); relative to the problem folder",
+    )
     ordered: bool = Field(
         True, description="apply results in the order their tasks were asked (the same seed gives the same run); "
         "false: as they arrive (a little faster, not repeatable)",
@@ -131,7 +137,7 @@ class ProblemSettings(_Strict):
 
     @model_validator(mode="after")
     def _proposer_tables_are_used(self) -> ProblemSettings:
-        unused = sorted(set(self.proposer) - set(self.run.proposers))
+        unused = sorted(set(self.proposer) - set(self.run.proposers) - set(ALWAYS_AVAILABLE))
         if unused:
             raise ValueError(f"[proposer.{unused[0]}] configures a proposer that [run] proposers does not use "
                              f"(it has {self.run.proposers}); add it there or remove the table")

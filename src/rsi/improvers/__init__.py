@@ -86,6 +86,8 @@ class ImproverContext:
     budget: int
     evaluations: int = 0
     population: tuple[tuple[int, float], ...] = ()  # every valid (id, score), oldest first
+    # what paid in earlier searches (rsi.memory), or empty
+    memory: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 class ImproverFailed(RsiError):
@@ -149,13 +151,13 @@ class Improver:
 
 def snapshot(archive: Archive, rng: random.Random, state: dict[str, Any], operators: Mapping[str, list[str]],
              settings: Mapping[str, Any], budget: int, evaluations: int,
-             population: list[tuple[int, float]]) -> ImproverContext:
+             population: list[tuple[int, float]], memory: Mapping[str, Any] | None = None) -> ImproverContext:
     """A fresh read-only context: nothing the improver does to it reaches the search."""
     return ImproverContext(
         archive=archive.copy(), rng=rng, state=state,
         operators=MappingProxyType({name: tuple(ops) for name, ops in operators.items()}),
         settings=MappingProxyType(dict(settings)), budget=budget, evaluations=evaluations,
-        population=tuple(population),
+        population=tuple(population), memory=memory if memory is not None else MappingProxyType({}),
     )
 
 

@@ -19,8 +19,12 @@ role             components (the first is the seed improver's choice)
                  the best)
 ``inspirations`` ``island_elites``, ``global_elites``, ``top``, ``none``
 ``operator``     ``bandit`` (``rsi.proposers.bandit.CreditBandit``, credit per unit of cost, with
-                 floor and decay), ``uniform``, ``fixed`` (weights by proposer or arm)
+                 floor and decay, primed from ``ctx.memory`` when a run has one), ``uniform``,
+                 ``fixed`` (weights by proposer or arm)
 ``children``     ``fixed`` (children per step), ``burst`` (more children while stagnating)
+``tuning``       ``none``, ``cma`` (every so many evaluations, a multi-evaluation move: CMA-ES over
+                 the numeric constants of the best program or the step's parent, several
+                 evaluations in a row, through the ``tune`` proposer)
 ===============  ===============================================================================
 
 A *spec* says which component plays each role, with its parameters::
@@ -41,6 +45,7 @@ parameter within its bounds), so every improver it writes is valid by constructi
 
 What is not here: re-evaluation of noisy candidates. An improver's ``Step`` only makes children;
 evaluations of stored candidates belong to the engine (its hooks), so no component can ask for one.
+A multi-evaluation move (``tuning``) is a run of children, each one an evaluation of the budget.
 
 State: everything a component remembers lives in ``ctx.state`` (JSON data, persisted with the
 run); its only randomness is ``ctx.rng``.
@@ -58,6 +63,7 @@ from typing import Any, ClassVar
 
 from ..archive import Elite
 from ..errors import RsiError
+from ..memory import credit_rates
 from ..proposers.bandit import CreditBandit
 from . import ImproverContext, Outcome, Step
 
@@ -567,6 +573,7 @@ class Bandit(OperatorRule):
         Param("new_best", "float", 3.0, "credit for a new best", 0.0, 30.0),
         Param("tokens_per_evaluation", "float", 40.0, "model tokens that cost one evaluation", 1.0, 1e5, log=True),
         Param("evaluations_per_dollar", "float", 5000.0, "what a dollar of model spend weighs", 1.0, 1e7, log=True),
+        Param("memory_weight", "int", 20, "pseudo-tries an arm starts with from ctx.memory (0: ignore it)", 0, 500),
     )
 
     def start(self, ctx: ImproverContext) -> None:
@@ -574,7 +581,9 @@ class Bandit(OperatorRule):
             self.reset(ctx)
 
     def reset(self, ctx: ImproverContext) -> None:
-        ctx.state["bandit"] = CreditBandit(_arms(ctx), floor=self.p["floor"], decay=self.p["decay"]).to_json()
+        bandit = CreditBandit(_arms(ctx), floor=self.p["floor"], decay=self.p["decay"])
+        bandit.prime(credit_rates(ctx.memory, self.p["improved"], self.p["new_best"]), self.p["memory_weight"])
+        ctx.state["bandit"] = bandit.to_json()
 
     def choose(self, ctx: ImproverContext) -> str:
         return CreditBandit.from_json(ctx.state["bandit"]).choose(ctx.rng)
@@ -651,6 +660,52 @@ class Burst(ChildrenRule):
         return int(self.p["burst"] if ctx.state["since_best"] > self.p["patience"] else self.p["count"])
 
 
+# multi-evaluation moves -------------------------------------------------------------------------------
+class TuningRule(Component):
+    role = "tuning"
+
+    def step(self, ctx: ImproverContext, island: int, parent: int) -> Step | None:
+        """A tuning move to make instead of this step's child, or None."""
+        return None
+
+
+class NoTuning(TuningRule):
+    """No tuning moves: every step is one child of one operator."""
+
+    name = "none"
+
+
+class CmaTuning(TuningRule):
+    """Every ``every`` evaluations, a move of ``children`` evaluations that tunes the numeric
+    constants of a program with CMA-ES (the ``tune`` proposer, ``rsi.proposers.tune``): of the
+    global best (``target = "best"``) or of this step's parent. A program with no constant to tune
+    is remembered and not tried again."""
+
+    name = "cma"
+    params = (
+        Param("every", "int", 40, "evaluations between tuning moves", 5, 1000, log=True),
+        Param("children", "int", 8, "evaluations one move spends", 2, 32),
+        Param("target", "choice", "best", "whose constants: the global best or the step's parent",
+              choices=("best", "parent")),
+    )
+
+    def step(self, ctx: ImproverContext, island: int, parent: int) -> Step | None:
+        if ctx.evaluations - ctx.state.get("tuned_at", 0) < self.p["every"]:
+            return None
+        best = ctx.archive.best()
+        target = best.id if self.p["target"] == "best" and best is not None else parent
+        if target in ctx.state.get("untunable", ()):
+            return None
+        ctx.state["tuned_at"] = ctx.evaluations
+        return Step(parent=target, island=island, proposer="tune", operator="cma", children=int(self.p["children"]))
+
+    def observe(self, ctx: ImproverContext, step: Step, outcome: Outcome, policy: Policy) -> None:
+        if step.proposer == "tune" and outcome.status == "invalid":
+            untunable = ctx.state.setdefault("untunable", [])
+            if step.parent not in untunable:
+                untunable[:] = [*untunable[-199:], step.parent]
+
+
 def _weighted(rng: random.Random, weights: Sequence[float]) -> int:
     """An index drawn with probability proportional to ``weights`` (one rng draw)."""
     x = rng.random() * sum(weights)
@@ -671,6 +726,7 @@ ROLES: dict[str, tuple[type[Component], ...]] = {
     "inspirations": (IslandElites, GlobalElites, Top, NoInspirations),
     "operator": (Bandit, UniformOperator, FixedWeights),
     "children": (FixedChildren, Burst),
+    "tuning": (NoTuning, CmaTuning),
 }
 COMPONENTS: dict[str, dict[str, type[Component]]] = {
     role: {cls.name: cls for cls in classes} for role, classes in ROLES.items()}
@@ -733,6 +789,7 @@ class Policy:
     inspirations: InspirationRule
     operator: OperatorRule
     children: ChildrenRule
+    tuning: TuningRule
 
     def __init__(self, spec: dict[str, dict[str, Any]]):
         self.spec = spec
@@ -759,6 +816,9 @@ class Policy:
             parent = self.acceptance.parent(ctx)
         if parent is None:
             parent = self.parent.choose(ctx, island, elites)
+        move = self.tuning.step(ctx, island, parent)
+        if move is not None:
+            return move
         inspirations = self.inspirations.choose(ctx, island, parent, elites)
         proposer, operator = self.operator.choose(ctx).split(":", 1)
         return Step(parent=parent, inspirations=inspirations, island=island, proposer=proposer, operator=operator,
@@ -769,8 +829,11 @@ class Policy:
             ctx.state["since_best"] = 0
         elif outcome.status in FAILED:
             ctx.state["since_best"] += 1
-        for part in (self.operator, self.parent, self.acceptance, self.inspirations, self.children, self.islands):
-            part.observe(ctx, step, outcome, self)
+        move = step.proposer not in ctx.operators  # a tuning move's child: not an arm of the operator rule
+        for part in (self.operator, self.parent, self.acceptance, self.inspirations, self.children, self.islands,
+                     self.tuning):
+            if not (move and part is self.operator):
+                part.observe(ctx, step, outcome, self)
         self.restart.observe(ctx, step, outcome, self)
 
 

@@ -14,6 +14,7 @@ and what is allowed.
     inspirations  island_elites | global_elites | top | none
     operator      bandit | uniform | fixed
     children      fixed | burst
+    tuning        none | cma
 
 As shipped, ``SPEC`` is the seed improver (``rsi/improvers/seed.py``) in components: islands in
 turn, parents from the seed's mixture of tournament, global best and any elite, two island elites
@@ -51,8 +52,10 @@ SPEC = {
         "new_best": 3.0,
         "tokens_per_evaluation": 40.0,
         "evaluations_per_dollar": 5000.0,
+        "memory_weight": 20,
     },
     "children": {"use": "fixed", "count": 1},
+    "tuning": {"use": "none"},
 }
 # EVOLVE-BLOCK-END
 

@@ -8,6 +8,8 @@ Read top to bottom; every decision the search makes is here.
   the more it explores.
 - Inspirations: a few other elites (other cells of the same island, plus the global best), which
   the proposer may use for crossover or to copy code from.
+- Memory: given one (``ctx.memory``, what paid in earlier searches: ``rsi.memory``), the bandit
+  starts from it, each remembered arm with ``memory_weight`` pseudo-tries at its old credit rate.
 - Operator (and proposer): chosen by a credit bandit, where credit is improvement per unit of
   cost, so operators that pay are used more and the mix adapts as the search moves on. A child
   costs one evaluation, plus its model tokens and dollars converted to evaluations
@@ -21,6 +23,7 @@ Read top to bottom; every decision the search makes is here.
 from __future__ import annotations
 
 from rsi.improvers import ImproverContext, Outcome, Step
+from rsi.memory import credit_rates
 from rsi.proposers.bandit import CreditBandit
 
 DEFAULTS = {
@@ -33,6 +36,7 @@ DEFAULTS = {
     "stagnation": 150,  # evaluations without a new best before exploring more
     "tokens_per_evaluation": 25,  # model tokens that take as long as one evaluation (SmolLM2 on 2 busy cores)
     "evaluations_per_dollar": 5000,  # what a dollar of model spend weighs
+    "memory_weight": 20,  # pseudo-tries an arm starts with from the memory of earlier searches (0: ignore it)
 }
 
 
@@ -51,6 +55,7 @@ def _bandit(ctx: ImproverContext) -> CreditBandit:
 def start(ctx: ImproverContext) -> None:
     if "bandit" not in ctx.state:
         bandit = CreditBandit(_arms(ctx), floor=_setting(ctx, "bandit_floor"), decay=_setting(ctx, "bandit_decay"))
+        bandit.prime(credit_rates(ctx.memory), _setting(ctx, "memory_weight"))
         ctx.state["bandit"] = bandit.to_json()
     ctx.state.setdefault("turn", 0)
     ctx.state.setdefault("since_best", 0)

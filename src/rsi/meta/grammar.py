@@ -16,6 +16,7 @@ it through the component library's declarations, checks the result by building i
 ``toggle_islands``          islands used (``round_robin``) or not (``single``)
 ``toggle_restart``          restarts on stagnation on or off
 ``toggle_acceptance``       greedy or simulated-annealing acceptance
+``toggle_tuning``           multi-evaluation moves (CMA-ES over a program's constants) on or off
 ``crossover``               one role's component and parameters taken from an inspiration's SPEC
 ``cst``                     a libcst edit of the SPEC by ``mutate`` (e.g. a perturbed constant),
                             kept only if the SPEC it gives is valid (up to ``MAX_TRIES`` edits)
@@ -167,6 +168,7 @@ OPERATORS: dict[str, Callable[[Spec, random.Random, list[Spec]], tuple[Spec, str
     "toggle_islands": _toggle("islands", "round_robin", "single"),
     "toggle_restart": _toggle("restart", "none", "stagnation"),
     "toggle_acceptance": _toggle("acceptance", "greedy", "annealing"),
+    "toggle_tuning": _toggle("tuning", "none", "cma"),
     "crossover": _crossover,
 }
 

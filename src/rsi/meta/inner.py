@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..improvers import Improver
+from ..memory import run_stats
 from ..problem import Problem
 from ..run import drive
 from ..sandbox.fork import ForkExecutor
@@ -47,6 +48,7 @@ class InnerResult:
     stop_reason: str
     counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    operators: dict[str, dict[str, int]] = field(default_factory=dict)  # per arm: tries, improved, new bests
 
 
 def inner_settings(problem: Problem, budget: int, seed: int):
@@ -61,7 +63,8 @@ def inner_settings(problem: Problem, budget: int, seed: int):
 
 
 def search(problem: Problem, evaluate: Callable[[str], Any], improver: Improver, seed: int, budget: int,
-           folder: Path, eval_cpu_seconds: float = 1.0, eval_wall_seconds: float = 3.0) -> InnerResult:
+           folder: Path, eval_cpu_seconds: float = 1.0, eval_wall_seconds: float = 3.0,
+           memory: Mapping[str, Any] | None = None) -> InnerResult:
     """Run ``improver`` on ``problem`` for ``budget`` evaluations in ``folder``; the best program.
 
     ``problem`` is used as given (its root is replaced by an empty folder under ``folder``, so
@@ -75,7 +78,7 @@ def search(problem: Problem, evaluate: Callable[[str], Any], improver: Improver,
     (root / "initial.py").write_text(problem.initial_source)
     problem = dataclasses.replace(problem, root=root, evaluator_path=None, evaluate=evaluate, has_holdout=False,
                                   settings=inner_settings(problem, budget, seed))
-    search = Search.create(problem, folder / "run", improver=improver, meta={"inner": True})
+    search = Search.create(problem, folder / "run", improver=improver, meta={"inner": True}, memory=memory)
     executor = ForkExecutor(evaluate, folder / "eval", eval_cpu_seconds, eval_wall_seconds)
     try:
         summary = drive(search, executor)
@@ -86,6 +89,7 @@ def search(problem: Problem, evaluate: Callable[[str], Any], improver: Improver,
             best_score=best.score if best is not None else None,
             evaluations=summary.evaluations, stop_reason=summary.stop_reason,
             counts=dict(summary.counts), seconds=time.monotonic() - started,
+            operators=run_stats(folder / "run"),
         )
     finally:
         executor.close()

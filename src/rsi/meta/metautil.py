@@ -35,7 +35,7 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,7 @@ class UnitResult:
     error: str | None = None
     flags: list[str] = field(default_factory=list)
     source: str | None = None
+    operators: dict[str, dict[str, int]] = field(default_factory=dict)  # per arm, as the search counted (advisory)
 
 
 @dataclass
@@ -201,8 +202,9 @@ class MetaEvaluator:
 
     def __init__(self, problems: Iterable[SuiteProblem], budget: int, workers: int = 2,
                  limits: UnitLimits | None = None, scratch: Path | None = None, allow_test: bool = False,
-                 isolation: str | None = None):
+                 isolation: str | None = None, memory: Mapping[str, Any] | None = None):
         self.problems = sorted(problems, key=lambda p: p.name)
+        self.memory = memory  # handed to every inner search's improver (ctx.memory), if given
         if not self.problems:
             raise RsiError("a meta-utility needs at least one problem")
         if not allow_test and any(p.split == "test" for p in self.problems):
@@ -368,7 +370,8 @@ class MetaEvaluator:
             if job is None:
                 continue
             problem, seed = job.units[index]
-            unit = unit_context(problem.name, seed, self.budget, self.limits.eval_cpu, self.limits.eval_wall)
+            unit = unit_context(problem.name, seed, self.budget, self.limits.eval_cpu, self.limits.eval_wall,
+                                self.memory)
             self.produce.submit(EvalTask(self._task_id("produce", key, index), job.source, seed, context=unit))
         while self._rescore_queue and self.rescore.in_flight < self.rescore.workers:
             key, index = self._rescore_queue.popleft()
@@ -415,6 +418,7 @@ class MetaEvaluator:
             job.failed, job.error = "error", f"the search on {problem.name} (seed {seed}) returned no result: {reply}"
             return
         unit.source, unit.claimed, unit.evaluations = reply["source"], reply["claimed"], reply["evaluations"]
+        unit.operators = reply["operators"]
         if job.reference is not None and self._neutral(job, unit):
             return
         initial = self.initial[problem.name]

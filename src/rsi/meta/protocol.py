@@ -1,9 +1,11 @@
 """What the meta-evaluator and its two sandboxed evaluator files exchange.
 
 - A search task is the candidate improver's source as the program, with the unit as the task's
-  trusted ``context``: ``{"problem", "seed", "budget", "eval_cpu", "eval_wall"}``.
-- A search answers with artifacts (``EvalResult.data``): the best program's source and what the
-  search claims about it; ``parse_result`` checks their shape, and nothing they say about quality is
+  trusted ``context``: ``{"problem", "seed", "budget", "eval_cpu", "eval_wall"}``, and ``"memory"``
+  when the searches are given one (``rsi.memory``).
+- A search answers with artifacts (``EvalResult.data``): the best program's source, what the
+  search claims about it and what each operator did (``operators``: counts for ``rsi.memory``);
+  ``parse_result`` checks their shape, and nothing they say about quality is
   believed (the source is re-scored).
 - A re-scoring task is the program to score, with ``{"problem": name}`` as its context.
 """
@@ -11,13 +13,19 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
+
+from ..errors import RsiError
+from ..memory import VERSION, check, plain
 
 MAX_SOURCE = 256 * 1024
 
 
-def unit_context(problem: str, seed: int, budget: int, eval_cpu: float, eval_wall: float) -> dict[str, Any]:
-    return {"problem": problem, "seed": seed, "budget": budget, "eval_cpu": eval_cpu, "eval_wall": eval_wall}
+def unit_context(problem: str, seed: int, budget: int, eval_cpu: float, eval_wall: float,
+                 memory: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    unit = {"problem": problem, "seed": seed, "budget": budget, "eval_cpu": eval_cpu, "eval_wall": eval_wall}
+    return {**unit, "memory": plain(memory)} if memory else unit
 
 
 def parse_result(data: object, problem: str, seed: int) -> dict[str, Any] | str:
@@ -33,4 +41,8 @@ def parse_result(data: object, problem: str, seed: int) -> dict[str, Any] | str:
     claimed = float(claimed) if isinstance(claimed, (int, float)) and math.isfinite(claimed) else None
     evaluations = data.get("evaluations")
     evaluations = evaluations if isinstance(evaluations, int) and evaluations >= 0 else 0
-    return {"source": source, "claimed": claimed, "evaluations": evaluations}
+    try:  # what each operator did in the search: advisory (rsi.memory), dropped if malformed
+        operators = plain(check({"version": VERSION, "arms": data.get("operators") or {}}, "the search's counts"))
+    except RsiError:
+        operators = {"arms": {}}
+    return {"source": source, "claimed": claimed, "evaluations": evaluations, "operators": operators["arms"]}

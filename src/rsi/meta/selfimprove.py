@@ -186,9 +186,11 @@ class SelfImproveRun:
         if (out / "rsi.db").exists():
             raise RunError(f"{out}: already holds a self-improvement run; continue it with "
                            f"`rsi self-improve --resume {out}` or pass another --out")
-        source = load_improver(improver_path).source
+        starting = load_improver(improver_path)
+        source = starting.source
         problem = improver_problem(out / PROBLEM_DIR, source, config)
-        search = Search.create(problem, out, Overrides(seed=config.seed, budget=1))
+        # the starting improver drives the run until an improver is adopted
+        search = Search.create(problem, out, Overrides(seed=config.seed, budget=1), improver=starting)
         (out / CONFIG_FILE).write_text(json.dumps(config.to_json(), indent=2) + "\n")
         search.store.log("selfimprove.started", {"config": config.to_json(),
                                                  "improver": str(improver_path or SEED_IMPROVER),

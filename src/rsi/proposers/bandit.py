@@ -55,6 +55,16 @@ class CreditBandit:
         self.tries[arm] += 1.0
         self.credit[arm] += credit
 
+    def prime(self, rates: dict[str, float], weight: float) -> None:
+        """Start each arm in ``rates`` with ``weight`` pseudo-tries at that credit rate (a prior from
+        earlier searches: ``rsi.memory``); other arms start untried as usual."""
+        if weight <= 0:
+            return
+        for arm in self.arms:
+            if arm in rates:
+                self.tries[arm] = float(weight)
+                self.credit[arm] = float(weight) * rates[arm]
+
     def to_json(self) -> dict:
         return {"arms": self.arms, "floor": self.floor, "decay": self.decay, "prior": self.prior,
                 "tries": self.tries, "credit": self.credit}

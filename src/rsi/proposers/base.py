@@ -57,6 +57,7 @@ class Proposal:
     seconds: float = 0.0  # time spent making it (a model call's latency)
     prompt_tokens: int = 0  # of ``tokens``: read by the model ...
     completion_tokens: int = 0  # ... and written by it
+    key: str | None = None  # the proposer's own name for this child: handed back to its ``observe``
 
 
 class Proposer(Protocol):
@@ -71,6 +72,12 @@ class Proposer(Protocol):
     attribute ``concurrency``: the search then calls it in threads, up to ``[run] lookahead``
     proposals ahead, while evaluations run (each such call gets its own ``request.rng``, seeded
     from ``request.seed``), so ``propose`` must be safe to call from several threads at once.
+
+    Optional: ``observe(key, score)``. A proposer that learns from its children (a multi-evaluation
+    move such as ``rsi.proposers.tune``) returns proposals with a ``key``; the search calls
+    ``observe(key, score)`` when that child's result is applied (in ticket order: deterministic),
+    with its score, None if it failed, or for a child that repeats an earlier program that
+    program's score.
     """
 
     name: str

@@ -24,8 +24,12 @@ import random  # noqa: F401
 import statistics  # noqa: F401
 from pathlib import Path
 
+import cmaes  # type: ignore[import-untyped]  # noqa: F401 - CMA-ES for the tune proposer's moves (rsi.proposers.tune imports it on first use)
+
 import rsi.improvers.seed  # noqa: F401 - the seed improver and its bandit
+import rsi.memory  # noqa: F401
 import rsi.proposers.bandit  # noqa: F401
+import rsi.proposers.tune  # noqa: F401 - multi-evaluation moves
 from rsi.errors import RsiError
 from rsi.executors import load_evaluate
 from rsi.improvers import load_improver
@@ -60,8 +64,9 @@ def evaluate(program_path, context) -> Evaluation:
     except RsiError as exc:
         raise RuntimeError(str(exc)) from None
     found = inner.search(problem, evaluate_program, improver, int(unit["seed"]), int(unit["budget"]),
-                         folder / "search", float(unit.get("eval_cpu", 1.0)), float(unit.get("eval_wall", 3.0)))
+                         folder / "search", float(unit.get("eval_cpu", 1.0)), float(unit.get("eval_wall", 3.0)),
+                         memory=unit.get("memory"))
     artifacts = {"problem": problem.name, "seed": unit["seed"], "source": found.best_source,
                  "claimed": found.best_score, "evaluations": found.evaluations, "stop": str(found.stop_reason),
-                 "counts": found.counts}
+                 "counts": found.counts, "operators": found.operators}
     return Evaluation({"combined_score": 0.0, "inner_evaluations": float(found.evaluations)}, artifacts)

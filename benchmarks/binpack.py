@@ -38,7 +38,9 @@ METHODS = {
     "rsi (seed improver)": None,
     "random search": ROOT / "benchmarks/improvers/random_search.py",
     "hill climbing": ROOT / "benchmarks/improvers/hill_climb.py",
+    "hand-written improver": ROOT / "benchmarks/improvers/hand_written.py",
 }
+MEMORY: dict[str, Path] = {}  # methods that hand the improver a memory file
 PUBLISHED = {"weibull5k_excess_pct": (3.98, 0.68), "or3_excess_pct": (5.37, 3.11)}
 
 
@@ -82,14 +84,17 @@ class _Interrupts:
             self.running.discard(run)
 
 
-def _run(problem: Path, improver: Path | None, seed: int, budget: int, out: Path, interrupts: _Interrupts) -> float:
+def _run(problem: Path, improver: Path | None, seed: int, budget: int, out: Path, interrupts: _Interrupts,
+         memory: Path | None = None) -> float:
     """One rsi run in this process (the runs of a benchmark share it, one thread each: evaluations
     happen in each run's own worker processes, so only proposing competes for the interpreter)."""
     start = time.monotonic()
     if (out / "rsi.db").exists():  # an earlier, interrupted benchmark: continue its run
         run = rsi.Run.resume(out, rsi.Overrides(budget=budget, time=100000))
     else:
-        run = rsi.Run.create(problem, out, rsi.Overrides(budget=budget, time=100000, seed=seed, workers=1), improver)
+        overrides = rsi.Overrides(budget=budget, time=100000, seed=seed, workers=1,
+                                  memory=str(memory) if memory else None)
+        run = rsi.Run.create(problem, out, overrides, improver)
     interrupts.add(run)
     try:
         summary = run.execute()
@@ -131,7 +136,21 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS), help="subset of: " + ", ".join(METHODS))
     parser.add_argument("--or-budget", type=int, default=2000, help="budget of the OR-trained rsi runs (0: skip)")
     parser.add_argument("--work", type=Path, help="folder for the runs (reused: interrupted runs are resumed)")
+    parser.add_argument("--improver", action="append", default=[], metavar="NAME=FILE",
+                        help="one more method: an improver file (e.g. a self-improvement run's best_improver.py)")
+    parser.add_argument("--memory", metavar="FILE", help="one more method: the seed improver given this memory file "
+                        "(rsi memory learn), e.g. one learned on the self-improvement suite's training problems")
     args = parser.parse_args()
+    for item in args.improver:
+        name, _, file = item.partition("=")
+        if not file or not Path(file).is_file():
+            raise SystemExit(f"--improver {item}: give NAME=FILE with an existing improver file")
+        METHODS[name] = Path(file).resolve()
+        args.methods += f",{name}"
+    if args.memory:
+        METHODS["rsi + memory"] = None
+        MEMORY["rsi + memory"] = Path(args.memory).resolve()
+        args.methods += ",rsi + memory"
     budgets = sorted(int(b) for b in args.budgets.split(","))
     methods = [m for m in METHODS if m in args.methods.split(",")]
     seeds = list(range(1, args.seeds + 1))
@@ -166,8 +185,9 @@ def main() -> None:
 
     def job(item):
         problem, method, seed, budget = item
-        out = work / f"{problem.name}-{method.split()[0]}-{seed}"
-        seconds = _run(problem, METHODS[method], seed, budget, out, interrupts)
+        slug = "".join(c if c.isalnum() else "-" for c in method.replace("rsi (seed improver)", "rsi")).strip("-")
+        out = work / f"{problem.name}-{slug}-{seed}"
+        seconds = _run(problem, METHODS[method], seed, budget, out, interrupts, MEMORY.get(method))
         print(f"  done {problem.name} {method} seed {seed} in {seconds:.0f}s", file=sys.stderr)
         return item, out, seconds
 

@@ -323,10 +323,10 @@ def test_the_grammar_gives_no_child_of_a_non_composed_improver():
 
 
 def test_self_improvement_uses_the_grammar_for_a_composed_start(tmp_path):
-    assert proposers_for(COMPOSED) == ["grammar", "mutate"]
+    assert proposers_for(COMPOSED) == ["grammar"]  # the grammar alone: every candidate improver valid
     assert proposers_for(SEED_IMPROVER.read_text()) == ["mutate"]
     problem = improver_problem(tmp_path / "a", COMPOSED, SelfImproveConfig())
-    assert problem.settings.run.proposers == ["grammar", "mutate"] and problem.initial_source == COMPOSED
+    assert problem.settings.run.proposers == ["grammar"] and problem.initial_source == COMPOSED
     chosen = improver_problem(tmp_path / "b", COMPOSED, SelfImproveConfig(proposers=["grammar"]))
     assert chosen.settings.run.proposers == ["grammar"]
     assert starting_improver(None, "composed") == COMPOSED_IMPROVER

@@ -61,10 +61,10 @@ def add_self_improve_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--start", choices=("seed", "composed"),
                    help="starting improver shipped with rsi: seed (rsi/improvers/seed.py, edited by mutate) or "
                         "composed (rsi/improvers/composed.py, the same policy as a SPEC of components, edited by the "
-                        "grammar proposer and mutate); default seed")
+                        "grammar proposer); default seed")
     p.add_argument("--proposers", metavar="NAMES",
-                   help="comma-separated proposers of candidate improvers (default: grammar,mutate for a composed "
-                        "starting improver, mutate otherwise)")
+                   help="comma-separated proposers of candidate improvers (default: grammar for a composed "
+                        "starting improver, mutate otherwise; grammar,mutate adds libcst edits)")
     p.set_defaults(func=cmd_self_improve)
     return p
 

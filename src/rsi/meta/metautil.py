@@ -436,7 +436,10 @@ class MetaEvaluator:
     def _neutral(self, job: _Job, unit: UnitResult) -> bool:
         """Count ``unit`` against the reference; True (and the job finished) once it is neutral."""
         ref = job.reference_units[(unit.problem, unit.seed)]
-        if job.differs or (unit.source, unit.evaluations) != (ref.source, ref.evaluations):
+        # the same best program is not enough: an improver that made other children (another operator
+        # mix, tuning moves) and happened to end on the same best on these units is not its parent
+        if job.differs or (unit.source, unit.evaluations, unit.operators) != (ref.source, ref.evaluations,
+                                                                               ref.operators):
             job.differs = True
             return False
         job.same += 1

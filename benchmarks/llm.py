@@ -56,14 +56,16 @@ def _problem(folder: Path, proposers: list[str], llm: dict) -> rsi.Problem:
     return dataclasses.replace(problem, settings=ProblemSettings.model_validate(data))
 
 
-def _run(folder: Path, config: str, seed: int, seconds: float, llm: dict, out: Path) -> dict:
-    problem = _problem(folder, CONFIGS[config], llm)
+def _run(folder: Path, config: str, seed: int, seconds: float, llm: dict, out: Path, reuse: bool = False) -> dict:
     started = time.monotonic()
-    summary = rsi.improve(problem, out=out, time=seconds, budget=1_000_000, seed=seed, workers=2)
+    if not (reuse and (out / "best.py").is_file()):  # --reuse: a finished run of an earlier invocation counts
+        problem = _problem(folder, CONFIGS[config], llm)
+        rsi.improve(problem, out=out, time=seconds, budget=1_000_000, seed=seed, workers=2)
     wall = time.monotonic() - started
     with rsi.open_run(out) as results:
         cands = results.candidates()
         best = results.best()
+    evaluations = sum(1 for c in cands if c.status in EVALUATED)
     model = [c for c in cands if c.proposer == "llm"]
     valid = [c for c in model if c.status == "ok"]
     model_seconds = sum(c.propose_seconds or 0.0 for c in model)
@@ -74,7 +76,7 @@ def _run(folder: Path, config: str, seed: int, seconds: float, llm: dict, out: P
             key = f"{c.status}: {(c.error or '').split(':')[0][:60]}"
             reasons[key] = reasons.get(key, 0) + 1
     return {
-        "config": config, "seed": seed, "wall": wall, "evaluations": summary.evaluations,
+        "config": config, "seed": seed, "wall": wall, "evaluations": evaluations,
         "best": best.score if best else None, "source": best.source if best else None,
         "proposals": len(model), "valid": len(valid),
         "improved": sum(1 for c in valid if c.score is not None and _parent_score(cands, c) is not None
@@ -103,6 +105,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (in process)")
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--work", type=Path, help="folder for the runs (default: a new temporary folder)")
+    parser.add_argument("--reuse", action="store_true", help="with --work: count the runs already finished there "
+                        "instead of running them again (an interrupted benchmark goes on)")
     args = parser.parse_args()
 
     llm: dict = {"formats": args.formats.split(","), "max_tokens": args.max_tokens, "temperature": 1.0}
@@ -123,7 +127,7 @@ def main() -> None:
     print(f"{len(configs) * args.seeds} runs of {args.time:.0f} s in {work}", file=sys.stderr)
     for seed in range(1, args.seeds + 1):
         for config in configs:
-            row = _run(folder, config, seed, args.time, llm, work / f"{config}-{seed}")
+            row = _run(folder, config, seed, args.time, llm, work / f"{config}-{seed}", args.reuse)
             if row["source"]:
                 with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
                     handle.write(row["source"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,41 @@ def target_problem(tmp_path: Path) -> Path:
         islands = 2
         migration_interval = 10
         """)
+
+
+class TimedExecutor:
+    """An executor as ``drive`` sees it, recording when each task was submitted and its result
+    collected (an evaluation's interval, as the search experiences it)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.started: dict[int, float] = {}
+        self.intervals: list[tuple[float, float]] = []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    @property
+    def in_flight(self) -> int:
+        return self.inner.in_flight
+
+    def submit(self, task) -> None:
+        self.started[task.ticket] = time.time()
+        self.inner.submit(task)
+
+    def collect(self, timeout: float):
+        results = self.inner.collect(timeout)
+        now = time.time()
+        self.intervals += [(self.started.pop(r.ticket), now) for r in results]
+        return results
+
+
+def covered(intervals: list[tuple[float, float]], by: list[tuple[float, float]]) -> float:
+    """Seconds of ``intervals`` during which at least one interval of ``by`` was running."""
+    merged: list[list[float]] = []
+    for start, end in sorted(by):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return sum(max(0.0, min(e1, e2) - max(s1, s2)) for s1, e1 in intervals for s2, e2 in merged)

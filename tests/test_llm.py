@@ -24,7 +24,7 @@ from collections import deque
 from pathlib import Path
 
 import pytest
-from conftest import write_problem
+from conftest import TARGET_EVALUATE, TimedExecutor, covered, write_problem
 
 from rsi.errors import ProposalFailed, RsiError
 from rsi.program import edit_violation
@@ -112,6 +112,7 @@ class FaultProxy:
         self.upstream = upstream.rstrip("/")
         self.script: deque = deque()
         self.seen: list[str] = []
+        self.calls: list[tuple[float, float]] = []  # (start, end) of every request, wall clock
         self.in_flight = self.most_in_flight = 0
         self.lock = threading.Lock()
         proxy = self
@@ -121,6 +122,7 @@ class FaultProxy:
                 pass
 
             def do_POST(self):
+                start = time.time()
                 with proxy.lock:
                     proxy.in_flight += 1
                     proxy.most_in_flight = max(proxy.most_in_flight, proxy.in_flight)
@@ -129,6 +131,7 @@ class FaultProxy:
                 finally:
                     with proxy.lock:
                         proxy.in_flight -= 1
+                        proxy.calls.append((start, time.time()))
 
             def _post(self):
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
@@ -460,6 +463,103 @@ def test_a_run_goes_on_when_the_model_server_is_gone(proxy, tmp_path):
         assert all(c.prompt for c in llm)  # what was asked is kept
         mutated = [c for c in results.candidates() if c.proposer == "mutate"]
         assert any(c.status == "ok" for c in mutated)
+
+
+# --- proposals written ahead, against the real server ------------------------------------------------------
+SLOW_EVALUATE = TARGET_EVALUATE.replace("def evaluate(program_path):\n", """def evaluate(program_path):
+    import time
+    time.sleep(0.4)
+""")
+FILL_ONLY = '''
+from rsi.improvers import Step
+
+
+def next_step(ctx):
+    return Step(parent=ctx.archive.best().id, proposer="llm", operator="fill")
+'''
+
+
+def _ahead_problem(tmp_path: Path, url: str) -> Path:
+    toml = f"""
+    [run]
+    proposers = ["llm"]
+    max_attempts_factor = 4
+    [oversight]
+    promote_every = false
+    [proposer.llm]
+    url = "{url}"
+    model = "{ALIAS}"
+    grammar = "gbnf"
+    formats = ["fill"]
+    max_tokens = 48
+    timeout = 60
+    """
+    (tmp_path / "fill.py").write_text(FILL_ONLY)
+    return write_problem(tmp_path / "problem", evaluate=SLOW_EVALUATE, toml=toml)
+
+
+def _drive_timed(folder: Path, out: Path, improver: Path, **overrides) -> TimedExecutor:
+    import rsi
+    from rsi.run import drive
+
+    search = rsi.Search.create(folder, out, rsi.Overrides(**overrides), improver)
+    executor = TimedExecutor(rsi.executors.create("local", search.problem, search.settings, out.parent / "scr"))
+    try:
+        drive(search, executor)
+    finally:
+        executor.close()
+        search.close()
+    return executor
+
+
+@pytest.mark.slow
+def test_the_model_writes_while_the_worker_evaluates(proxy, tmp_path):
+    """One worker, a model made slower by the proxy, a slow evaluator: with proposals written ahead
+    the model is writing while the worker evaluates (timestamps of the proxy and of the executor);
+    with lookahead 0 never."""
+    folder = _ahead_problem(tmp_path, proxy.url)
+    proxy.script.extend([("delay", 0.3)] * 200)
+    serial = _drive_timed(folder, tmp_path / "serial", tmp_path / "fill.py", budget=5, workers=1, lookahead=0)
+    calls = list(proxy.calls)
+    assert calls and covered(serial.intervals, calls) < 0.005 * len(calls)  # clock granularity only
+
+    proxy.calls.clear()
+    ahead = _drive_timed(folder, tmp_path / "ahead", tmp_path / "fill.py", budget=5, workers=1, lookahead=2)
+    evaluating = sum(e - s for s, e in ahead.intervals)
+    # the seed's evaluation and the last one have no proposal to overlap: at best 3/5 of the time here
+    assert covered(ahead.intervals, proxy.calls) > 0.3 * evaluating, (proxy.calls, ahead.intervals)
+
+
+@pytest.mark.slow
+def test_a_run_with_the_model_writing_ahead_is_a_function_of_its_replies(server, tmp_path):
+    """Proposals written ahead in threads, results out of order (2 workers): replaying the run's
+    stored replies (the replay backend, itself called in threads, in whatever order they come)
+    makes the same candidates. (Two live runs against llama-cpp-python's server may still differ:
+    its replies depend on what its prompt cache holds, a few tokens in; seen here once.)"""
+    import dataclasses
+
+    import rsi
+    from rsi.settings import ProblemSettings
+
+    folder = _ahead_problem(tmp_path, server)
+    rows = []
+    for name in ("live", "replay"):
+        problem = rsi.load_problem(folder)
+        if name == "replay":
+            data = problem.settings.model_dump(exclude_unset=True)
+            data["proposer"]["llm"] = {"replay": str(tmp_path / "live"), "formats": ["fill"], "max_tokens": 48}
+            problem = dataclasses.replace(problem, settings=ProblemSettings.model_validate(data))
+        search = rsi.Search.create(problem, tmp_path / f"{name}-probe", rsi.Overrides(budget=6, seed=11, workers=2),
+                                   tmp_path / "fill.py")
+        assert search.lookahead == 2  # the default: the proposer's concurrency
+        search.close()
+        summary = rsi.improve(problem, tmp_path / name, budget=6, seed=11, workers=2, improver=tmp_path / "fill.py")
+        assert summary.evaluations >= 6
+        with rsi.open_run(tmp_path / name) as results:
+            rows.append([(c.id, c.parent_id, c.status, c.fingerprint, c.score, c.reply, c.propose_seed)
+                         for c in results.candidates()])
+    assert rows[0] == rows[1]
+    assert sum(1 for c in rows[0] if c[5]) >= 5  # the model wrote them
 
 
 # --- the edit formats, on hand-written replies -----------------------------------------------------------

@@ -43,9 +43,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.address and (args.executor or "ray") != "ray":
         raise RsiError(f"--address is the Ray cluster's, for --executor ray (not {args.executor!r})")
+    if args.lookahead is not None and not 0 <= args.lookahead <= 64:
+        raise RsiError(f"--lookahead {args.lookahead}: give 0 (no proposal written ahead) to 64")
     overrides = Overrides(budget=args.budget, time=args.time, seed=args.seed, workers=args.workers,
                           memory=args.memory, executor=args.executor or ("ray" if args.address else None),
-                          address=args.address)
+                          address=args.address, lookahead=args.lookahead)
     if args.resume:
         if args.problem_dir:
             raise RsiError("give either PROBLEM_DIR or --resume RUN_DIR, not both")
@@ -168,7 +170,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from .report.text import candidate_view, summary
 
     store = _checked_store(args)
-    print(summary(store, top=args.top) if args.id is None else candidate_view(store, args.id))
+    if args.id is not None and args.candidate is not None and args.id != args.candidate:
+        raise RsiError("give the candidate once: rsi show RUN_DIR ID (or --candidate ID)")
+    cid = args.id if args.id is not None else args.candidate
+    print(summary(store, top=args.top) if cid is None else candidate_view(store, cid))
     return 0
 
 
@@ -382,6 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "registered one")
     p.add_argument("--address", metavar="ADDR", help="with --executor ray: the cluster, auto | HOST:PORT | "
                    "ray://HOST:PORT (default: RAY_ADDRESS, a running local cluster, else a new local Ray)")
+    p.add_argument("--lookahead", type=int, metavar="N",
+                   help="proposals a model writes ahead while the workers evaluate (0: none; default: the "
+                        "model proposers' concurrency)")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder to create (default runs/<problem>-<time>)")
     p.add_argument("--improver", metavar="FILE", help="search policy module (default: rsi's seed improver); "
                    "runs in a sandboxed process of its own")
@@ -405,6 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("id", type=int, nargs="?", help="a candidate to show instead of the summary")
     p.add_argument("--top", type=int, default=10, help="how many top candidates to list")
+    p.add_argument("--candidate", type=int, metavar="ID",
+                   help="show one candidate: its origin, result, model call (tokens, cost, latency), evaluation")
     p.add_argument("--inspect", action="store_true",
                    help="show a run whose tables disagree with its audit trail (with a warning)")
     p.set_defaults(func=_cmd_show)

@@ -30,6 +30,7 @@ class ProposalFailed(Exception):
     """
 
     def __init__(self, reason: str, *, tokens: int = 0, cost: float = 0.0, prompt: str | None = None,
-                 reply: str | None = None, seconds: float = 0.0):
+                 reply: str | None = None, seconds: float = 0.0, prompt_tokens: int = 0, completion_tokens: int = 0):
         super().__init__(reason)
         self.tokens, self.cost, self.prompt, self.reply, self.seconds = tokens, cost, prompt, reply, seconds
+        self.prompt_tokens, self.completion_tokens = prompt_tokens, completion_tokens

@@ -35,6 +35,7 @@ from .status import StopReason
 
 STOP_FILE = "STOP"
 POLL_SECONDS = 0.2  # how long the loop waits for a result before it looks at the stop file again
+WRITING_POLL_SECONDS = 0.02  # ... and while proposals are being written ahead ([run] lookahead)
 
 __all__ = ["STOP_FILE", "Overrides", "Run", "drive"]
 
@@ -48,7 +49,9 @@ def drive(search: Search, executor: Executor, *, on_progress: Callable[[Snapshot
 
     A ``stop_file`` that appears stops the search (``rsi stop``); an evaluator whose files change
     stops it too; ``search.stop(StopReason.INTERRUPTED)`` from another thread or a signal handler
-    abandons what is in flight within ``POLL_SECONDS``.
+    abandons what is in flight within ``POLL_SECONDS``. With proposals written ahead (``[run]
+    lookahead``), results keep being collected and told while a model writes, and a worker that
+    frees up gets the next child as soon as it is written.
     """
     while not search.done:
         if stop_file is not None and stop_file.exists():
@@ -64,9 +67,12 @@ def drive(search: Search, executor: Executor, *, on_progress: Callable[[Snapshot
         if search.done:
             break
         if executor.in_flight == 0:
+            if search.wait_for_proposal(POLL_SECONDS):
+                continue  # a model is writing the next child and nothing is being evaluated
             raise SearchError("the search waits for results that its executor does not hold; a task from ask() "
                               "was not submitted, or the executor lost it")
-        results = executor.collect(timeout=POLL_SECONDS)
+        # while proposals are written ahead, look back soon: one may be ready for an idle worker
+        results = executor.collect(timeout=WRITING_POLL_SECONDS if search.writing else POLL_SECONDS)
         for result in results:
             if _interrupted(search):
                 break

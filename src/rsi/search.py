@@ -29,6 +29,22 @@ worker may idle while a slow evaluation before its next task finishes (``benchma
 measured 8% of throughput with evaluations of 20-200 ms). ``[run] ordered = false`` applies
 results as they arrive instead: a little faster, not repeatable.
 
+**Proposals written ahead** (``[run] lookahead`` = ``n`` > 0; by default the concurrency of a model
+proposer): up to ``n + 1`` proposals are chosen and not yet resolved; a proposer that calls out (it
+has a ``concurrency``) writes them in threads while ``ask`` answers None and the driver goes on
+telling results. The search's own order of events stays fixed: proposal ``p`` is chosen right
+after proposal ``p - n - 1`` is resolved, proposals are resolved in the order they were chosen, and
+results are applied only just before a proposal is chosen, up to child ``T + 1 - parallel``
+(``T``: children handed out by then). So the same seed still gives the same candidates; each
+proposal is chosen without the outcomes of the ``n`` before it. ``writing`` counts the proposals
+in flight, ``wait_for_proposal`` blocks on the oldest. A stop ends the choosing. At a spent token
+or money budget (or STUCK) the proposals in flight are awaited and stored, their tokens counted and
+a valid child left pending (evaluated first when the run is resumed): the same seed gives the same
+run, and what was paid for is kept. At a time or CPU limit, ``rsi stop``, a changed evaluator or
+an interrupt the run is not held up by a model: proposals already written are stored so, those
+still being written are dropped unstored (the calls finish unread in their threads; their tokens
+are not counted).
+
 **Budgets** are engine state: evaluations, proposals, wall time, CPU seconds of evaluations, LLM
 tokens and money are counted here, where no improver or proposer can reach them; the improver sees
 a frozen snapshot (``rsi.improvers.ImproverContext``).
@@ -46,9 +62,11 @@ import hashlib
 import inspect
 import json
 import random
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -63,7 +81,7 @@ from .memory import plain as plain_memory
 from .oversight.adoption import review_candidate
 from .problem import Problem, load_problem
 from .program import code_size, edit_violation, fingerprint, syntax_error, unified_diff
-from .proposers.base import Program, ProposalRequest, Proposer
+from .proposers.base import Program, Proposal, ProposalRequest, Proposer
 from .proposers.improver_ops import improver_operators
 from .registry import ALWAYS_AVAILABLE
 from .registry import proposers as proposer_registry
@@ -78,6 +96,9 @@ from .version import __version__
 __all__ = ["SEED_ID", "BaseHook", "Hook", "Overrides", "Search", "Snapshot", "Summary", "Usage", "eval_seed"]
 
 SEED_ID = 1
+# stops that wait for the proposals being written (spent budgets, which a seed reproduces: what was
+# paid for is stored and counted); at any other stop they are dropped from the first unwritten one on
+AWAITED_AT_STOP = (StopReason.TOKENS, StopReason.COST, StopReason.STUCK)
 FEEDBACK_KEPT = 3  # failure reasons of a proposer's recent children, shown in its next requests
 ARTIFACT_CHARS = 64_000  # the most of a candidate's artifacts (as JSON) kept in the run database
 ABANDONS = (StopReason.INTERRUPTED, StopReason.IMPROVER_FAILED)  # stops that leave what is in flight pending
@@ -96,6 +117,51 @@ class _Child:
     cost: float = 0.0
     seconds: float = 0.0
     key: str | None = None  # the proposer's name for it (Proposal.key), handed back to its observe
+
+
+@dataclass
+class _Pending:
+    """A proposal chosen (its step and request made) and not yet resolved into a task or a record:
+    written at once (``written``), or being written in a thread (``future``)."""
+
+    step: Step
+    parent: Candidate
+    seed: int  # the request's
+    future: Future[Proposal | ProposalFailed] | None = None
+    written: Proposal | ProposalFailed | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.future is None or self.future.done()
+
+    def outcome(self) -> Proposal | ProposalFailed:
+        if self.future is not None:
+            return self.future.result()  # a proposer's bug raises here, in the search's thread
+        assert self.written is not None
+        return self.written
+
+
+def _write(proposer: Proposer, request: ProposalRequest) -> Proposal | ProposalFailed:
+    try:
+        return proposer.propose(request)
+    except ProposalFailed as exc:
+        return exc
+
+
+def _write_in_thread(proposer: Proposer, request: ProposalRequest) -> Future[Proposal | ProposalFailed]:
+    """``_write`` in a daemon thread of its own (at most ``lookahead + 1`` at once): a model call
+    still running when the program exits (Ctrl-C) does not hold the exit up."""
+    future: Future[Proposal | ProposalFailed] = Future()
+
+    def run() -> None:
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(_write(proposer, request))
+            except BaseException as exc:  # a proposer's bug: raised by outcome(), in the search's thread
+                future.set_exception(exc)
+
+    threading.Thread(target=run, name="rsi-propose", daemon=True).start()
+    return future
 
 
 class Search:
@@ -126,6 +192,7 @@ class Search:
         self.proposers.update(improver_operators(improver, settings.improver, lambda: self._improver_state))
         self.parallel = settings.run.workers
         self.ordered = settings.run.ordered
+        self.lookahead = _lookahead(settings.run.lookahead, self.proposers)
         self._clock = clock
         self._rng = random.Random(settings.run.seed)
         self._archive = Archive(settings.archive.features, settings.archive.bins, settings.archive.islands,
@@ -156,6 +223,9 @@ class Search:
         self._finished = False
         self.hooks: list[Hook] = list(hooks)
         self._failures: dict[str, deque[str]] = {}  # proposer -> why its recent children failed
+        # proposals written ahead (lookahead > 0): chosen, not yet resolved, oldest first
+        self._pending: deque[_Pending] = deque()
+        self._choose_due = True  # the next step of _ask_ahead's fixed order is choosing a proposal
         self._description = problem.description
         self._memory = check_memory(memory, "the run's memory") if memory else None
 
@@ -331,7 +401,24 @@ class Search:
         if self._stop in ABANDONS:
             return True
         return (self._stop is not None and self._ended and not self._children and not self._requested
-                and not self._requests)
+                and not self._requests and not self._pending)
+
+    @property
+    def writing(self) -> int:
+        """Proposals written ahead and not resolved yet (``[run] lookahead``); while the oldest is
+        being written, ``ask`` answers None and a driver with nothing to collect calls
+        ``wait_for_proposal``."""
+        return len(self._pending)
+
+    def wait_for_proposal(self, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds until the oldest proposal written ahead is ready. False if
+        it was ready already (``ask`` has something to do, or waits for a result instead)."""
+        if not self._pending or self._pending[0].ready:
+            return False
+        future = self._pending[0].future
+        assert future is not None
+        wait([future], timeout=timeout)
+        return True
 
     def source(self, candidate_id: int) -> str:
         """The program of a stored candidate ('' for one that has none)."""
@@ -379,6 +466,7 @@ class Search:
             self._arrived.clear()
             self._requests.clear()
             self._requested.clear()
+            self._discard_pending()
         else:
             self._apply_due()
             self._maybe_end()
@@ -423,13 +511,15 @@ class Search:
             self._requested[ticketed.ticket] = hook
             return ticketed
         if self._stop is not None:
-            return None
+            return self._ask_ahead() if self._pending else None
         if self._seed_state == "none":
             return self._ask_seed()
         if self._seed_state == "asked":
             return None
         if self._resubmit:
             return self._child_task(self._resubmit.popleft())
+        if self.lookahead:
+            return self._ask_ahead()
         self._apply_due()
         if self._check_budgets():
             self._apply_due()
@@ -447,6 +537,73 @@ class Search:
         self._apply_due()
         self._maybe_end()
         return self.ask() if self._requests else None
+
+    def _ask_ahead(self) -> EvalTask | None:
+        """``ask`` with proposals written ahead: up to ``lookahead + 1`` proposals are chosen and
+        not resolved, models write them in threads, and the driver keeps telling results meanwhile.
+
+        The search's own order of events is fixed, whatever the timing: proposal ``p`` is chosen
+        (C) right after proposal ``p - lookahead - 1`` is resolved (R: recorded, and handed out if it
+        is a child to evaluate), proposals are resolved in the order they were chosen, and results
+        are applied (A) only just before a C, in ticket order, exactly up to child ``T + 1 -
+        parallel`` (``T``: children handed out so far), as without lookahead. A result told early
+        waits; a C waits for the result it must know; an R waits for its proposal to be written.
+        Unordered: results apply as they arrive and C does not wait for them.
+        """
+        window = self.lookahead + 1
+        while True:
+            if not self._pending:
+                self._choose_due = True
+            if self._choose_due and self._stop is None:
+                if self.ordered and not self._apply_through(self._seq + 1 - self.parallel):
+                    return None  # an earlier result is due before the next proposal may be chosen
+                if self._check_budgets(reserved=len(self._pending)):
+                    self._choose_due = False  # stopped, or the evaluation budget is all in flight
+                else:
+                    self._pending.append(self._choose(ahead=True))
+                    self._choose_due = len(self._pending) < window
+                    continue
+            if not self._pending:
+                break
+            if not self._pending[0].ready:
+                if self._stop is None and self._out_of_time():
+                    continue
+                if self._stop is not None and self._stop not in AWAITED_AT_STOP:
+                    self._pending.clear()  # a limit of time or a person's stop: not held up by a model
+                    continue
+                return None  # being written; results are told meanwhile
+            self._choose_due = True
+            task = self._resolve(self._pending.popleft(), hand_out=self._stop is None)
+            if task is not None:
+                return task
+        self._apply_due()
+        self._maybe_end()
+        return self.ask() if self._requests else None
+
+    def _out_of_time(self) -> bool:
+        """The time limit, checked while a model writes (a stop then, not after its call)."""
+        limit = self.settings.run.time
+        if limit is None or self._clock() - self._started < limit:
+            return False
+        self._stop = StopReason.TIME
+        self.store.log("budget.reached", {"budget": "wall_seconds", "limit": limit})
+        return True
+
+    def _apply_through(self, limit: int) -> bool:
+        """Apply arrived results in ticket order up to child number ``limit``; True when every
+        child up to it is applied."""
+        while self._order and self._children[self._order[0]].seq <= limit:
+            ticket = self._order[0]
+            if ticket not in self._arrived:
+                return False
+            self._order.popleft()
+            self._apply(self._children.pop(ticket), self._arrived.pop(ticket))
+        return True
+
+    def _discard_pending(self) -> None:
+        """An interrupt: proposals being written are dropped (not stored, their tokens not counted;
+        a model call under way finishes in its thread, unread)."""
+        self._pending.clear()
 
     def _ticketed(self, task: EvalTask) -> EvalTask:
         self._tickets += 1
@@ -481,12 +638,13 @@ class Search:
         self._order.append(task.ticket)
         return task
 
-    def _check_budgets(self) -> bool:
-        """Set the stop reason if a budget is spent; True if the search stops proposing."""
+    def _check_budgets(self, reserved: int = 0) -> bool:
+        """Set the stop reason if a budget is spent; True if the search stops proposing (for now:
+        ``reserved`` proposals being written count against the evaluation budget)."""
         if self._stop is not None:
             return True
         run = self.settings.run
-        if self._evaluations + len(self._children) >= run.budget:
+        if self._evaluations + len(self._children) + reserved >= run.budget:
             if self._evaluations >= run.budget:
                 self._stop = StopReason.BUDGET
                 self.store.log("budget.reached", {"budget": "evaluations", "limit": run.budget})
@@ -538,27 +696,47 @@ class Search:
     def _propose(self) -> EvalTask | None:
         """One proposal: a task for a child worth evaluating, or None (recorded as invalid,
         rejected or duplicate, and told to the improver)."""
+        return self._resolve(self._choose())
+
+    def _choose(self, ahead: bool = False) -> _Pending:
+        """The improver's step and the proposer's request; the proposal is written now, or, ahead
+        and by a proposer that calls out (``concurrency``), in a thread with its own rng."""
         self._proposals += 1
         step = self._next_step()
         parent = self.store.get(step.parent)
-        parent_source = parent.source or ""
         proposer = self.proposers[step.proposer]
+        request = self._request(step, parent)
+        if ahead and _is_int(getattr(proposer, "concurrency", None)):
+            request = dataclasses.replace(request, rng=random.Random(request.seed))
+            return _Pending(step, parent, request.seed, future=_write_in_thread(proposer, request))
+        return _Pending(step, parent, request.seed, written=_write(proposer, request))
+
+    def _resolve(self, pending: _Pending, hand_out: bool = True) -> EvalTask | None:
+        """A written proposal: a task for a child worth evaluating, or None (recorded as invalid,
+        rejected or duplicate, and told to the improver; ``hand_out`` False, after a stop: a valid
+        child is stored pending, evaluated when the run is resumed)."""
+        step, parent = pending.step, pending.parent
+        parent_source = parent.source or ""
         base: dict[str, Any] = {"parent_id": parent.id, "inspiration_ids": list(step.inspirations),
-                                "island": step.island, "proposer": step.proposer, "operator": step.operator}
-        try:
-            proposal = proposer.propose(self._request(step, parent))
-        except ProposalFailed as exc:
+                                "island": step.island, "proposer": step.proposer, "operator": step.operator,
+                                "propose_seed": pending.seed}
+        proposal = pending.outcome()
+        if isinstance(proposal, ProposalFailed):
+            exc = proposal
             self._spend(exc.tokens, exc.cost)
             self._remember_failure(step.proposer, f"proposal failed: {exc}")
             self._settle(step, parent, {**base, "status": Status.INVALID, "error": f"proposal failed: {exc}",
                                         "prompt": exc.prompt, "reply": exc.reply, "tokens": exc.tokens or None,
-                                        "cost": exc.cost or None, "propose_seconds": exc.seconds or None})
+                                        "cost": exc.cost or None, "propose_seconds": exc.seconds or None,
+                                        "prompt_tokens": exc.prompt_tokens or None,
+                                        "completion_tokens": exc.completion_tokens or None})
             return None
         self._spend(proposal.tokens, proposal.cost)
         base.update(operator=proposal.operator, rationale=proposal.rationale, source=proposal.source,
                     diff=unified_diff(parent_source, proposal.source), fingerprint=fingerprint(proposal.source),
                     prompt=proposal.prompt, reply=proposal.reply, tokens=proposal.tokens or None,
-                    cost=proposal.cost or None, propose_seconds=proposal.seconds or None)
+                    cost=proposal.cost or None, propose_seconds=proposal.seconds or None,
+                    prompt_tokens=proposal.prompt_tokens or None, completion_tokens=proposal.completion_tokens or None)
         problem = syntax_error(proposal.source)
         violation = None if problem else edit_violation(parent_source, proposal.source)
         if problem or violation:
@@ -588,6 +766,8 @@ class Search:
             events.append(("candidate.flagged", {"flags": flags}))
         self._insert({**base, "status": Status.PENDING, "eval_seed": seed, "flags": flags or None}, events=events)
         self._sources[cid] = proposal.source
+        if not hand_out:
+            return None
         task = self._hand_out(cid, step, parent.score, proposal.source, seed)
         self._children[task.ticket] = dataclasses.replace(self._children[task.ticket], tokens=proposal.tokens,
                                                           cost=proposal.cost, seconds=proposal.seconds,
@@ -675,7 +855,9 @@ class Search:
     def _apply_due(self) -> list[Outcome]:
         """Apply arrived results in ticket order, up to what the next child may know (unordered:
         every arrived result, in the order they arrived)."""
-        outcomes = []
+        outcomes: list[Outcome] = []
+        if self.lookahead and self.ordered and self._proposing():
+            return outcomes  # applied by ask, just before the next proposal is chosen (_ask_ahead)
         if not self.ordered:
             for ticket in list(self._arrived):
                 outcomes.append(self._apply(self._children.pop(ticket), self._arrived.pop(ticket)))
@@ -789,7 +971,8 @@ class Search:
     # --- the end --------------------------------------------------------------------------------------
     def _maybe_end(self) -> None:
         """Once stopped with every child in, let the hooks make their final requests (once)."""
-        if self._stop is None or self._ended or self._children or self._stop in ABANDONS:
+        if (self._stop is None or self._ended or self._children or self._pending
+                or self._stop in ABANDONS):
             return
         self._ended = True
         if self._stop.checks_at_end:
@@ -805,11 +988,13 @@ class Search:
                                        "best_id": best.id if best else None,
                                        "best_score": best.score if best else None})
         self._finished = True
+        self._discard_pending()  # nothing is pending here but after an interrupt
         close_improver(self.improver)
         seed = self.store.get(SEED_ID) if self.store.next_id() > SEED_ID else None  # None: stopped before it
         return Summary(self.run_dir, reason, self._evaluations, best, seed, self.store.counts())
 
     def close(self) -> None:
+        self._discard_pending()
         close_improver(self.improver)
         self.store.close()
 
@@ -836,6 +1021,14 @@ def stored_artifacts(data: object) -> object:
         return data
     return {"rsi_cut": f"artifacts of {len(text)} characters as JSON; the first {ARTIFACT_CHARS} kept",
             "head": text[:ARTIFACT_CHARS]}
+
+
+def _lookahead(setting: int | None, proposers: Mapping[str, Proposer]) -> int:
+    """``[run] lookahead``, or by default the largest ``concurrency`` of the proposers that have one."""
+    if setting is not None:
+        return setting
+    found = [getattr(p, "concurrency", None) for p in proposers.values()]
+    return max([c for c in found if isinstance(c, int) and not isinstance(c, bool)], default=0)
 
 
 def _is_int(value: object) -> bool:

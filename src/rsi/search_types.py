@@ -38,6 +38,8 @@ class Overrides:
     memory: str | None = None  # a memory file (an absolute path or one relative to the working directory)
     executor: str | None = None
     address: str | None = None  # [ray] address
+    lookahead: int | None = None
+    max_tokens: int | None = None
 
     def apply(self, settings: ProblemSettings) -> ProblemSettings:
         given = self.given()

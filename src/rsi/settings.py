@@ -41,6 +41,12 @@ class RunSettings(_Strict):
         True, description="apply results in the order their tasks were asked (the same seed gives the same run); "
         "false: as they arrive (a little faster, not repeatable)",
     )
+    lookahead: int | None = Field(
+        None, ge=0, le=64, description="proposals written ahead while evaluations run: a model writes the next "
+        "children while the workers evaluate, each one chosen before the outcomes of the `lookahead` proposals "
+        "before it are known (the same seed still gives the same run); 0: a proposal is written when a worker "
+        "asks for it; default: the largest concurrency of the run's model proposers, 0 without one",
+    )
 
 
 class EvaluatorSettings(_Strict):

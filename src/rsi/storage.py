@@ -61,7 +61,10 @@ CREATE TABLE IF NOT EXISTS candidates (
     tokens INTEGER,
     cost REAL,
     propose_seconds REAL,
-    artifacts TEXT
+    artifacts TEXT,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    propose_seed INTEGER
 );
 CREATE INDEX IF NOT EXISTS candidates_status ON candidates(status);
 CREATE INDEX IF NOT EXISTS candidates_fingerprint ON candidates(fingerprint);
@@ -119,6 +122,9 @@ class Candidate:
     cost: float | None = None
     propose_seconds: float | None = None
     artifacts: Any = None  # what the evaluator handed back beside the metrics (plain JSON data)
+    prompt_tokens: int | None = None  # of ``tokens``: what the model read ...
+    completion_tokens: int | None = None  # ... and what it wrote
+    propose_seed: int | None = None  # the seed its proposer was given (a model call's seed)
 
     @property
     def ok(self) -> bool:

@@ -56,6 +56,8 @@ class Proposal:
     prompt: str | None = None
     reply: str | None = None
     seconds: float = 0.0  # time spent making it (a model call's latency)
+    prompt_tokens: int = 0  # of ``tokens``: read by the model ...
+    completion_tokens: int = 0  # ... and written by it
     key: str | None = None  # the proposer's own name for this child: handed back to its ``observe``
 
 
@@ -66,6 +68,11 @@ class Proposer(Protocol):
     the attempt as invalid with that reason, and counts the tokens and cost the exception carries).
     It must only use ``request.rng`` and ``request.seed`` for randomness, so that a seeded run is
     reproducible.
+
+    A proposer that waits on something outside the process (a model endpoint) may have an int
+    attribute ``concurrency``: the search then calls it in threads, up to ``[run] lookahead``
+    proposals ahead, while evaluations run (each such call gets its own ``request.rng``, seeded
+    from ``request.seed``), so ``propose`` must be safe to call from several threads at once.
 
     Optional: ``observe(key, score)``. A proposer that learns from its children (a multi-evaluation
     move such as ``rsi.proposers.tune``) returns proposals with a ``key``; the search calls

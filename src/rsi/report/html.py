@@ -35,6 +35,7 @@ from ..oversight.adoption import train_holdout_gap
 from ..program import unified_diff
 from ..results import Results, open_run
 from ..storage import Candidate
+from .calls import CallStats, call_stats
 from .svg import Series, fmt_number, svg_chart
 from .text import cascade_counts
 
@@ -90,6 +91,7 @@ class RunView:
     generations: list[dict[str, Any]] | None = None
     selfimprove: dict[str, Any] | None = None
     cascade: tuple[int, int, int] | None = None  # ran, stopped early, stage evaluations saved
+    calls: list[CallStats] = field(default_factory=list)  # model calls per proposer
     made_at: float = field(default_factory=time.time)
 
     @property
@@ -180,6 +182,7 @@ def collect(results: Results) -> RunView:
     view = RunView(results.run_dir, meta, store.counts(), _candidate_rows(results), seed, best, lineage, holdout,
                    _stats(results), _failures(results), flags, store.promotions(), holdout_line)
     view.cascade = cascade_counts(store)
+    view.calls = call_stats(store)
     state = store.load_state() or {}
     try:
         view.archive = Archive.from_json(state["archive"]) if isinstance(state.get("archive"), dict) else None
@@ -420,7 +423,20 @@ def section_stats(view: RunView, link: Link) -> str:
     return ('<section id="stats"><h2>Proposers and operators</h2>'
             '<p class="note">improved: valid children that scored above their parent</p>'
             + html_table(["proposer", "operator", "tries", "valid", "failed", "improved", "rate", "best score",
-                          "tokens", "cost"], rows, "stats") + "</section>")
+                          "tokens", "cost"], rows, "stats") + _calls_table(view.calls) + "</section>")
+
+
+def _calls_table(calls: list[CallStats]) -> str:
+    """Model calls per proposer: totals, and per call the median tokens and the latency spread."""
+    if not calls:
+        return ""
+    rows = [[escape(c.proposer), f"{c.calls:,}", f"{c.failed:,}", f"{c.prompt_tokens:,}", f"{c.prompt_median:,.0f}",
+             f"{c.completion_tokens:,}", f"{c.completion_median:,.0f}", f"{c.cost:.4f}", f"{c.latency_median:.2f}",
+             f"{c.latency_p90:.2f}", f"{c.latency_max:.2f}", f"{c.tokens_per_second:.1f}"] for c in calls]
+    return ('<h3>Model calls</h3><p class="note">per proposer; "per call" columns are medians; latency in seconds; '
+            'out/s: tokens written per second of model time</p>'
+            + html_table(["proposer", "calls", "failed", "tokens in", "in per call", "tokens out", "out per call",
+                          "cost", "latency median", "p90", "max", "out/s"], rows, "calls"))
 
 
 def section_failures(view: RunView, link: Link) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..oversight.adoption import train_holdout_gap
 from ..storage import Candidate, Store
+from .calls import call_line, call_stats, calls_table
 
 
 def score_chart(history: list[tuple[int, float, float]], total: int, width: int = 60, height: int = 12) -> str:
@@ -82,6 +83,10 @@ def summary(store: Store, top: int = 10) -> str:
     cascade = cascade_savings(store)
     if cascade is not None:
         lines.append(cascade)
+    calls = call_stats(store)
+    if calls:
+        lines += ["", "model calls (totals; medians per call in brackets; out/s: tokens written per second):",
+                  calls_table(calls)]
     lines += ["", "best score over evaluations:", score_chart(store.score_history(), evaluated), ""]
     lines.append(f"{'id':>6}  {'score':>12}  {'status':<9} {'operator':<18} rationale")
     lines += [candidate_line(c) for c in store.top(top)]
@@ -114,12 +119,17 @@ def cascade_counts(store: Store) -> tuple[int, int, int] | None:
 
 
 def candidate_view(store: Store, cid: int) -> str:
-    """One candidate: what it is, how it was scored, its metrics, the cascade stage it reached and
-    the artifacts its evaluator handed back."""
+    """One candidate: where it came from, how it did and was scored (metrics, the cascade stage it
+    reached, the artifacts its evaluator handed back), what its model call and evaluation cost."""
     c = store.get(cid)
-    lines = [f"candidate  #{c.id} ({c.status}), score {c.score if c.score is not None else '-'}",
-             f"parent     {('#' + str(c.parent_id)) if c.parent_id else 'none (the seed)'}; "
-             f"{c.operator or c.proposer}: {_short(c.rationale, 90)}"]
+    score = f"{c.score:.6g}" if c.score is not None else "-"
+    lines = [
+        f"candidate  #{c.id} {c.status}, score {score}",
+        f"parent     {('#' + str(c.parent_id)) if c.parent_id else 'none (the seed)'}"
+        + (f"; inspirations {', '.join('#' + str(i) for i in c.inspiration_ids)}" if c.inspiration_ids else ""),
+        f"proposer   {c.proposer}" + (f" / {c.operator}" if c.operator else ""),
+        f"rationale  {_short(c.rationale, 200)}",
+    ]
     if c.error:
         lines.append("error      " + c.error.strip().splitlines()[-1][:200])
     if c.metrics:
@@ -131,6 +141,11 @@ def candidate_view(store: Store, cid: int) -> str:
         lines.append(f"cascade    reached {reached}{note}")
     if c.holdout:
         lines.append("held-out   " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(c.holdout.items())))
+    call = call_line(c)
+    if call:
+        lines.append(f"model call {call}")
+    if c.wall_seconds is not None:
+        lines.append(f"evaluation {c.wall_seconds:.2f} s wall, {c.cpu_seconds or 0.0:.2f} s CPU")
     lines += artifact_lines(c.artifacts)
     return "\n".join(lines)
 

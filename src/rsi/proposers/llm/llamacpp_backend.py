@@ -98,8 +98,8 @@ class LlamaCppBackend:
         return self._grammars[text]
 
     def complete(self, messages: Sequence[Message], sampling: Sampling) -> Reply:
-        started = time.monotonic()
-        with self._lock:
+        with self._lock:  # one call at a time; its latency is the model's time, not the wait for the lock
+            started = time.monotonic()
             llama = self._load()
             kwargs: dict[str, Any] = {
                 "messages": list(messages), "temperature": sampling.temperature, "top_p": sampling.top_p,

@@ -145,6 +145,12 @@ class LLMProposer:
     def operators(self) -> list[str]:
         return list(self.settings.formats)
 
+    @property
+    def concurrency(self) -> int:
+        """Calls that may be in flight at once: the search writes this many proposals ahead, in
+        threads, while evaluations run (``[run] lookahead``)."""
+        return self.settings.concurrency
+
     def close(self) -> None:
         self.backend.close()
 
@@ -167,10 +173,12 @@ class LLMProposer:
         except BackendError as exc:
             tokens = exc.prompt_tokens + exc.completion_tokens
             raise ProposalFailed(f"llm: {exc}", tokens=tokens, cost=self._cost(exc.prompt_tokens,
-                                 exc.completion_tokens), prompt=prompt, seconds=exc.seconds) from None
+                                 exc.completion_tokens), prompt=prompt, seconds=exc.seconds,
+                                 prompt_tokens=exc.prompt_tokens, completion_tokens=exc.completion_tokens) from None
         cost = self._cost(reply.prompt_tokens, reply.completion_tokens)
         spent: dict[str, Any] = {"tokens": reply.tokens, "cost": cost, "prompt": prompt, "reply": reply.text,
-                                 "seconds": reply.seconds}
+                                 "seconds": reply.seconds, "prompt_tokens": reply.prompt_tokens,
+                                 "completion_tokens": reply.completion_tokens}
         try:
             child = self._apply(fmt, parent, reply.text, slot, options)
         except edits.EditFailed as exc:

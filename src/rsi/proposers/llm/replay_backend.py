@@ -1,8 +1,9 @@
 """The ``replay`` backend: a stored run answers again, offline.
 
 Every prompt and reply of a run is in its database. Replaying reads the ``llm`` candidates of a run
-folder in order and answers each prompt with the reply stored for the same prompt text (the k-th
-time a prompt comes, the k-th reply it got), with the same token count, and a stored failure
+folder and answers each call with the reply stored for the same prompt text and seed (runs stored
+before seeds were: the k-th time a prompt comes, the k-th reply it got), whatever the order in which
+calls written ahead arrive, with the same token count, and a stored failure
 (connection refused, timeout...) fails again with its reason. With the same problem, settings, seed
 and workers, the new run proposes exactly what the first one did, with no model running:
 ``[proposer.llm] replay = "runs/bp1"`` (or ``--llm-set replay=runs/bp1``).
@@ -10,6 +11,7 @@ and workers, the new run proposes exactly what the first one did, with no model 
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,18 +33,23 @@ class ReplayBackend:
         if not (Path(run_dir) / "rsi.db").is_file():
             raise RsiError(f"[proposer.llm] replay: {run_dir} is not a run folder (no rsi.db)")
         self.model = f"replay of {run_dir}"
-        self._answers: dict[str, deque[tuple[str | None, int, str | None]]] = {}
+        self._answers: dict[tuple[str, int | None], deque[tuple[str | None, int, str | None]]] = {}
+        self._lock = threading.Lock()
         with open_run(run_dir) as results:
             for cand in results.candidates():
                 if cand.proposer == "llm" and cand.prompt is not None:
-                    self._answers.setdefault(cand.prompt, deque()).append((cand.reply, cand.tokens or 0, cand.error))
+                    self._answers.setdefault((cand.prompt, cand.propose_seed), deque()).append(
+                        (cand.reply, cand.tokens or 0, cand.error))
 
     def complete(self, messages: Sequence[Message], sampling: Sampling) -> Reply:
-        answers = self._answers.get(render_prompt(list(messages)))
-        if not answers:
+        prompt = render_prompt(list(messages))
+        with self._lock:
+            answers = self._answers.get((prompt, sampling.seed)) or self._answers.get((prompt, None))
+            answer = answers.popleft() if answers else None
+        if answer is None:
             raise BackendError("replay: the replayed run has no (further) reply to this prompt: it asked something "
                                "else here (another seed, setting, problem or rsi version)")
-        reply, tokens, error = answers.popleft()
+        reply, tokens, error = answer
         if reply is None:
             reason = (error or "the replayed call failed").removeprefix(FAILED)
             raise BackendError(reason, completion_tokens=tokens)

@@ -79,8 +79,9 @@ def test_the_pool_reports_tree_limits_and_the_pid_namespace(tmp_path):
     assert tree["on"] is SUPPORT.available
     assert tree["detail"] == SUPPORT.describe()  # where, or why not (e.g. "not writable", "no pids controller")
     assert result.status == "ok"
-    if pid["on"]:  # the candidate sees its worker as init, and no process of the host
-        assert result.metrics["ppid"] == 1.0 and result.metrics["combined_score"] < 100
+    if pid["on"]:  # the candidate sees its worker as init (and, guarded, the evaluation process as its
+        # parent), and no process of the host
+        assert result.metrics["ppid"] <= 2.0 and result.metrics["combined_score"] < 100
     else:
         assert pid["detail"]  # why not, said
 

@@ -9,6 +9,7 @@ checks and ``rsi doctor``.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import os
 import sys
 import textwrap
@@ -271,7 +272,8 @@ def test_environment_allow_list_keeps_secrets_out():
 
 
 def test_split_scores_in_another_process(split_pool):
-    assert split_pool.score_mode == "split" and split_pool.modes == {"train": "split", "holdout": "beside"}
+    # the plain evaluate_holdout beside it runs behind the guard (rsi.sandbox.guard), the default
+    assert split_pool.score_mode == "split" and split_pool.modes == {"train": "split", "holdout": "guarded"}
     r = evaluate(split_pool, returning("{'values': np.arange(4)}"))
     assert (r.status, r.error) == ("ok", None)
     assert r.metrics["combined_score"] == 6.0 and r.metrics["n"] == 4
@@ -301,10 +303,13 @@ def test_split_produce_failure_keeps_the_traceback(split_pool):
     assert r.status == "error" and "KeyError: 'missing piece'" in r.error and "program.py" in r.error
 
 
-def test_plain_evaluator_is_scored_beside(tmp_path):
+def test_plain_evaluator_is_guarded_by_default_and_beside_without_the_guard(tmp_path):
     evaluator = write(tmp_path / "p", "evaluate.py", "def evaluate(path):\n    return {'combined_score': 1}\n")
     with EvaluatorPool(evaluator, 1, LIMITS, tmp_path / "s") as pool:
-        assert pool.score_mode == "beside" and not pool.has_holdout
+        assert pool.score_mode == "guarded" and not pool.has_holdout
+        assert evaluate(pool, "x = 1\n").metrics == {"combined_score": 1.0}
+    with EvaluatorPool(evaluator, 1, dataclasses.replace(LIMITS, guard=False), tmp_path / "s2") as pool:
+        assert pool.score_mode == "beside"
         assert evaluate(pool, "x = 1\n").metrics == {"combined_score": 1.0}
 
 

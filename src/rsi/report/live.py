@@ -7,13 +7,13 @@ by audit events newer than the last one seen (every write of the store records t
 later change such as held-out results of the best is caught too). The charts' rows, the proposer and
 operator statistics, failures by kind, review flags and the status counts are kept in memory and
 adjusted by the changed candidates; the few single rows the page shows (seed, best, lineage, held-out)
-are read again only when they changed. The dashboard keeps one per run (``rsi.report.dashboard``).
+are read again only when they changed. A run folder whose audit trail no longer holds the last event seen
+(another database in its place) is read again in full. The dashboard keeps one per run (``rsi.report.dashboard``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import threading
 from bisect import bisect_left, insort
 from collections import Counter
@@ -23,7 +23,7 @@ from typing import Any
 
 from ..archive import Archive
 from ..results import Results
-from ..storage import DB_NAME, EVALUATED_STATUSES, FINAL_STATUSES, Candidate
+from ..storage import EVALUATED_STATUSES, FINAL_STATUSES, Candidate
 from .html import GENERATIONS_FILE, SELFIMPROVE_FILE, Row, RunView, _read_json, failure_kind, sorted_failures
 
 FAILED = ("error", "timeout", "invalid", "rejected")  # the statistics' "failed" (html._stats)
@@ -84,8 +84,8 @@ class LiveView:
         self._reset()
 
     def _reset(self) -> None:
-        self.identity: tuple[int, int] | None = None
-        self.seq = 0
+        self.seq = 0  # the last audit event seen, and its hash
+        self.head = ""
         self.low = 1  # the lowest id that may still change by itself (not final), or one past the largest
         self.recs: dict[int, Rec] = {}
         self.children: dict[int, list[int]] = {}
@@ -108,18 +108,18 @@ class LiveView:
 
     def _update(self, results: Results) -> RunView:
         conn = results.store.conn
-        stat = os.stat(self.run_dir / DB_NAME)
-        seq = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM audit").fetchone()[0])
-        if self.identity != (stat.st_dev, stat.st_ino) or seq < self.seq:  # another database, or a rewritten one
-            self._reset()
-            self.identity = (stat.st_dev, stat.st_ino)
+        seq, head = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone() or (0, "")
+        if self.seq:  # the event last seen must still be there, unchanged: else this is another run's trail
+            seen = conn.execute("SELECT hash FROM audit WHERE seq = ?", (self.seq,)).fetchone()
+            if seen is None or seen[0] != self.head:
+                self._reset()
         if not self.recs:
             changed = list(conn.execute(f"SELECT {COLUMNS} FROM candidates ORDER BY id"))
         else:
             changed = list(conn.execute(
                 f"SELECT {COLUMNS} FROM candidates WHERE id >= ? OR id IN (SELECT json_extract(payload, '$.id') "
                 "FROM audit WHERE seq > ? AND seq <= ?) ORDER BY id", (self.low, self.seq, seq)))
-        self.seq = seq
+        self.seq, self.head = int(seq), str(head)
         self.reads = len(changed)
         kinds: dict[tuple[str, str | None], str] = {}  # alike errors are named once
         for values in changed:

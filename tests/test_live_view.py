@@ -79,6 +79,15 @@ def test_incremental_view_equals_a_full_rebuild(tmp_path):
     store.insert_candidate({"proposer": "grammar", "parent_id": 2, "source": SOURCE, "status": "ok", "score": 0.5,
                             "evaluated_at": 60.0})
     assert check(view, run_dir) == 1  # one new candidate: one row read, not the run's
+    stuck = store.insert_candidate({"proposer": "grammar", "parent_id": 1, "source": SOURCE, "status": "running"})
+    for _ in range(5):
+        store.insert_candidate({"proposer": "grammar", "parent_id": stuck - 1, "source": SOURCE, "status": "error",
+                                "error": "boom", "evaluated_at": 61.0})
+    check(view, run_dir)
+    store.insert_candidate({"proposer": "grammar", "parent_id": 2, "source": SOURCE, "status": "pending"})
+    assert check(view, run_dir) == 2  # the new one and the one still running, not those between
+    store.update_candidate(stuck, {"status": "ok", "score": 99.0, "evaluated_at": 62.0})
+    check(view, run_dir)
     assert total > 20
     store.close()
 

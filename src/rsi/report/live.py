@@ -1,8 +1,8 @@
 """A run's report view kept up to date by reading only what was written since the last look.
 
 ``LiveView(run_dir).update(results)`` returns the same ``RunView`` as ``html.collect(results)`` (the full
-rebuild), but after the first call it reads only the candidates that may have changed: those from the
-lowest id that was still pending (ids only grow; a status moves from pending to final) and those named
+rebuild), but after the first call it reads only the candidates that may have changed: new ids (ids
+only grow), those that were not final yet (a status moves from pending to final) and those named
 by audit events newer than the last one seen (every write of the store records the candidate's id, so a
 later change such as held-out results of the best is caught too). The charts' rows, the proposer and
 operator statistics, failures by kind, review flags and the status counts are kept in memory and
@@ -86,7 +86,7 @@ class LiveView:
     def _reset(self) -> None:
         self.seq = 0  # the last audit event seen, and its hash
         self.head = ""
-        self.low = 1  # the lowest id that may still change by itself (not final), or one past the largest
+        self.open: set[int] = set()  # ids not in a final status: they change without a new id
         self.recs: dict[int, Rec] = {}
         self.children: dict[int, list[int]] = {}
         self.order: list[tuple[int, float, int]] = []  # evaluated rows' sort keys, kept sorted
@@ -117,8 +117,9 @@ class LiveView:
             changed = list(conn.execute(f"SELECT {COLUMNS} FROM candidates ORDER BY id"))
         else:
             changed = list(conn.execute(
-                f"SELECT {COLUMNS} FROM candidates WHERE id >= ? OR id IN (SELECT json_extract(payload, '$.id') "
-                "FROM audit WHERE seq > ? AND seq <= ?) ORDER BY id", (self.low, self.seq, seq)))
+                f"SELECT {COLUMNS} FROM candidates WHERE id > ? OR id IN (SELECT value FROM json_each(?)) "
+                "OR id IN (SELECT json_extract(payload, '$.id') FROM audit WHERE seq > ? AND seq <= ?) ORDER BY id",
+                (max(self.recs), json.dumps(sorted(self.open)), self.seq, seq)))
         self.seq, self.head = int(seq), str(head)
         self.reads = len(changed)
         kinds: dict[tuple[str, str | None], str] = {}  # alike errors are named once
@@ -131,9 +132,6 @@ class LiveView:
                     kind = kinds[(status, error)] = failure_kind(status, error)
             self._apply(Rec(cid, parent, status, score, proposer, operator, at, tokens, cost, evaluated_at, bool(held),
                             flags, kind))
-        open_ids = [r.id for r in (self.recs.get(i) for i in range(self.low, max(self.recs, default=0) + 1))
-                    if r is not None and r.status not in FINAL_STATUSES]
-        self.low = min(open_ids) if open_ids else max(self.recs, default=0) + 1
         return self._view(results)
 
     def _apply(self, new: Rec) -> None:
@@ -144,6 +142,10 @@ class LiveView:
         if old is not None:
             self._count(old, -1)
         self.recs[new.id] = new
+        if new.status in FINAL_STATUSES:
+            self.open.discard(new.id)
+        else:
+            self.open.add(new.id)
         self._count(new, +1)
         if old is None and new.parent_id is not None:
             self.children.setdefault(new.parent_id, []).append(new.id)

@@ -352,6 +352,7 @@ def part_big(args: argparse.Namespace, scratch: Path, template_run: Path, launch
             proc.start()
             try:
                 url = f"{dash.url}run/{run_key(run_dir)}"
+                cpu0, began = dash.cpu(), time.time()
                 page = browser.new_page()
                 loads = []
                 for _ in range(args.loads):
@@ -377,11 +378,12 @@ def part_big(args: argparse.Namespace, scratch: Path, template_run: Path, launch
                 store.close()
                 refreshes = page.evaluate(REFRESHES)
                 page.close()
+                dash_share = (dash.cpu() - cpu0) / (time.time() - began)
             finally:
                 stop.set()
                 proc.join(timeout=30)
                 dash.close()
-            table.append((n, loads, latencies, refreshes))
+            table.append((n, loads, latencies, refreshes, dash_share))
             print(f"  {n:,}: loads {', '.join(f'{x:.2f}' for x in loads)} s; update latency "
                   f"{', '.join(f'{x:.2f}' for x in latencies)} s", flush=True)
     finally:
@@ -390,12 +392,12 @@ def part_big(args: argparse.Namespace, scratch: Path, template_run: Path, launch
     print(f"load after: {uptime()}")
     print()
     print("| candidates | run page load s, median (min to max) | update latency s, median (min to max) | "
-          "one refresh's fetch s, median (min to max) |")
-    print("|---|---|---|---|")
-    for n, loads, latencies, refreshes in table:
+          "one refresh's fetch s, median (min to max) | dashboard CPU s per s watched |")
+    print("|---|---|---|---|---|")
+    for n, loads, latencies, refreshes, dash_share in table:
         def spread(v: list[float]) -> str:
             return f"{statistics.median(v):.2f} ({min(v):.2f} to {max(v):.2f})" if v else "—"
-        print(f"| {n:,} | {spread(loads)} | {spread(latencies)} | {spread(refreshes)} |")
+        print(f"| {n:,} | {spread(loads)} | {spread(latencies)} | {spread(refreshes)} | {dash_share:.2f} |")
     print()
 
 
@@ -424,6 +426,8 @@ def main() -> None:
     parser.add_argument("--markers", type=int, default=5)
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     parser.add_argument("--scratch", type=Path, help="keep the runs here (default: a temporary folder, removed)")
+    parser.add_argument("--template", type=Path, help="skip part 1: build part 2's big runs from this finished run "
+                                                      "folder (e.g. one that part 1 kept with --scratch)")
     args = parser.parse_args()
     args.problem = args.problem.resolve()
     args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -436,7 +440,12 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs; python {sys.version.split()[0]}; chromium {args.chromium}; scratch {scratch}")
     launch = launcher(args.chromium)
     try:
-        template = part_speed(args, scratch, launch)
+        if args.template is not None:
+            template = args.template.resolve()
+            if not (template / "rsi.db").is_file():
+                raise SystemExit(f"--template {template}: no rsi.db there; pass a finished run folder")
+        else:
+            template = part_speed(args, scratch, launch)
         if args.sizes:
             part_big(args, scratch, template, launch)
     finally:

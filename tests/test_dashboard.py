@@ -181,12 +181,39 @@ def test_live_update_without_reload(page, server, finished, screens):
     page.goto(server.url + "run/tiny")
     page.locator("#controls button").wait_for()
     page.evaluate("window.__loaded_once = 1")
+    page.evaluate("document.getElementById('lineage').dataset.kept = 'yes'")
     expect(page.locator("#live")).to_have_text("live")  # the event stream is open
     (out / "STOP").write_text("test\n")
     try:
         page.locator("#controls", has_text="a stop was requested").wait_for(timeout=20_000)
         assert page.evaluate("window.__loaded_once") == 1
         assert page.locator("#live").inner_text().startswith("live · updated")
+        # only the section that changed was replaced: the lineage is still the element it was
+        assert page.evaluate("document.getElementById('lineage').dataset.kept") == "yes"
+    finally:
+        (out / "STOP").unlink(missing_ok=True)
+
+
+FETCHES = "performance.getEntriesByType('resource').filter(e => e.name.includes('fragment=1')).length"
+SET_HIDDEN = """hidden => { Object.defineProperty(document, 'hidden', {value: hidden, configurable: true});
+    document.dispatchEvent(new Event('visibilitychange')); }"""
+
+
+def test_a_hidden_tab_is_not_refreshed_until_shown(page, server, finished):
+    out, _ = finished
+    page.goto(server.url + "run/tiny")
+    page.locator("#controls button").wait_for()
+    expect(page.locator("#live")).to_have_text("live")
+    page.evaluate(SET_HIDDEN, True)
+    before = page.evaluate(FETCHES)
+    (out / "STOP").write_text("test\n")
+    try:
+        page.wait_for_timeout(5000)  # the event stream says "change" within about a second
+        assert page.evaluate(FETCHES) == before
+        assert page.locator("#controls button").count() == 1  # still the old content
+        page.evaluate(SET_HIDDEN, False)
+        page.locator("#controls", has_text="a stop was requested").wait_for(timeout=20_000)
+        assert page.evaluate(FETCHES) == before + 1
     finally:
         (out / "STOP").unlink(missing_ok=True)
 

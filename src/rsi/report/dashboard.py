@@ -42,6 +42,7 @@ from ..program import unified_diff
 from ..results import Results, open_run
 from ..storage import DB_NAME
 from . import html as report
+from .live import LiveView
 
 DEFAULT_PORT = 8765
 POLL_SECONDS = 1.0  # how often the event stream looks at the runs' audit heads
@@ -97,6 +98,7 @@ class Dashboard:
         self.keys: dict[Path, str] = {}
         self.allowed_hosts: set[str] = set()
         self._verify_cache: dict[Path, tuple[int, tuple[str, bool, str, bool]]] = {}
+        self._views: dict[Path, LiveView] = {}
         self._lock = threading.Lock()
         self.refresh_runs()
 
@@ -182,8 +184,15 @@ class Dashboard:
         where = ", ".join(escape(str(r)) for r in self.roots)
         return f'<section id="runs"><h2>Runs ({len(rows)})</h2><p class="note">from {where}</p>{table}</section>'
 
+    def live_view(self, run_dir: Path) -> LiveView:
+        """The run's view kept between refreshes (each refresh reads only the candidates written since)."""
+        with self._lock:
+            if run_dir not in self._views:
+                self._views[run_dir] = LiveView(run_dir)
+            return self._views[run_dir]
+
     def run_page(self, key: str, results: Results) -> str:
-        view = report.collect(results)
+        view = self.live_view(results.run_dir).update(results)
         link = self.link_for(key)
         stop_file = results.run_dir / "STOP"
         controls = (f'<section id="controls"><h2>Run</h2><p><a href="/run/{quote(key)}/audit">audit trail</a> · '
@@ -402,11 +411,33 @@ SCRIPT = r"""
   field.addEventListener('input', () => store.setItem('rsiToken', field.value.trim()));
   const msg = document.getElementById('msg');
   function say(text, ok) { msg.textContent = text; msg.className = ok ? 'ok' : 'err'; }
-  let busy = false, again = false, last = 0, gap = 2000;
+  let busy = false, again = false, missed = false, last = 0, gap = 2000;
   // resolves once the browser has laid out and painted what changed (or after 1 s, in a hidden tab)
   const painted = () => new Promise(done => {
     requestAnimationFrame(() => setTimeout(done, 0)); setTimeout(done, 1000); });
+  const main = document.querySelector('main');
+  // the HTML each section had when it was last drawn: a refresh replaces only the sections that changed
+  const drawn = new Map([...main.children].map(e => [e.id, e.outerHTML]));
+  function draw(text) {
+    const t = document.createElement('template');
+    t.innerHTML = text;
+    const fresh = [...t.content.children], now = [...main.children];
+    const same = fresh.length === now.length && fresh.every((e, i) => e.id && e.id === now[i].id);
+    if (!same) {
+      main.replaceChildren(t.content);
+      drawn.clear();
+      [...main.children].forEach(e => drawn.set(e.id, e.outerHTML));
+      return [...main.children];
+    }
+    const changed = [];
+    fresh.forEach((e, i) => {
+      const html = e.outerHTML;
+      if (drawn.get(e.id) !== html) { now[i].replaceWith(e); drawn.set(e.id, html); changed.push(e); }
+    });
+    return changed;
+  }
   async function refresh() {
+    if (document.hidden) { missed = true; return; }  // a hidden tab is not refreshed; it catches up when shown
     if (busy) { again = true; return; }
     busy = true;
     const began = performance.now();
@@ -417,9 +448,8 @@ SCRIPT = r"""
       const sep = location.search ? '&' : '?';
       const r = await fetch(location.pathname + location.search + sep + 'fragment=1', {cache: 'no-store'});
       if (r.ok) {
-        document.querySelector('main').innerHTML = await r.text();
-        document.querySelectorAll('main details').forEach(d => {
-          const id = d.closest('[id]')?.id; if (id && open.has(id)) d.open = true; });
+        draw(await r.text()).forEach(section => section.querySelectorAll('details').forEach(d => {
+          const id = d.closest('[id]')?.id; if (id && open.has(id)) d.open = true; }));
         Object.entries(notes).forEach(([id, v]) => { const i = document.getElementById(id); if (i) i.value = v; });
         document.getElementById('live').textContent = 'live · updated ' + new Date().toLocaleTimeString();
       }
@@ -433,6 +463,9 @@ SCRIPT = r"""
       if (again) { again = false; setTimeout(refresh, gap); }
     }
   }
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden && missed) { missed = false; refresh(); }
+  });
   window.rsiRefresh = refresh;
   document.addEventListener('click', async (e) => {
     const b = e.target.closest('button[data-action]');

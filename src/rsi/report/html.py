@@ -153,7 +153,12 @@ def _failures(results: Results) -> list[tuple[str, str, int]]:
             "SELECT status, error, COUNT(*) FROM candidates WHERE status NOT IN ('ok', 'pending', 'proposed', "
             "'running') GROUP BY status, error"):
         counter[(status, failure_kind(status, error))] += n
-    return [(status, kind, n) for (status, kind), n in counter.most_common()]
+    return sorted_failures(counter)
+
+
+def sorted_failures(counter: Counter[tuple[str, str]]) -> list[tuple[str, str, int]]:
+    """(status, kind, count), the most frequent first (ties by status and kind: the same order however counted)."""
+    return [(status, kind, n) for (status, kind), n in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
 def _read_json(path: Path) -> Any:

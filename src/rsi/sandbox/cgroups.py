@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -273,6 +274,28 @@ def sweep_stale(found: Support) -> list[str]:
             except OSError:
                 pass  # not empty, or not ours to remove
     return removed
+
+
+def joined(tree: Tree | None, pid: int) -> Tree | None:
+    """``tree`` with ``pid`` in it; None (the group removed, a warning printed once) if the kernel
+    refuses the move, so that a machine whose cgroups look usable but are not runs with per-process
+    limits instead of failing."""
+    global _WARNED
+    if tree is None:
+        return None
+    try:
+        tree.add(pid)
+    except OSError as exc:
+        tree.remove()
+        if not _WARNED:
+            _WARNED = True
+            print(f"rsi: warning: cannot move a process into its cgroup ({exc.strerror}); running with "
+                  "per-process limits only", file=sys.stderr)
+        return None
+    return tree
+
+
+_WARNED = False
 
 
 def tree_for(name: str, *, memory_mb: int, processes: int, cpus: float) -> Tree | None:

@@ -193,10 +193,8 @@ class HostedImprover(Improver):
             os.close(resp_w)
         self._req, self._resp = req_w, resp_r
         os.set_blocking(self._req, False)
-        self._tree = cgroups.tree_for(f"improver-{self._proc.pid}", memory_mb=self.memory_mb + 512,
-                                      processes=8, cpus=1.0)
-        if self._tree is not None:
-            self._tree.add(self._proc.pid)
+        self._tree = cgroups.joined(cgroups.tree_for(f"improver-{self._proc.pid}", memory_mb=self.memory_mb + 512,
+                                                     processes=8, cpus=1.0), self._proc.pid)
         weakref.finalize(self, _kill, self._proc, self._tree, self._scratch)
         init = {"op": "init", "source": self._source, "path": str(self.path), "scratch": self._scratch,
                 "memory_mb": self.memory_mb, "isolation": self.isolation}

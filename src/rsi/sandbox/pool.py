@@ -279,9 +279,8 @@ class EvaluatorPool:
             raise
         os.close(req_r)
         os.close(resp_w)
-        worker = _Worker(index, proc, req_w, resp_r, tree=self._tree(f"w{index}-{proc.pid}"))
-        if worker.tree is not None:  # before the init message: the worker forks no candidate before it
-            worker.tree.add(proc.pid)
+        # joined before the init message: the worker forks no candidate before it
+        worker = _Worker(index, proc, req_w, resp_r, tree=cgroups.joined(self._tree(f"w{index}-{proc.pid}"), proc.pid))
         send(req_w, {"op": "init", "evaluator": str(self.evaluator_path),
                      "scratch": str(folder), "limits": dataclasses.asdict(self.limits),
                      "isolation": self.isolation})

@@ -161,7 +161,7 @@ def sorted_failures(counter: Counter[tuple[str, str]]) -> list[tuple[str, str, i
     return [(status, kind, n) for (status, kind), n in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
@@ -195,8 +195,8 @@ def collect(results: Results) -> RunView:
         view.archive = None
     config = results.run_dir / SELFIMPROVE_FILE
     if config.is_file():
-        view.selfimprove = _read_json(config)
-        rows = _read_json(results.run_dir / GENERATIONS_FILE)
+        view.selfimprove = read_json(config)
+        rows = read_json(results.run_dir / GENERATIONS_FILE)
         view.generations = rows if isinstance(rows, list) else []
     return view
 

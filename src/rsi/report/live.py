@@ -24,7 +24,9 @@ from typing import Any
 from ..archive import Archive
 from ..results import Results
 from ..storage import EVALUATED_STATUSES, FINAL_STATUSES, Candidate
-from .html import GENERATIONS_FILE, SELFIMPROVE_FILE, Row, RunView, _read_json, failure_kind, sorted_failures
+from .calls import call_stats
+from .html import GENERATIONS_FILE, SELFIMPROVE_FILE, Row, RunView, failure_kind, read_json, sorted_failures
+from .text import cascade_counts
 
 FAILED = ("error", "timeout", "invalid", "rejected")  # the statistics' "failed" (html._stats)
 NOT_FAILURES = ("ok", "pending", "proposed", "running")  # html._failures leaves these out
@@ -249,10 +251,12 @@ class LiveView:
             except (KeyError, TypeError, ValueError):  # an improver that keeps another kind of archive
                 self.archive = None
         view.archive = self.archive
+        view.cascade = cascade_counts(store)  # both read only the rows they count (cascade-scored, model calls)
+        view.calls = call_stats(store)
         config = results.run_dir / SELFIMPROVE_FILE
         if config.is_file():
-            view.selfimprove = _read_json(config)
-            rows = _read_json(results.run_dir / GENERATIONS_FILE)
+            view.selfimprove = read_json(config)
+            rows = read_json(results.run_dir / GENERATIONS_FILE)
             view.generations = rows if isinstance(rows, list) else []
         return view
 

@@ -106,9 +106,13 @@ def cascade_savings(store: Store) -> str | None:
 def cascade_counts(store: Store) -> tuple[int, int, int] | None:
     """(candidates that went through a cascade, those stopped before its last stage, the stage
     evaluations that saved); None when no candidate went through one."""
+    import json
+
     ran = stopped = saved = 0
-    for cand in store.candidates(("ok",)):
-        stage, stages = cand.metrics.get("cascade_stage"), cand.metrics.get("cascade_stages")
+    rows = store.conn.execute("SELECT metrics FROM candidates WHERE status = 'ok' AND metrics LIKE '%cascade_stage%'")
+    for (text,) in rows:  # only the candidates a cascade scored (a run without one reads none)
+        metrics = json.loads(text) if text else {}
+        stage, stages = metrics.get("cascade_stage"), metrics.get("cascade_stages")
         if stage is None or stages is None:
             continue
         ran += 1

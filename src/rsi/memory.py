@@ -28,7 +28,6 @@ advisory (a bandit prior) and never reaches a score.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -152,10 +151,8 @@ def credit_rates(mem: Mapping[str, Any], improved: float = 1.0, new_best: float 
     for arm, counts in mem.get("arms", {}).items():
         tries = counts["tries"]
         if tries > 0:
-            plain_improved = counts["improved"] - counts["new_best"]
-            rate = (max(plain_improved, 0) * improved + counts["new_best"] * new_best) / tries
-            if math.isfinite(rate):
-                rates[arm] = rate
+            plain_improved = max(counts["improved"] - counts["new_best"], 0)  # a new best counts once, as new_best
+            rates[arm] = (plain_improved * improved + counts["new_best"] * new_best) / tries
     return rates
 
 

@@ -54,6 +54,9 @@ def import_ray() -> Any:
     return ray
 
 
+CLIENT_ATTEMPTS = 3  # Ray Client sessions that fail to start on the server's side are tried again this often
+
+
 def connect(address: str | None) -> bool:
     """Connect this process to a Ray cluster; True if it did (and should disconnect when done).
 
@@ -71,7 +74,16 @@ def connect(address: str | None) -> bool:
     if target is None:
         options["include_dashboard"] = False
     try:
-        ray.init(address=address, **options)
+        for attempt in range(CLIENT_ATTEMPTS):
+            try:
+                ray.init(address=address, **options)
+                break
+            except ConnectionError as exc:
+                # Ray Client's proxier can fail to start a session when a process it scans exits under it
+                # (psutil's ZombieProcess, seen after workers were killed): the server is there, try again
+                if "Initialization failure from server" not in str(exc) or attempt == CLIENT_ATTEMPTS - 1:
+                    raise
+                time.sleep(2.0)
     except ConnectionError as exc:
         raise RsiError(f"no Ray cluster at {address or 'this machine'}: {exc}. Start one with "
                        "`ray start --head`, or give --address HOST:PORT of a running cluster") from None

@@ -481,3 +481,45 @@ def test_rsi_stop_reaches_a_self_improvement_run(tmp_path):
     again = SelfImproveRun.reopen(run.out)  # resumable
     assert again.search.stop_reason is None
     again.search.close()
+
+
+# ----------------------------------------------------------------------------- memory
+
+# an improver that cannot work without a memory: it fails every search that hands it none
+NEEDS_MEMORY = SEED.replace("def next_step(ctx: ImproverContext) -> Step:\n",
+                            "def next_step(ctx: ImproverContext) -> Step:\n"
+                            "    assert ctx.memory.get('searches', 0) >= 1, 'no memory was handed over'\n")
+
+
+def test_a_broken_memory_file_is_named_before_the_run_exists(tmp_path):
+    bad = tmp_path / "memory.json"
+    bad.write_text('{"version": 1, "arms": {"mutate:swap_binop": {"tries": 1, "improved": 5}}}')
+    with pytest.raises(RsiError, match=r"memory.json: arm 'mutate:swap_binop'.*rsi memory learn"):
+        SelfImproveRun.start(tmp_path / "si", config(memory=str(bad)))
+    assert not (tmp_path / "si").exists()
+
+
+@pytest.mark.slow
+def test_a_learned_memory_reaches_every_inner_search_and_is_kept(tmp_path):
+    run = start(tmp_path, SEED, [NEEDS_MEMORY], memory="learn", validation_seeds=1, problems=TRAIN + VALIDATION)
+    run.execute()
+    kept = json.loads((run.out / selfimprove.MEMORY_FILE).read_text())
+    # learned before generation 0 by the seed improver: one search per training problem and seed
+    assert kept["searches"] == len(TRAIN) and set(kept["problems"]) == set(TRAIN)
+    assert sum(arm["tries"] for arm in kept["arms"].values()) > 0
+    [event] = events(run.out, "selfimprove.memory")
+    assert event["source"].startswith("learned") and event["searches"] == len(TRAIN)
+    challenger = run.store.get(2)
+    assert challenger.status == "ok", challenger.error  # its searches all had the memory
+    # a resumed run uses the copy it kept, and does not learn again
+    again = SelfImproveRun.reopen(run.out)
+    assert again._load_memory()["searches"] == len(TRAIN)
+    again.search.close()
+    assert len(events(run.out, "selfimprove.memory")) == 1
+
+
+@pytest.mark.slow
+def test_without_a_memory_the_inner_searches_get_none(tmp_path):
+    run = start(tmp_path, SEED, [NEEDS_MEMORY], validation_seeds=1, problems=TRAIN + VALIDATION)
+    run.execute()
+    assert run.store.get(2).status != "ok" and not (run.out / selfimprove.MEMORY_FILE).exists()

@@ -41,6 +41,9 @@ class SelfImproveConfig:
     isolation: str | None = None  # passed to the evaluator pools (None: their default, full)
     problems: list[str] | None = None  # only these suite problems (quick runs, tests); None: all
     proposers: list[str] | None = None  # of candidate improvers; None: proposers_for(the starting improver)
+    # a memory every inner search hands its improver (ctx.memory): a memory file, "learn" (learned at the
+    # start from searches of the training problems by rsi's seed improver), or None; the run keeps a copy
+    memory: str | None = None
 
     def suite(self, split: str) -> list[SuiteProblem]:
         found = load_suite(split)

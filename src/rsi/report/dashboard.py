@@ -400,7 +400,7 @@ table.audit code{word-break:break-all}table.audit td:nth-child(-n+4){white-space
 
 SCRIPT = r"""
 (function () {
-  const REFRESH_SHARE = 25;  // refresh gap: at least 25 times what the last refresh took
+  const REFRESH_SHARE = 50;  // refresh gap: at least 50 times what the last refresh took
   const store = window.sessionStorage;
   if (location.hash.startsWith('#token=')) {
     store.setItem('rsiToken', decodeURIComponent(location.hash.slice(7)));
@@ -411,7 +411,7 @@ SCRIPT = r"""
   field.addEventListener('input', () => store.setItem('rsiToken', field.value.trim()));
   const msg = document.getElementById('msg');
   function say(text, ok) { msg.textContent = text; msg.className = ok ? 'ok' : 'err'; }
-  let busy = false, again = false, missed = false, last = 0, gap = 2000;
+  let busy = false, again = false, missed = false, last = 0, gap = 5000;
   // resolves once the browser has laid out and painted what changed (or after 1 s, in a hidden tab)
   const painted = () => new Promise(done => {
     requestAnimationFrame(() => setTimeout(done, 0)); setTimeout(done, 1000); });
@@ -456,10 +456,11 @@ SCRIPT = r"""
     } finally {
       await painted();
       busy = false; last = Date.now();
-      // a refresh (making the page, sending, parsing and drawing it) takes at most 1/25 of the time, so that
-      // watching costs the run little: a big run's page, or any page on a busy machine, is refreshed less often
-      // (every 2 to 30 s)
-      gap = Math.min(30000, Math.max(2000, REFRESH_SHARE * (performance.now() - began)));
+      // a refresh (making the page, sending, parsing and drawing it) takes at most 1/50 of the time, and comes
+      // at most every 5 s, so that watching costs the run little (the browser's work is several times what
+      // this page measures: layout and painting happen in other processes); a big run's page, or any page on
+      // a busy machine, is refreshed less often (every 5 to 30 s)
+      gap = Math.min(30000, Math.max(5000, REFRESH_SHARE * (performance.now() - began)));
       if (again) { again = false; setTimeout(refresh, gap); }
     }
   }

@@ -400,7 +400,7 @@ table.audit code{word-break:break-all}table.audit td:nth-child(-n+4){white-space
 
 SCRIPT = r"""
 (function () {
-  const REFRESH_SHARE = 50;  // refresh gap: at least 50 times what the last refresh took
+  const REFRESH_SHARE = 25;  // refresh gap: at least 25 times what the last refresh took
   const store = window.sessionStorage;
   if (location.hash.startsWith('#token=')) {
     store.setItem('rsiToken', decodeURIComponent(location.hash.slice(7)));
@@ -456,7 +456,7 @@ SCRIPT = r"""
     } finally {
       await painted();
       busy = false; last = Date.now();
-      // a refresh (making the page, sending, parsing and drawing it) takes at most 1/50 of the time, and comes
+      // a refresh (making the page, sending, parsing and drawing it) takes at most 1/25 of the time, and comes
       // at most every 5 s, so that watching costs the run little (the browser's work is several times what
       // this page measures: layout and painting happen in other processes); a big run's page, or any page on
       // a busy machine, is refreshed less often (every 5 to 30 s)

@@ -1,13 +1,11 @@
 """The dashboard's app: what each page shows and what each action does (``rsi.report.dashboard``
-serves it over HTTP).
+serves it over HTTP; its docstring says what the pages hold and how the actions are guarded).
 
-Pages: the runs list; a run (the report's views, the approval queue, a stop button); a candidate
-(diffs against its parent and the seed, metrics, held-out results, review flags, the gate's
-evidence); the audit trail with its verify status (``Results.verify_audit`` and ``verify_state``).
-A page asked with ``?fragment=1`` is its body alone: the page's script fetches it when the event
-stream says the run changed, and redraws only the sections that differ. Runs are read through
-``rsi.open_run`` (read-only). The actions: approve, reject (``rsi.oversight.adoption``, the same
-audit events as ``rsi approve`` / ``rsi reject``) and stop (the STOP file, like ``rsi stop``).
+Pages: ``/`` the runs list, ``/run/KEY`` a run, ``/run/KEY/candidate/ID`` a candidate,
+``/run/KEY/audit`` the audit trail (``?kind=`` filters it; its verify status is cached per audit
+head). A page asked with ``?fragment=1`` is its body alone: the page's script fetches it when the
+event stream says the run changed, and redraws only the sections that differ. Actions (POST):
+``/run/KEY/stop``, ``/run/KEY/approve/ID``, ``/run/KEY/reject/ID``, with an optional note.
 """
 
 from __future__ import annotations
@@ -59,6 +57,12 @@ def audit_head(run_dir: Path) -> tuple[int, bool]:
     except sqlite3.Error:
         seq = -1
     return int(seq), (run_dir / "STOP").exists()
+
+
+def flag_items(flags: Iterable[dict[str, Any]]) -> str:
+    """Review flags as HTML list items: code, line, message."""
+    return "".join(f"<li><code>{escape(str(f.get('code')))}</code> line {escape(str(f.get('line')))}: "
+                   f"{escape(str(f.get('message')))}</li>" for f in flags)
 
 
 @dataclass
@@ -201,8 +205,7 @@ class Dashboard:
         for p in pending:
             cid = p["candidate_id"]
             ev = p["evidence"]
-            flags = "".join(f"<li><code>{escape(str(f.get('code')))}</code> line {escape(str(f.get('line')))}: "
-                            f"{escape(str(f.get('message')))}</li>" for f in ev.get("flags", []))
+            flags = flag_items(ev.get("flags", []))
             items.append(f'<li class="pending" data-candidate="{cid}">{link(cid)} against '
                          f'{link(ev["incumbent"]) if isinstance(ev.get("incumbent"), int) else "—"}: '
                          f'{escape(str(ev.get("summary", "")))} (policy {escape(str(ev.get("policy")))})'
@@ -251,9 +254,7 @@ class Dashboard:
                 out.append(f'<section id="{title.lower()}"><h2>{title}</h2>{report.html_table(["name", "value"], rows)}'
                            "</section>")
         if c.flags:
-            items = "".join(f"<li><code>{escape(str(f.get('code')))}</code> line {escape(str(f.get('line')))}: "
-                            f"{escape(str(f.get('message')))}</li>" for f in c.flags)
-            out.append(f'<section id="flags"><h2>Review flags</h2><ul>{items}</ul></section>')
+            out.append(f'<section id="flags"><h2>Review flags</h2><ul>{flag_items(c.flags)}</ul></section>')
         promotions = [p for p in results.store.promotions() if p["candidate_id"] == c.id]
         if promotions:
             gate = report.html_table(report.PROMOTION_HEADER, report.promotion_rows(promotions, link), "promotions")

@@ -38,12 +38,11 @@ a ``SpecError`` naming the role, the component, the parameter and what is allowe
 ``build(SEED_SPEC)`` behaves as ``rsi/improvers/seed.py``: it draws the same random numbers in the
 same order, so a search with the same seed makes the same candidates.
 
-Each parameter is a ``Param``: its type (float, int, bool, choice, weights), default, bounds,
-whether it is a scale (moved on a log scale) and a line of documentation. The meta-level grammar
-(``rsi.meta.grammar``) edits specs through these declarations only (switch a component, move a
-parameter within its bounds), so every improver it writes is valid by construction. ``Param``,
-``Component`` (what a component declares), ``SpecError``, ``entry`` and ``render`` (a spec as
-source) are in ``rsi.improvers.spec``; this module re-exports them.
+Each parameter is a typed, bounded, documented ``Param``; the meta-level grammar
+(``rsi.meta.grammar``) edits specs through these declarations only, so every improver it writes is
+valid by construction. ``Param``, ``Component`` (what a component declares), ``SpecError``,
+``entry`` and ``render`` (a spec as source) are in ``rsi.improvers.spec``; this module re-exports
+them.
 
 What is not here: re-evaluation of noisy candidates. An improver's ``Step`` only makes children;
 evaluations of stored candidates belong to the engine (its hooks), so no component can ask for one.

@@ -1,14 +1,10 @@
 """A SPEC and its parts: how a component declares its parameters, and a spec as Python source.
 
 A *spec* says which component (``rsi.improvers.components``) plays each role of a search policy,
-with its parameters::
-
-    {"parent": {"use": "tournament", "k": 4}, "operator": {"use": "uniform"}, ...}
-
-Each parameter is a ``Param``: its type (float, int, bool, choice, weights), default, bounds,
-whether it is a scale (moved on a log scale) and a line of documentation; it checks a value
-(``SpecError`` naming the place, the value and what is allowed), draws one and moves one. A
-``Component`` declares its ``role``, ``name`` and ``params``. The meta-level grammar
+with its parameters. Each parameter is a ``Param``: its type (float, int, bool, choice, weights),
+default, bounds, whether it is a scale (moved on a log scale) and a line of documentation; it
+checks a value (``SpecError`` naming the place, the value and what is allowed), draws one and
+moves one. A ``Component`` declares its ``role``, ``name`` and ``params``. The meta-level grammar
 (``rsi.meta.grammar``) edits specs through these declarations only (switch a component, move a
 parameter within its bounds), so every improver it writes is valid by construction; ``render``
 writes a spec back as the source ``composed.py`` holds.

@@ -523,3 +523,49 @@ def test_without_a_memory_the_inner_searches_get_none(tmp_path):
     run = start(tmp_path, SEED, [NEEDS_MEMORY], validation_seeds=1, problems=TRAIN + VALIDATION)
     run.execute()
     assert run.store.get(2).status != "ok" and not (run.out / selfimprove.MEMORY_FILE).exists()
+
+
+# ----------------------------------------------------------------------------- a language model writes improvers
+
+from test_llm import gguf  # noqa: E402,F401 - the packaged SmolLM2 model file (a session fixture)
+
+
+@pytest.mark.slow
+def test_a_language_model_writes_candidate_improvers(tmp_path, gguf):  # noqa: F811
+    import threading
+
+    llm = {"backend": "llama-cpp", "gguf": str(gguf), "threads": 1, "formats": ["diff", "rewrite"],
+           "max_tokens": 96, "timeout": 120}
+    run = SelfImproveRun.start(tmp_path / "si", config(llm=llm, proposers=["llm"], meta_budget=2, validation_seeds=1,
+                                                       problems=TRAIN + VALIDATION))
+    run.log = lambda line: None
+    assert "next_step(ctx)" in (run.out / "problem" / "README.md").read_text()  # what the model is told
+
+    def written():
+        store = Store.open(run.out)
+        try:
+            return [c for c in store.candidates() if c.proposer == "llm"]
+        finally:
+            store.close()
+
+    def stop_after_three():  # a 135M model rarely writes a valid improver: stop once it has written three
+        while len(written()) < 3 and not finished.is_set():
+            finished.wait(1.0)
+        (run.out / selfimprove.STOP_FILE).write_text("enough")
+
+    finished = threading.Event()
+    watcher = threading.Thread(target=stop_after_three)
+    watcher.start()
+    try:
+        run.execute()
+    finally:
+        finished.set()
+        watcher.join()
+    found = written()
+    assert len(found) >= 3
+    for cand in found:  # every proposal is a candidate: valid ones measured in the sandbox, the others marked
+        assert cand.prompt and "rsi improver" in cand.prompt and cand.reply is not None
+        assert cand.status in ("ok", "error", "timeout", "invalid", "duplicate", "pending")
+        assert cand.status != "invalid" or cand.error  # a reply that did not make an improver says why
+    assert json.loads((run.out / "selfimprove.json").read_text())["llm"]["formats"] == ["diff", "rewrite"]
+    assert audit.verify(run.store.conn).ok

@@ -71,6 +71,9 @@ def add_self_improve_parser(subparsers) -> argparse.ArgumentParser:
                    help="a memory every inner search hands its improver (ctx.memory): a file from `rsi memory learn "
                         "--suite train`, or 'learn' to learn it first from the training problems (rsi's seed "
                         "improver); the run keeps a copy, OUT/memory.json (default: none)")
+    from ..cli import add_llm_arguments
+
+    add_llm_arguments(p)  # a language model also writes candidate improvers (rewrites of the improver's code)
     p.add_argument("--proposers", metavar="NAMES",
                    help="comma-separated proposers of candidate improvers (default: grammar for a composed "
                         "starting improver, mutate otherwise; grammar,mutate adds libcst edits)")
@@ -91,6 +94,9 @@ def cmd_self_improve(args: argparse.Namespace) -> int:
         if args.memory:
             raise RsiError("--memory is given to a new run; a resumed run keeps the memory it recorded "
                            "(OUT/memory.json)")
+        if _llm(args):
+            raise RsiError("--llm-* choose the proposers of a new run; a resumed run keeps its own "
+                           "(OUT/selfimprove.json)")
         run = SelfImproveRun.reopen(args.resume, args.generations)
     else:
         config = SelfImproveConfig(
@@ -100,6 +106,7 @@ def cmd_self_improve(args: argparse.Namespace) -> int:
             challengers=args.challengers, workers=args.workers, approval=args.approval, level=args.level,
             seed=args.seed, report_test=args.test_seeds > 0,
             proposers=[name.strip() for name in args.proposers.split(",") if name.strip()] if args.proposers else None,
+            llm=_llm(args),
             memory=None if args.memory in (None, "none") else
             args.memory if args.memory == "learn" else str(Path(args.memory).resolve()),
         )
@@ -124,6 +131,14 @@ def cmd_self_improve(args: argparse.Namespace) -> int:
         print(f"its memory: {run.out / MEMORY_FILE} (use both: rsi run PROBLEM --improver {run.out / BEST_FILE} "
               f"--memory {run.out / MEMORY_FILE})")
     return 0
+
+
+def _llm(args: argparse.Namespace) -> dict | None:
+    """The ``[proposer.llm]`` table the --llm-* flags give (a model also writes candidate improvers), or None."""
+    from ..cli import llm_table
+
+    data: dict = {}
+    return data["proposer"]["llm"] if llm_table(args, data) else None
 
 
 def starting_improver(improver: str | None, start: str | None) -> str | Path | None:

@@ -71,7 +71,7 @@ def add_self_improve_parser(subparsers) -> argparse.ArgumentParser:
                    help="a memory every inner search hands its improver (ctx.memory): a file from `rsi memory learn "
                         "--suite train`, or 'learn' to learn it first from the training problems (rsi's seed "
                         "improver); the run keeps a copy, OUT/memory.json (default: none)")
-    from ..cli import add_llm_arguments
+    from ..llm_flags import add_llm_arguments
 
     add_llm_arguments(p)  # a language model also writes candidate improvers (rewrites of the improver's code)
     p.add_argument("--proposers", metavar="NAMES",
@@ -135,7 +135,7 @@ def cmd_self_improve(args: argparse.Namespace) -> int:
 
 def _llm(args: argparse.Namespace) -> dict | None:
     """The ``[proposer.llm]`` table the --llm-* flags give (a model also writes candidate improvers), or None."""
-    from ..cli import llm_table
+    from ..llm_flags import llm_table
 
     data: dict = {}
     return data["proposer"]["llm"] if llm_table(args, data) else None

@@ -56,7 +56,7 @@ from typing import Any
 
 from ..errors import ProposalFailed, RsiError
 from ..improvers import SEED_IMPROVER, Improver, ImproverContext, ImproverFailed, Outcome, Step, load_improver
-from .improver_host_process import _rng_data, _step_data
+from .improver_host_process import rng_as_data, step_as_data
 from .protocol import HEADER, encode
 
 REPLY_BYTES = 32 << 20  # the most one answer of the host may take
@@ -140,7 +140,7 @@ class HostedImprover(Improver):
         return self._step(reply.get("step"))
 
     def observe(self, ctx: ImproverContext, step: Step, outcome: Outcome) -> None:
-        self._hook("observe", ctx, step=_step_data(step), outcome=_outcome_data(outcome))
+        self._hook("observe", ctx, step=step_as_data(step), outcome=_outcome_data(outcome))
 
     def operate(self, name: str, ctx: Any) -> dict[str, Any]:
         """One call of the improver's operator ``name`` (``ctx``: its ``OperatorContext``, sent as plain
@@ -149,7 +149,7 @@ class HostedImprover(Improver):
         globals reset; ``ctx.state`` is the engine's) is started for what comes next."""
         msg = {
             "op": "operate", "name": name, "parent": ctx.parent.source,
-            "inspirations": [p.source for p in ctx.inspirations], "rng": _rng_data(ctx.rng),
+            "inspirations": [p.source for p in ctx.inspirations], "rng": rng_as_data(ctx.rng),
             "state": ctx.state, "settings": dict(ctx.settings), "parent_id": ctx.parent_id,
             "parent_score": ctx.parent_score, "parent_metrics": dict(ctx.parent_metrics),
             "inspiration_ids": list(ctx.inspiration_ids), "inspiration_scores": list(ctx.inspiration_scores),
@@ -351,7 +351,7 @@ class _RemoteOperator:
 
 
 def _context_data(ctx: ImproverContext) -> dict[str, Any]:
-    return {"archive": _archive_data(ctx.archive), "rng": _rng_data(ctx.rng), "state": ctx.state,
+    return {"archive": _archive_data(ctx.archive), "rng": rng_as_data(ctx.rng), "state": ctx.state,
             "operators": {k: list(v) for k, v in ctx.operators.items()}, "settings": dict(ctx.settings),
             "budget": ctx.budget, "evaluations": ctx.evaluations, "memory": _memory_data(ctx)}
 

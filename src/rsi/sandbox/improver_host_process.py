@@ -28,7 +28,7 @@ from .protocol import HEADER
 # ---------------------------------------------------------------- plain data both ways (the engine imports these)
 
 
-def _rng_data(rng: random.Random) -> list[Any]:
+def rng_as_data(rng: random.Random) -> list[Any]:
     version, internal, gauss = rng.getstate()
     return [version, list(internal), gauss]
 
@@ -39,7 +39,7 @@ def _rng_from(data: list[Any]) -> random.Random:
     return rng
 
 
-def _step_data(step: Step) -> dict[str, Any]:
+def step_as_data(step: Step) -> dict[str, Any]:
     return {"parent": step.parent, "inspirations": list(step.inspirations), "island": step.island,
             "proposer": step.proposer, "operator": step.operator, "children": step.children,
             "options": dict(step.options)}
@@ -149,14 +149,14 @@ def _hook(improver: Improver, msg: dict, archive_type: Any, context_type: Any) -
             improver.start(ctx)
             step_data = None
         elif hook == "next_step":
-            step_data = _step_data(improver.next_step(ctx))
+            step_data = step_as_data(improver.next_step(ctx))
         else:
             outcome = dict(msg["outcome"])
             improver.observe(ctx, Step(**msg["step"]), Outcome(**outcome))
             step_data = None
     except ImproverFailed as exc:
         return {"error": str(exc)}
-    return {"state": ctx.state, "rng": _rng_data(ctx.rng), "step": step_data}
+    return {"state": ctx.state, "rng": rng_as_data(ctx.rng), "step": step_data}
 
 
 def _memory_of(data: Any) -> dict[str, Any]:

@@ -28,7 +28,8 @@ toolkit refuses them first, with a reason.
 **What you can find** (each a list, in source order):
 
 ==========================  ==============================================================
-``constants()``             numeric literals (``0.5``, ``-3``, ``1e-6``): ``.value``, ``.set(x)``
+``constants()``             numeric literals (``0.5``, ``-3``, ``1e-6``): ``.value``, ``.set(x)``,
+                            ``.setting`` (``"RATE"`` for ``RATE = 0.5`` at module level)
 ``binary_operators()``      ``a + b``, ``x ** 2``, ``h ^ k``: ``.operator``, ``.swap("*")``
 ``comparisons()``           ``r < 5.0``: ``.operators``, ``.swap("<=")``
 ``calls()``                 ``np.sqrt(x)``, ``max(a, b)``: ``.callee``, ``.rename("np.log1p")``
@@ -168,6 +169,23 @@ def _fill(template: str, e: cst.BaseExpression) -> cst.BaseExpression:
     return cast(cst.BaseExpression, node.visit(_Fill(e)))
 
 
+class _Literals(cst.CSTVisitor):
+    """Collects the ids of numeric literals (and of negated ones, as constants() lists them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: list[int] = []
+
+    def visit_Integer(self, node: cst.Integer) -> None:
+        self.ids.append(id(node))
+
+    def visit_Float(self, node: cst.Float) -> None:
+        self.ids.append(id(node))
+
+    def visit_UnaryOperation(self, node: cst.UnaryOperation) -> None:
+        self.ids.append(id(node))
+
+
 # -- the program ------------------------------------------------------------------------------------
 class Program:
     """One program's source, parsed on first use; find its sites, edit them, ``render()`` it.
@@ -288,6 +306,27 @@ class Program:
     def function(self, name: str) -> Function | None:
         """The first function called ``name`` with something editable, or None."""
         return next((f for f in self.functions() if f.name == name), None)
+
+    def _settings(self) -> dict[int, str]:
+        """id of each numeric literal of a module-level ``NAME = ...`` -> NAME (see ``Constant.setting``)."""
+        if "settings" not in self._found:
+            found: dict[int, str] = {}
+            for stmt in self._analysis().module.body:
+                if not isinstance(stmt, cst.SimpleStatementLine):
+                    continue
+                for small in stmt.body:
+                    if isinstance(small, cst.Assign) and len(small.targets) == 1:
+                        target, value = small.targets[0].target, small.value
+                    elif isinstance(small, cst.AnnAssign) and small.value is not None:
+                        target, value = small.target, small.value
+                    else:
+                        continue
+                    if isinstance(target, cst.Name):
+                        collector = _Literals()
+                        value.visit(collector)
+                        found.update((i, target.value) for i in collector.ids)
+            self._found["settings"] = [found]
+        return cast("dict[int, str]", self._found["settings"][0])
 
     def _find(self, key: str, make: Callable[[h.Analysis], list[Any]]) -> list[Any]:
         if key not in self._found:
@@ -425,9 +464,17 @@ class Expression(Site):
 
 
 class Constant(Expression):
-    """A numeric literal: ``value`` (int or float), ``set(value)``."""
+    """A numeric literal: ``value`` (int or float), ``is_int``, ``setting``, ``set(value)``."""
 
     label = "constant"
+
+    @property
+    def setting(self) -> str | None:
+        """The name this literal is a setting of: ``"RATE"`` for the ``0.01`` of a module-level
+        ``RATE = 0.01``, ``"ROWS"`` for each number of ``ROWS = [5, 6, 5]`` (or of any expression
+        assigned to one module-level name, annotated or not); None inside functions and classes,
+        and for any other statement (a tuple target, ``A = B = 3``)."""
+        return self.program._settings().get(id(self.node))
 
     @property
     def value(self) -> int | float:

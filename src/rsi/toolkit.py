@@ -29,7 +29,8 @@ toolkit refuses them first, with a reason.
 
 ==========================  ==============================================================
 ``constants()``             numeric literals (``0.5``, ``-3``, ``1e-6``): ``.value``, ``.set(x)``,
-                            ``.setting`` (``"RATE"`` for ``RATE = 0.5`` at module level)
+                            ``.setting`` (``"RATE"`` for ``RATE = 0.5`` at module level),
+                            ``.element`` (its place in ``ROWS = [5, 6, 5]``)
 ``binary_operators()``      ``a + b``, ``x ** 2``, ``h ^ k``: ``.operator``, ``.swap("*")``
 ``comparisons()``           ``r < 5.0``: ``.operators``, ``.swap("<=")``
 ``calls()``                 ``np.sqrt(x)``, ``max(a, b)``: ``.callee``, ``.rename("np.log1p")``
@@ -167,6 +168,13 @@ def _fill(template: str, e: cst.BaseExpression) -> cst.BaseExpression:
     if isinstance(node, cst.Name) and node.value == _HOLE:
         return e
     return cast(cst.BaseExpression, node.visit(_Fill(e)))
+
+
+def _is_number(node: object) -> bool:
+    """A numeric literal, or a negated one (as ``constants()`` lists them)."""
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        node = node.expression
+    return isinstance(node, (cst.Integer, cst.Float))
 
 
 class _Literals(cst.CSTVisitor):
@@ -311,6 +319,7 @@ class Program:
         """id of each numeric literal of a module-level ``NAME = ...`` -> NAME (see ``Constant.setting``)."""
         if "settings" not in self._found:
             found: dict[int, str] = {}
+            elements: dict[int, int] = {}
             for stmt in self._analysis().module.body:
                 if not isinstance(stmt, cst.SimpleStatementLine):
                     continue
@@ -325,8 +334,17 @@ class Program:
                         collector = _Literals()
                         value.visit(collector)
                         found.update((i, target.value) for i in collector.ids)
+                        if isinstance(value, (cst.List, cst.Tuple)):
+                            items = [getattr(e, "value", None) for e in value.elements]
+                            if items and all(_is_number(item) for item in items):
+                                elements.update((id(item), k) for k, item in enumerate(items))
             self._found["settings"] = [found]
+            self._found["elements"] = [elements]
         return cast("dict[int, str]", self._found["settings"][0])
+
+    def _elements(self) -> dict[int, int]:
+        self._settings()
+        return cast("dict[int, int]", self._found["elements"][0])
 
     def _find(self, key: str, make: Callable[[h.Analysis], list[Any]]) -> list[Any]:
         if key not in self._found:
@@ -464,7 +482,7 @@ class Expression(Site):
 
 
 class Constant(Expression):
-    """A numeric literal: ``value`` (int or float), ``is_int``, ``setting``, ``set(value)``."""
+    """A numeric literal: ``value`` (int or float), ``is_int``, ``setting``, ``element``, ``set(value)``."""
 
     label = "constant"
 
@@ -475,6 +493,12 @@ class Constant(Expression):
         assigned to one module-level name, annotated or not); None inside functions and classes,
         and for any other statement (a tuple target, ``A = B = 3``)."""
         return self.program._settings().get(id(self.node))
+
+    @property
+    def element(self) -> int | None:
+        """Its position in the list or tuple its setting is (``ROWS = [5, 6, 5]``: 0, 1, 2), when
+        that list holds only numbers; None otherwise."""
+        return self.program._elements().get(id(self.node))
 
     @property
     def value(self) -> int | float:

@@ -147,6 +147,8 @@ def test_constants_name_the_setting_they_belong_to():
     assert found == [("0.01", "RATE"), ("5", "ROWS"), ("6", "ROWS"), ("-5", "ROWS"), ("2", "SHAPE"), ("3", "SHAPE"),
                      ("4", "SHAPE"), ("7", None), ("8", None), ("9", None), ("1", "X"), ("2", "Y"), ("0", "Y"),
                      ("2.5", "Y"), ("3", None), ("4", None), ("0", None), ("10", None)]
+    elements = [(c.text, c.element) for c in tk.Program.parse(source).constants()][:7]
+    assert elements == [("0.01", None), ("5", 0), ("6", 1), ("-5", 2), ("2", None), ("3", None), ("4", None)]
     child = tk.Program.parse(source).constants()[2].set(7)  # a child's sites know their settings too
     assert [(c.text, c.setting) for c in child.constants()][1:3] == [("5", "ROWS"), ("7", "ROWS")]
 

@@ -14,7 +14,7 @@ move pays on a problem:
 
 ``nudge_float``  one float setting times a log-normal factor, ``exp(N(0, s))`` with ``s`` drawn
                  from 0.1, 0.5 and 1.0 (small, medium and large steps); a 0.0 becomes +-0.001 to +-1
-``nudge_int``    one int setting (not one in a list) moved by +-1 (60%), +-2 (20%), doubled
+``nudge_int``    one int setting (not one of nudge_list's lists) moved by +-1 (60%), +-2 (20%), doubled
                  or halved (20%); from 10 up, the +-1 and +-2 become a log-normal factor (s 0.1 or
                  0.5, rounded); it keeps its sign: a positive int stays at least 1, a zero at least 0
 ``nudge_list``   one list or tuple of two or more ints >= 0 (``ROWS = [5, 5, 6, 5, 5]``): one
@@ -110,9 +110,10 @@ def _step_int(value: int, rng: random.Random) -> int:
 
 
 def _nudge_int(program: toolkit.Program, settings: list, rng: random.Random) -> tuple[toolkit.Program, str]:
-    ints = [(i, c) for i, c in settings if c.is_int and c.element is None]  # lists: nudge_list
+    listed = {i for _, members in _int_lists(settings) for i in members}  # those are nudge_list's
+    ints = [(i, c) for i, c in settings if c.is_int and i not in listed]
     if not ints:
-        raise ProposalFailed("nudge_int: the program has no int settings (module-level NAME = 24, not in a list)")
+        raise ProposalFailed("nudge_int: the program has no int settings (module-level NAME = 24, outside int lists)")
     index, site = rng.choice(ints)
     new = _step_int(int(site.value), rng)
     child = program.constants()[index].set(new)

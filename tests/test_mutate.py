@@ -350,6 +350,36 @@ def test_extra_names_are_used_as_terminals():
         MutateProposer(extra_names=["not a name"])
 
 
+def test_operators_setting_keeps_only_the_named_ones(tmp_path):
+    from conftest import write_problem
+
+    import rsi
+    from rsi.errors import RsiError
+
+    chosen = ["swap_binop", "perturb_constant"]
+    proposer, rng = MutateProposer(operators=chosen), random.Random(0)
+    assert proposer.operators == ["perturb_constant", "swap_binop"]  # in the registry's order
+    assert {proposer.edit(RICH, [], None, rng).operator for _ in range(30)} == set(chosen)
+    with pytest.raises(ProposalFailed, match="no operator 'hoist'"):
+        proposer.edit(RICH, [], "hoist", rng)
+    for bad, message in ((["perturb_constant", "tweak"], "no operator 'tweak'; the operators are: perturb_constant"),
+                         ([], "a non-empty list"), ("perturb_constant", "a non-empty list")):
+        with pytest.raises(RsiError, match=rf"\[proposer.mutate\] operators.*{message}"):
+            MutateProposer(operators=bad)
+    # from problem.toml: the run's proposals use those operators only
+    problem = write_problem(tmp_path / "p", toml="""\
+        [run]
+        budget = 12
+        executor = "fork"
+        [proposer.mutate]
+        operators = ["perturb_constant", "swap_binop"]
+        """)
+    rsi.improve(problem, out=tmp_path / "r")
+    with rsi.open_run(tmp_path / "r") as results:
+        used = {c.operator for c in results.candidates() if c.proposer == "mutate"}
+    assert used and used <= set(chosen)
+
+
 def test_numpy_alias_is_detected():
     source = "import numpy as xp\n\ndef f(v):\n    return xp.sqrt(v)\n"
     proposer, rng = MutateProposer(), random.Random(0)

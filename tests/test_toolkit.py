@@ -122,6 +122,37 @@ def test_sites_of_a_program():
     assert kinds["bins - item"] == "array" and kinds["0.5"] == "scalar"
 
 
+def test_constants_name_the_setting_they_belong_to():
+    source = textwrap.dedent("""\
+        import numpy as np
+        # EVOLVE-BLOCK-START
+        RATE = 0.01
+        ROWS = [5, 6, -5]
+        SHAPE: tuple = (2, 3 * 4)
+        A = B = 7
+        C, D = 8, 9
+        X = 1; Y = np.zeros(2)[0] + 2.5
+
+
+        def f(v, w=3):
+            K = 4
+            return v[0] * K + w
+
+
+        class Box:
+            SIZE = 10
+        # EVOLVE-BLOCK-END
+        """)
+    found = [(c.text, c.setting) for c in tk.Program.parse(source).constants()]
+    assert found == [("0.01", "RATE"), ("5", "ROWS"), ("6", "ROWS"), ("-5", "ROWS"), ("2", "SHAPE"), ("3", "SHAPE"),
+                     ("4", "SHAPE"), ("7", None), ("8", None), ("9", None), ("1", "X"), ("2", "Y"), ("0", "Y"),
+                     ("2.5", "Y"), ("3", None), ("4", None), ("0", None), ("10", None)]
+    elements = [(c.text, c.element) for c in tk.Program.parse(source).constants()][:7]
+    assert elements == [("0.01", None), ("5", 0), ("6", 1), ("-5", 2), ("2", None), ("3", None), ("4", None)]
+    child = tk.Program.parse(source).constants()[2].set(7)  # a child's sites know their settings too
+    assert [(c.text, c.setting) for c in child.constants()][1:3] == [("5", "ROWS"), ("7", "ROWS")]
+
+
 @pytest.mark.parametrize("path", SUITE, ids=lambda p: p.parent.name)
 def test_sites_and_edits_on_the_suite_programs(path):
     """Every site lies inside the EVOLVE-BLOCK and says where it is; setting each constant changes

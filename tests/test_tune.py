@@ -89,6 +89,68 @@ def test_a_program_without_float_constants_is_an_invalid_attempt_with_the_reason
     assert "return x + " in child.source and child.source != "def f(x):\n    return x + 10\n"
 
 
+# settings whose best values are whole numbers (COUNTS [5, 5, 5], SEED 3) beside a float (SCALE 2.0);
+# the function's own literals (an index, a factor) are not settings
+SETTINGS = '''\
+# EVOLVE-BLOCK-START
+COUNTS = [2, 9, 4]
+SEED = 0
+SCALE = 1.0
+
+
+def f(x):
+    return x[0] * 2
+# EVOLVE-BLOCK-END
+'''
+
+
+def _settings_score(source: str) -> float:
+    space: dict = {}
+    exec(compile(source, "<child>", "exec"), space)
+    counts, seed, scale = space["COUNTS"], space["SEED"], space["SCALE"]
+    assert all(type(c) is int for c in counts) and type(seed) is int  # ints stay ints
+    assert min(counts) >= 1 and seed >= 0  # and keep their sign
+    assert space["f"]([1.5]) == 3.0  # scope = "settings": the function's literals are never tuned
+    return -sum((c - 5) ** 2 for c in counts) - (seed - 3) ** 2 - (scale - 2.0) ** 2
+
+
+def _tune_settings(proposer: TuneProposer, evaluations: int) -> tuple[float, str]:
+    """Tune SETTINGS, always from the best so far (a new best starts a new session), as a search would."""
+    best = (_settings_score(SETTINGS), SETTINGS)
+    for n in range(evaluations):
+        try:
+            proposal = proposer.propose(ProposalRequest(parent=Program(1, best[1], best[0]), seed=n))
+        except rsi.errors.ProposalFailed:
+            continue
+        score = _settings_score(proposal.source)
+        proposer.observe(proposal.key, score)
+        best = max(best, (score, proposal.source))
+    return best
+
+
+def test_integers_are_tuned_on_their_own_grid_and_only_the_settings_with_scope_settings():
+    score, source = _tune_settings(TuneProposer(integers=True, scope="settings", population=8), 200)
+    assert "COUNTS = [5, 5, 5]" in source and "SEED = 3" in source  # whole numbers, found exactly
+    assert score > -0.01 and "return x[0] * 2" in source
+    with pytest.raises(rsi.errors.ProposalFailed, match="no float constants in its module-level settings"):
+        TuneProposer(scope="settings").propose(
+            ProposalRequest(parent=Program(1, "N = 3\ndef f(x):\n    return x * 0.5\n", 0.0)))
+
+
+def test_a_zero_int_moves_and_a_single_int_is_tuned():
+    proposer = TuneProposer(integers=True)
+    parent = ProposalRequest(parent=Program(1, "SEED = 0\n", 0.0), seed=1)
+    seeds = set()
+    for _ in range(12):
+        try:
+            proposal = proposer.propose(parent)
+        except rsi.errors.ProposalFailed:  # a point on the parent's own value
+            continue
+        proposer.observe(proposal.key, 0.0)
+        seeds.add(int(proposal.source.split("=")[1]))
+    assert len(seeds) >= 2 and min(seeds) >= 1  # a 0 moves on a scale of 1 (sigma * 0 would never move)
+
+
 def test_generations_are_told_once_their_points_are_known_and_extras_left_out():
     proposer = TuneProposer(population=4)
     parent = ProposalRequest(parent=Program(1, "def f(x):\n    return 0.5 * x + 2.0\n", -3.0), seed=5)
@@ -103,7 +165,8 @@ def test_generations_are_told_once_their_points_are_known_and_extras_left_out():
     assert "generation 2" in proposer.propose(parent).rationale
 
 
-@pytest.mark.parametrize("setting", ["population = -1", "sigma = 0", "digits = 1", "integers = 2", "sessions = 0"])
+@pytest.mark.parametrize("setting", ["population = -1", "sigma = 0", "digits = 1", "integers = 2", "sessions = 0",
+                                     'scope = "functions"'])
 def test_bad_tune_settings_name_the_key(tmp_path, setting):
     problem = tuned_problem(tmp_path, budget=10)
     with open(problem / "problem.toml", "a") as toml:

@@ -95,6 +95,7 @@ proposers = Registry("proposer", "rsi.proposers", {
     "llm": "rsi.proposers.llm:LLMProposer",  # needs the llm extra: pip install 'rsi[llm]'
     "grammar": "rsi.meta.grammar:GrammarProposer",  # SPEC edits of a composed improver (self-improvement)
     "tune": "rsi.proposers.tune:TuneProposer",  # CMA-ES over a program's constants: a multi-evaluation move
+    "nudge": "rsi.proposers.nudge:NudgeProposer",  # one small move of one named setting (NAME = ... at module level)
 })
 # Proposers every search has, so that any improver may use them (``Step(proposer="tune")``); they are
 # offered among ``ctx.operators`` (the seed improver's bandit arms) only when ``[run] proposers`` lists them.

@@ -28,7 +28,9 @@ toolkit refuses them first, with a reason.
 **What you can find** (each a list, in source order):
 
 ==========================  ==============================================================
-``constants()``             numeric literals (``0.5``, ``-3``, ``1e-6``): ``.value``, ``.set(x)``
+``constants()``             numeric literals (``0.5``, ``-3``, ``1e-6``): ``.value``, ``.set(x)``,
+                            ``.setting`` (``"RATE"`` for ``RATE = 0.5`` at module level),
+                            ``.element`` (its place in ``ROWS = [5, 6, 5]``)
 ``binary_operators()``      ``a + b``, ``x ** 2``, ``h ^ k``: ``.operator``, ``.swap("*")``
 ``comparisons()``           ``r < 5.0``: ``.operators``, ``.swap("<=")``
 ``calls()``                 ``np.sqrt(x)``, ``max(a, b)``: ``.callee``, ``.rename("np.log1p")``
@@ -168,6 +170,30 @@ def _fill(template: str, e: cst.BaseExpression) -> cst.BaseExpression:
     return cast(cst.BaseExpression, node.visit(_Fill(e)))
 
 
+def _is_number(node: object) -> bool:
+    """A numeric literal, or a negated one (as ``constants()`` lists them)."""
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        node = node.expression
+    return isinstance(node, (cst.Integer, cst.Float))
+
+
+class _Literals(cst.CSTVisitor):
+    """Collects the ids of numeric literals (and of negated ones, as constants() lists them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: list[int] = []
+
+    def visit_Integer(self, node: cst.Integer) -> None:
+        self.ids.append(id(node))
+
+    def visit_Float(self, node: cst.Float) -> None:
+        self.ids.append(id(node))
+
+    def visit_UnaryOperation(self, node: cst.UnaryOperation) -> None:
+        self.ids.append(id(node))
+
+
 # -- the program ------------------------------------------------------------------------------------
 class Program:
     """One program's source, parsed on first use; find its sites, edit them, ``render()`` it.
@@ -288,6 +314,37 @@ class Program:
     def function(self, name: str) -> Function | None:
         """The first function called ``name`` with something editable, or None."""
         return next((f for f in self.functions() if f.name == name), None)
+
+    def _settings(self) -> dict[int, str]:
+        """id of each numeric literal of a module-level ``NAME = ...`` -> NAME (see ``Constant.setting``)."""
+        if "settings" not in self._found:
+            found: dict[int, str] = {}
+            elements: dict[int, int] = {}
+            for stmt in self._analysis().module.body:
+                if not isinstance(stmt, cst.SimpleStatementLine):
+                    continue
+                for small in stmt.body:
+                    if isinstance(small, cst.Assign) and len(small.targets) == 1:
+                        target, value = small.targets[0].target, small.value
+                    elif isinstance(small, cst.AnnAssign) and small.value is not None:
+                        target, value = small.target, small.value
+                    else:
+                        continue
+                    if isinstance(target, cst.Name):
+                        collector = _Literals()
+                        value.visit(collector)
+                        found.update((i, target.value) for i in collector.ids)
+                        if isinstance(value, (cst.List, cst.Tuple)):
+                            items = [getattr(e, "value", None) for e in value.elements]
+                            if items and all(_is_number(item) for item in items):
+                                elements.update((id(item), k) for k, item in enumerate(items))
+            self._found["settings"] = [found]
+            self._found["elements"] = [elements]
+        return cast("dict[int, str]", self._found["settings"][0])
+
+    def _elements(self) -> dict[int, int]:
+        self._settings()
+        return cast("dict[int, int]", self._found["elements"][0])
 
     def _find(self, key: str, make: Callable[[h.Analysis], list[Any]]) -> list[Any]:
         if key not in self._found:
@@ -425,9 +482,23 @@ class Expression(Site):
 
 
 class Constant(Expression):
-    """A numeric literal: ``value`` (int or float), ``set(value)``."""
+    """A numeric literal: ``value`` (int or float), ``is_int``, ``setting``, ``element``, ``set(value)``."""
 
     label = "constant"
+
+    @property
+    def setting(self) -> str | None:
+        """The name this literal is a setting of: ``"RATE"`` for the ``0.01`` of a module-level
+        ``RATE = 0.01``, ``"ROWS"`` for each number of ``ROWS = [5, 6, 5]`` (or of any expression
+        assigned to one module-level name, annotated or not); None inside functions and classes,
+        and for any other statement (a tuple target, ``A = B = 3``)."""
+        return self.program._settings().get(id(self.node))
+
+    @property
+    def element(self) -> int | None:
+        """Its position in the list or tuple its setting is (``ROWS = [5, 6, 5]``: 0, 1, 2), when
+        that list holds only numbers; None otherwise."""
+        return self.program._elements().get(id(self.node))
 
     @property
     def value(self) -> int | float:

@@ -26,7 +26,7 @@ import random
 import libcst as cst
 
 from .. import toolkit
-from ..errors import ProgramError, ProposalFailed
+from ..errors import ProgramError, ProposalFailed, RsiError
 from . import _cst_helpers as h
 from . import _mutate_statements as st
 from ._mutate_base import (
@@ -439,11 +439,15 @@ def _problem(parent: str, child: str) -> str | None:
 
 
 class MutateProposer:
-    """Offline, format-preserving code edits; ``operators`` lists them (see ``OPERATORS``)."""
+    """Offline, format-preserving code edits; ``operators`` lists them (see ``OPERATORS``).
+
+    ``operators`` (``[proposer.mutate] operators = [...]`` in problem.toml) keeps only the named
+    ones: the arms an improver chooses among (``ctx.operators``), for a problem whose useful edits
+    are known to be few (its numbers, say) and whose other edits mostly break it. Default: all."""
 
     name = "mutate"
 
-    def __init__(self, extra_names: list[str] | None = None) -> None:
+    def __init__(self, extra_names: list[str] | None = None, operators: list[str] | None = None) -> None:
         names = tuple(dict.fromkeys(extra_names or ()))
         given: tuple[object, ...] = names  # checked here: settings files may hold anything
         bad = [n for n in given if not (isinstance(n, str) and n.isidentifier())]
@@ -451,6 +455,17 @@ class MutateProposer:
             raise ValueError(f"extra_names must be Python identifiers; not: {bad!r}")
         self.extra_names = names
         self._ops = [cls() for cls in OPERATORS]
+        if operators is not None:
+            known = [op.name for op in self._ops]
+            chosen: object = operators
+            if not (isinstance(chosen, list | tuple) and chosen and all(isinstance(n, str) for n in chosen)):
+                raise RsiError(f"[proposer.mutate] operators = {operators!r}: a non-empty list of operator names "
+                               f"(of: {', '.join(known)})")
+            unknown = [n for n in operators if n not in known]
+            if unknown:
+                raise RsiError(f"[proposer.mutate] operators: no operator {unknown[0]!r}; "
+                               f"the operators are: {', '.join(known)}")
+            self._ops = [op for op in self._ops if op.name in operators]
         self._by_name = {op.name: op for op in self._ops}
 
     @property

@@ -64,9 +64,9 @@ import json
 import random
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -193,6 +193,9 @@ class Search:
         self.parallel = settings.run.workers
         self.ordered = settings.run.ordered
         self.lookahead = _lookahead(settings.run.lookahead, self.proposers)
+        self.written = settings.run.proposal_order == "written"  # proposals resolved as they are written
+        # replaying a run whose proposals resolved as written: when it resolved each model proposal
+        self._schedule = _schedule(self.proposers) if self.written else {}
         self._clock = clock
         self._rng = random.Random(settings.run.seed)
         self._archive = Archive(settings.archive.features, settings.archive.bins, settings.archive.islands,
@@ -411,8 +414,15 @@ class Search:
         return len(self._pending)
 
     def wait_for_proposal(self, timeout: float) -> bool:
-        """Block up to ``timeout`` seconds until the oldest proposal written ahead is ready. False if
-        it was ready already (``ask`` has something to do, or waits for a result instead)."""
+        """Block up to ``timeout`` seconds until the oldest proposal written ahead is ready (proposals
+        resolved as written: any of them). False if it was ready already (``ask`` has something to
+        do, or waits for a result instead)."""
+        if self.written:
+            unwritten = [p.future for p in self._pending if p.future is not None and not p.future.done()]
+            if not unwritten:
+                return False
+            wait(unwritten, timeout=timeout, return_when=FIRST_COMPLETED)
+            return True
         if not self._pending or self._pending[0].ready:
             return False
         future = self._pending[0].future
@@ -511,7 +521,7 @@ class Search:
             self._requested[ticketed.ticket] = hook
             return ticketed
         if self._stop is not None:
-            return self._ask_ahead() if self._pending else None
+            return self._ask_pipelined() if self._pending else None
         if self._seed_state == "none":
             return self._ask_seed()
         if self._seed_state == "asked":
@@ -519,7 +529,7 @@ class Search:
         if self._resubmit:
             return self._child_task(self._resubmit.popleft())
         if self.lookahead:
-            return self._ask_ahead()
+            return self._ask_pipelined()
         self._apply_due()
         if self._check_budgets():
             self._apply_due()
@@ -537,6 +547,9 @@ class Search:
         self._apply_due()
         self._maybe_end()
         return self.ask() if self._requests else None
+
+    def _ask_pipelined(self) -> EvalTask | None:
+        return self._ask_written() if self.written else self._ask_ahead()
 
     def _ask_ahead(self) -> EvalTask | None:
         """``ask`` with proposals written ahead: up to ``lookahead + 1`` proposals are chosen and
@@ -579,6 +592,79 @@ class Search:
         self._apply_due()
         self._maybe_end()
         return self.ask() if self._requests else None
+
+    def _ask_written(self) -> EvalTask | None:
+        """``ask`` with proposals resolved as they are written (``[run] proposal_order = "written"``).
+
+        A proposer that calls out writes in a thread; any other proposal is written and resolved as
+        soon as it is chosen. Before each choice, the proposals whose calls have returned are resolved
+        (R), in the order they were chosen, and joined to the run: recorded, and handed out if they
+        make a child to evaluate. So a model call never holds up the children chosen after it; the
+        choosing waits only while a model has more than ``lookahead + 1`` proposals unwritten (the
+        improver picked it again while that many of its calls were running). The parent, the
+        inspirations and the prompt of a model's proposal are those of the moment it was chosen.
+        Results are applied (A) as in ``_ask_ahead``: only just before a choice, up to child ``T + 1
+        - parallel``. Which proposals were written by the time of each choice depends on timing, so
+        the run does too; each candidate stores the number of proposals chosen when it was resolved
+        (``resolved_after``), and a replay of the run (``_schedule``) resolves each model proposal
+        exactly where the first run did, so the replay makes the same candidates.
+        """
+        while True:
+            for pending in self._due():
+                self._pending.remove(pending)
+                task = self._resolve(pending, hand_out=self._stop is None)
+                if task is not None:
+                    return task
+            if self._stop is not None:
+                if self._stop not in AWAITED_AT_STOP:  # a limit of time or a person's stop: not held up by a model
+                    self._pending = deque(p for p in self._pending if p.ready)
+                if self._pending:
+                    return None  # a spent token or money budget: what is being written is awaited and stored
+                break
+            if self._waiting():
+                if self._out_of_time():
+                    continue
+                return None  # a model's calls are all taken (or, replaying, the next one due is being written)
+            if self.ordered and not self._apply_through(self._seq + 1 - self.parallel):
+                return None  # an earlier result is due before the next proposal may be chosen
+            if self._check_budgets(reserved=len(self._pending)):
+                if self._stop is None:
+                    return None  # the evaluation budget is all in flight or being written
+                continue
+            pending = self._choose(ahead=True)
+            if pending.future is not None:
+                self._pending.append(pending)
+                continue
+            task = self._resolve(pending)
+            if task is not None:
+                return task
+        self._apply_due()
+        self._maybe_end()
+        return self.ask() if self._requests else None
+
+    def _due(self) -> list[_Pending]:
+        """The proposals to resolve now: those written, in the order they were chosen; replaying, a
+        model proposal of the replayed run only where that run resolved it (its ``resolved_after``),
+        in the order it did."""
+        if not self._schedule or self._stop is not None:
+            return [p for p in self._pending if p.ready]
+        scheduled = sorted((p for p in self._pending if p.seed in self._schedule
+                            and self._schedule[p.seed][0] <= self._proposals), key=lambda p: self._schedule[p.seed])
+        due: list[_Pending] = []
+        for pending in scheduled:
+            if not pending.ready:
+                break
+            due.append(pending)
+        return due + [p for p in self._pending if p.seed not in self._schedule and p.ready]
+
+    def _waiting(self) -> bool:
+        """Whether the next choice waits for a model: one has more than ``lookahead + 1`` proposals
+        unwritten, or (replaying) a proposal due here is still being written."""
+        if self._schedule and any(p.seed in self._schedule and self._schedule[p.seed][0] <= self._proposals
+                                  for p in self._pending):
+            return True
+        unwritten = Counter(p.step.proposer for p in self._pending if not p.ready)
+        return any(n > self.lookahead + 1 for n in unwritten.values())
 
     def _out_of_time(self) -> bool:
         """The time limit, checked while a model writes (a stop then, not after its call)."""
@@ -719,7 +805,7 @@ class Search:
         parent_source = parent.source or ""
         base: dict[str, Any] = {"parent_id": parent.id, "inspiration_ids": list(step.inspirations),
                                 "island": step.island, "proposer": step.proposer, "operator": step.operator,
-                                "propose_seed": pending.seed}
+                                "propose_seed": pending.seed, "resolved_after": self._proposals}
         proposal = pending.outcome()
         if isinstance(proposal, ProposalFailed):
             exc = proposal
@@ -1029,6 +1115,17 @@ def _lookahead(setting: int | None, proposers: Mapping[str, Proposer]) -> int:
         return setting
     found = [getattr(p, "concurrency", None) for p in proposers.values()]
     return max([c for c in found if isinstance(c, int) and not isinstance(c, bool)], default=0)
+
+
+def _schedule(proposers: Mapping[str, Proposer]) -> dict[int, tuple[int, int]]:
+    """Where a replayed run resolved its model proposals, from the proposers that replay one (a
+    ``schedule`` attribute): the proposal's seed -> (proposals chosen by then, its candidate id)."""
+    merged: dict[int, tuple[int, int]] = {}
+    for proposer in proposers.values():
+        found = getattr(proposer, "schedule", None)
+        if isinstance(found, Mapping):
+            merged.update(found)
+    return merged
 
 
 def _is_int(value: object) -> bool:

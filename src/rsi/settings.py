@@ -47,6 +47,12 @@ class RunSettings(_Strict):
         "before it are known (the same seed still gives the same run); 0: a proposal is written when a worker "
         "asks for it; default: the largest concurrency of the run's model proposers, 0 without one",
     )
+    proposal_order: Literal["chosen", "written"] = Field(
+        "chosen", description="with proposals written ahead: 'chosen' resolves them in the order they were chosen "
+        "(the same seed gives the same run, but a slow model call holds up the children chosen after it); "
+        "'written': each joins the run as soon as it is written, so a model call never holds up other proposers' "
+        "children (the run then depends on timing; its order is stored, so it replays offline)",
+    )
 
 
 class EvaluatorSettings(_Strict):

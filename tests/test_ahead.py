@@ -319,3 +319,29 @@ def test_written_order_the_choosing_waits_only_when_a_model_has_too_many_unwritt
     starts = sorted(writer.calls)
     most = max(sum(1 for s, e in starts if s <= t < e) for t, _ in starts)
     assert most == 3, starts
+
+
+def test_written_order_rsi_stop_stores_what_is_written_and_drops_the_rest(tmp_path, writer):
+    """A person's stop while the writer's calls run: nothing unwritten is waited for or stored, the
+    search is done at once (nothing was handed out), and the stored run is intact."""
+    writer.delay = (0.5, 0.6)
+    search = rsi.Search.create(_problem(tmp_path, 'lookahead = 2\nproposal_order = "written"'), tmp_path / "r",
+                               rsi.Overrides(budget=20))
+    executor = rsi.executors.create("local", search.problem, search.settings, tmp_path / "scr")
+    try:
+        seed = search.ask()
+        assert seed is not None
+        executor.submit(seed)
+        results: list = []
+        while not results:
+            results = executor.collect(0.2)
+        search.tell(results[0])
+    finally:
+        executor.close()
+    assert search.ask() is None and search.writing == 4
+    search.stop(StopReason.STOP_REQUESTED)
+    assert search.ask() is None and search.writing == 0 and search.done
+    assert search.finish().stop_reason is StopReason.STOP_REQUESTED
+    search.close()
+    with rsi.open_run(tmp_path / "r") as stored:
+        assert [c.id for c in stored.candidates()] == [1] and stored.verify_audit().ok

@@ -45,6 +45,15 @@ an interrupt the run is not held up by a model: proposals already written are st
 still being written are dropped unstored (the calls finish unread in their threads; their tokens
 are not counted).
 
+**Proposals resolved as written** (``[run] proposal_order = "written"``; the default, ``"chosen"``,
+is the order above): a proposal written in a thread joins the run as soon as its call returns, and
+any other proposal as soon as it is chosen, so a slow model call never holds up the children chosen
+after it; the choosing waits only while a model has more than ``lookahead + 1`` proposals unwritten.
+Which calls have returned by each choice is a matter of timing, so the run depends on it; each
+candidate stores ``resolved_after`` (the proposals chosen when it was resolved), and a replay of its
+replies resolves each model proposal at that same point (``_schedule``), making the same candidates.
+The stops behave as above.
+
 **Budgets** are engine state: evaluations, proposals, wall time, CPU seconds of evaluations, LLM
 tokens and money are counted here, where no improver or proposer can reach them; the improver sees
 a frozen snapshot (``rsi.improvers.ImproverContext``).

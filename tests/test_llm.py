@@ -374,6 +374,9 @@ def test_bad_settings_and_templates_are_errors_at_start(tmp_path, gguf):
         LLMProposer(model="m")
     with pytest.raises(RsiError, match="no model file"):
         LLMProposer(gguf="missing.gguf")
+    (tmp_path / "broken.gguf").write_bytes(b"GGUF but not a model" * 10)
+    with pytest.raises(RsiError, match="cannot load"):  # loaded when the proposer is built: at start
+        LLMProposer(gguf=str(tmp_path / "broken.gguf"))
     (tmp_path / "bad.txt").write_text("[user]\n{{parent}} {{nonsense}}\n")
     with pytest.raises(RsiError, match="unknown placeholders"):
         LLMProposer(url="http://127.0.0.1:9/v1", model="m", template="bad.txt", problem_dir=tmp_path)

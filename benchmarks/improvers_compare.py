@@ -13,7 +13,13 @@ Rows: the seed improver; the hand-written one (benchmarks/improvers/hand_written
 person's design); the composed improver with CMA-ES tuning moves; hill climbing and random search
 (benchmarks/improvers/); with ``--memory FILE`` the seed improver given that memory (learn it from
 the TRAINING problems: ``rsi memory learn --suite train --out FILE``); with ``--extra NAME=FILE``
-any other improver (e.g. a self-improvement run's best_improver.py).
+any other improver (e.g. a self-improvement run's best_improver.py), given ``--extra-memory FILE``
+if set (e.g. that run's memory.json). With ``--half``, every row is also measured at half the
+budget and compared, unit by unit, with the seed improver at the full budget (the goal's "the
+seed's gain with half the evaluations").
+
+    .venv/bin/python benchmarks/improvers_compare.py --budgets 100 --seeds 8 --only none --half \
+        --extra adopted=runs/si/best_improver.py --extra-memory runs/si/memory.json
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -66,8 +73,9 @@ def measure(sources: dict[str, str], budget: int, seeds: list[int], workers: int
     return found, time.monotonic() - started
 
 
-def table(rows: dict[str, MetaResult], budget: int, base: np.ndarray, half_base: float | None) -> list[str]:
-    lines = [f"\n### inner budget {budget}: {len(base)} paired units (test problems x seeds)\n",
+def table(rows: dict[str, MetaResult], budget: int, base: np.ndarray, half_base: float | None,
+          title: str | None = None, base_row: str | None = "seed improver") -> list[str]:
+    lines = [f"\n### {title or f'inner budget {budget}'}: {len(base)} paired units (test problems x seeds)\n",
              "| improver | mean gain | Δ vs seed (95% CI) | relative (95% CI) | wins / losses (sign p) | CPU s |",
              "|---|---|---|---|---|---|"]
     for name, result in rows.items():
@@ -75,7 +83,7 @@ def table(rows: dict[str, MetaResult], budget: int, base: np.ndarray, half_base:
         if not result.ok:
             lines.append(f"| {name} | failed: {result.error} | | | | |")
             continue
-        if name == "seed improver":
+        if name == base_row:
             lines.append(f"| {name} | {gains.mean():.4f} | — | — | — | {result.cpu_seconds:.0f} |")
             continue
         (lo, hi), rel = bootstrap(gains, base)
@@ -96,29 +104,55 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--memory", metavar="FILE", help="also the seed improver given this memory file")
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=FILE", help="another improver")
-    parser.add_argument("--only", help="comma-separated row names to run (default all)")
+    parser.add_argument("--extra-memory", metavar="FILE", help="the memory the --extra improvers are given")
+    parser.add_argument("--only", help="comma-separated row names to run (default all; 'none': the seed and --extra)")
+    parser.add_argument("--half", action="store_true",
+                        help="also every row at half the budget, against the seed improver at the full budget")
     args = parser.parse_args()
-    sources = improvers(args.extra)
+    sources = improvers([])
     if args.only:
         wanted = {n.strip() for n in args.only.split(",")} | {"seed improver"}
         sources = {k: v for k, v in sources.items() if k in wanted}
+    extra = {k: v for k, v in improvers(args.extra).items() if k not in improvers([])}
+    # rows measured together share a memory (a meta-evaluator hands the same one to every search)
+    groups: list[tuple[Any, dict[str, str]]] = [(None, sources)]
+    if args.memory:
+        groups.append((load_memory(args.memory), {"seed improver + memory": SEED_IMPROVER.read_text()}))
+    if extra:
+        groups.append((load_memory(args.extra_memory) if args.extra_memory else None, extra))
     seeds = list(range(7001, 7001 + args.seeds))
     out = [f"## Improvers on the test problems ({', '.join(p.name for p in load_suite('test'))}), "
            f"{args.seeds} seeds each"]
-    for budget in [int(b) for b in args.budgets.split(",")]:
-        found, seconds = measure(sources, budget, seeds, args.workers)
-        if args.memory:
-            with_memory, more = measure({"seed improver + memory": SEED_IMPROVER.read_text()}, budget, seeds,
-                                        args.workers, load_memory(args.memory))
-            found.update(with_memory)
+
+    def measure_all(budget: int) -> tuple[dict[str, MetaResult], float]:
+        found, seconds = {}, 0.0
+        for memory, rows in groups:
+            some, more = measure(rows, budget, seeds, args.workers, memory)
+            found.update(some)
             seconds += more
-        half, _ = measure({"seed improver": SEED_IMPROVER.read_text()}, max(1, budget // 2), seeds, args.workers)
+        return found, seconds
+
+    for budget in [int(b) for b in args.budgets.split(",")]:
+        found, seconds = measure_all(budget)
         base = np.array(found["seed improver"].gains)
-        out += table(found, budget, base, half["seed improver"].utility)
-        out.append(f"time: {seconds:.0f} s wall for {len(found)} improvers x {len(base)} units")
+        if args.half:
+            half, more = measure_all(max(1, budget // 2))
+            out += table(found, budget, base, None)
+            out += table(half, budget // 2, base, None, base_row=None,
+                         title=f"at half the budget ({budget // 2}) against the seed improver at {budget}")
+            seconds += more
+        else:
+            half, _ = measure({"seed improver": SEED_IMPROVER.read_text()}, max(1, budget // 2), seeds, args.workers)
+            out += table(found, budget, base, half["seed improver"].utility)
+        out.append(f"time: {seconds:.0f} s wall for {len(found)} improvers x {len(base)} units, load {uptime()}")
         print("\n".join(out), flush=True)
         out = []
     return 0
+
+
+def uptime() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
 
 
 if __name__ == "__main__":

@@ -481,3 +481,91 @@ def test_rsi_stop_reaches_a_self_improvement_run(tmp_path):
     again = SelfImproveRun.reopen(run.out)  # resumable
     assert again.search.stop_reason is None
     again.search.close()
+
+
+# ----------------------------------------------------------------------------- memory
+
+# an improver that cannot work without a memory: it fails every search that hands it none
+NEEDS_MEMORY = SEED.replace("def next_step(ctx: ImproverContext) -> Step:\n",
+                            "def next_step(ctx: ImproverContext) -> Step:\n"
+                            "    assert ctx.memory.get('searches', 0) >= 1, 'no memory was handed over'\n")
+
+
+def test_a_broken_memory_file_is_named_before_the_run_exists(tmp_path):
+    bad = tmp_path / "memory.json"
+    bad.write_text('{"version": 1, "arms": {"mutate:swap_binop": {"tries": 1, "improved": 5}}}')
+    with pytest.raises(RsiError, match=r"memory.json: arm 'mutate:swap_binop'.*rsi memory learn"):
+        SelfImproveRun.start(tmp_path / "si", config(memory=str(bad)))
+    assert not (tmp_path / "si").exists()
+
+
+@pytest.mark.slow
+def test_a_learned_memory_reaches_every_inner_search_and_is_kept(tmp_path):
+    run = start(tmp_path, SEED, [NEEDS_MEMORY], memory="learn", validation_seeds=1, problems=TRAIN + VALIDATION)
+    run.execute()
+    kept = json.loads((run.out / selfimprove.MEMORY_FILE).read_text())
+    # learned before generation 0 by the seed improver: one search per training problem and seed
+    assert kept["searches"] == len(TRAIN) and set(kept["problems"]) == set(TRAIN)
+    assert sum(arm["tries"] for arm in kept["arms"].values()) > 0
+    [event] = events(run.out, "selfimprove.memory")
+    assert event["source"].startswith("learned") and event["searches"] == len(TRAIN)
+    challenger = run.store.get(2)
+    assert challenger.status == "ok", challenger.error  # its searches all had the memory
+    # a resumed run uses the copy it kept, and does not learn again
+    again = SelfImproveRun.reopen(run.out)
+    assert again._load_memory()["searches"] == len(TRAIN)
+    again.search.close()
+    assert len(events(run.out, "selfimprove.memory")) == 1
+
+
+@pytest.mark.slow
+def test_without_a_memory_the_inner_searches_get_none(tmp_path):
+    run = start(tmp_path, SEED, [NEEDS_MEMORY], validation_seeds=1, problems=TRAIN + VALIDATION)
+    run.execute()
+    assert run.store.get(2).status != "ok" and not (run.out / selfimprove.MEMORY_FILE).exists()
+
+
+# ----------------------------------------------------------------------------- a language model writes improvers
+
+from test_llm import gguf  # noqa: E402,F401 - the packaged SmolLM2 model file (a session fixture)
+
+
+@pytest.mark.slow
+def test_a_language_model_writes_candidate_improvers(tmp_path, gguf):  # noqa: F811
+    import threading
+
+    llm = {"backend": "llama-cpp", "gguf": str(gguf), "threads": 1, "formats": ["diff", "rewrite"],
+           "max_tokens": 96, "timeout": 120}
+    run = SelfImproveRun.start(tmp_path / "si", config(llm=llm, proposers=["llm"], meta_budget=2, validation_seeds=1,
+                                                       problems=TRAIN + VALIDATION))
+    run.log = lambda line: None
+    assert "next_step(ctx)" in (run.out / "problem" / "README.md").read_text()  # what the model is told
+
+    def written():
+        store = Store.open(run.out)
+        try:
+            return [c for c in store.candidates() if c.proposer == "llm"]
+        finally:
+            store.close()
+
+    def stop_after_three():  # a 135M model rarely writes a valid improver: stop once it has written three
+        while len(written()) < 3 and not finished.is_set():
+            finished.wait(1.0)
+        (run.out / selfimprove.STOP_FILE).write_text("enough")
+
+    finished = threading.Event()
+    watcher = threading.Thread(target=stop_after_three)
+    watcher.start()
+    try:
+        run.execute()
+    finally:
+        finished.set()
+        watcher.join()
+    found = written()
+    assert len(found) >= 3
+    for cand in found:  # every proposal is a candidate: valid ones measured in the sandbox, the others marked
+        assert cand.prompt and "rsi improver" in cand.prompt and cand.reply is not None
+        assert cand.status in ("ok", "error", "timeout", "invalid", "duplicate", "pending")
+        assert cand.status != "invalid" or cand.error  # a reply that did not make an improver says why
+    assert json.loads((run.out / "selfimprove.json").read_text())["llm"]["formats"] == ["diff", "rewrite"]
+    assert audit.verify(run.store.conn).ok

@@ -103,25 +103,13 @@ def _problem(args: argparse.Namespace):
     return load_files(args.problem_dir, args.evaluator, args.config)
 
 
-def _with_proposers(args: argparse.Namespace):
-    """PROBLEM_DIR, or the problem with --proposer and --llm-* applied to its settings."""
-    llm = {key: value for key, value in (("url", args.llm_url), ("model", args.llm_model),
-                                         ("gguf", args.llm_gguf), ("api_key_env", args.llm_key_env)) if value}
-    if not args.proposer and not llm and not args.llm_set:
-        return _problem(args)
-    import dataclasses
+def llm_table(args: argparse.Namespace, data: dict) -> bool:
+    """Apply --llm-url/--llm-model/--llm-gguf/--llm-key-env/--llm-set to the ``[proposer.llm]`` table of
+    the settings ``data`` (in place); whether any was given."""
     import tomllib
 
-    from pydantic import ValidationError
-
-    from .problem import load_problem
-    from .settings import ProblemSettings
-
-    problem = _problem(args)
-    problem = problem if not isinstance(problem, str) else load_problem(problem)
-    data = problem.settings.model_dump(exclude_unset=True)  # keep what problem.toml left to defaults unset
-    run = data.setdefault("run", {})
-    names = [n.strip() for n in (args.proposer or "").split(",") if n.strip()] or list(problem.settings.run.proposers)
+    llm = {key: value for key, value in (("url", args.llm_url), ("model", args.llm_model),
+                                         ("gguf", args.llm_gguf), ("api_key_env", args.llm_key_env)) if value}
     if llm:
         if args.llm_gguf and (args.llm_url or args.llm_model):
             raise RsiError("give either --llm-gguf (a model file) or --llm-url and --llm-model (an endpoint), not both")
@@ -141,7 +129,35 @@ def _with_proposers(args: argparse.Namespace):
         except tomllib.TOMLDecodeError:
             parsed = value
         data.setdefault("proposer", {}).setdefault("llm", {})[key.strip()] = parsed
-    if llm or args.llm_set:
+    return bool(llm or args.llm_set)
+
+
+def add_llm_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--llm-url", metavar="URL", help="an OpenAI-compatible endpoint for the llm proposer")
+    p.add_argument("--llm-model", metavar="NAME", help="the model name to ask the endpoint for")
+    p.add_argument("--llm-gguf", metavar="PATH", help="a GGUF model file run in process ('smollm2': the packaged one)")
+    p.add_argument("--llm-key-env", metavar="VAR", help="environment variable holding the endpoint's API key")
+    p.add_argument("--llm-set", metavar="KEY=VALUE", action="append",
+                   help="any [proposer.llm] setting, value in TOML (repeatable): grammar=gbnf, 'formats=[\"fill\"]'")
+
+
+def _with_proposers(args: argparse.Namespace):
+    """PROBLEM_DIR, or the problem with --proposer and --llm-* applied to its settings."""
+    if not args.proposer and not any((args.llm_url, args.llm_model, args.llm_gguf, args.llm_key_env, args.llm_set)):
+        return _problem(args)
+    import dataclasses
+
+    from pydantic import ValidationError
+
+    from .problem import load_problem
+    from .settings import ProblemSettings
+
+    problem = _problem(args)
+    problem = problem if not isinstance(problem, str) else load_problem(problem)
+    data = problem.settings.model_dump(exclude_unset=True)  # keep what problem.toml left to defaults unset
+    run = data.setdefault("run", {})
+    names = [n.strip() for n in (args.proposer or "").split(",") if n.strip()] or list(problem.settings.run.proposers)
+    if llm_table(args, data):
         names += [] if "llm" in names else ["llm"]
     run["proposers"] = names
     data["proposer"] = {name: table for name, table in data.get("proposer", {}).items() if name in names}
@@ -402,12 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory", metavar="FILE", help="what paid in earlier searches (rsi memory learn): the improver's "
                    "prior for choosing operators")
     p.add_argument("--proposer", metavar="NAMES", help="proposers to use, comma-separated (e.g. mutate,llm)")
-    p.add_argument("--llm-url", metavar="URL", help="an OpenAI-compatible endpoint for the llm proposer")
-    p.add_argument("--llm-model", metavar="NAME", help="the model name to ask the endpoint for")
-    p.add_argument("--llm-gguf", metavar="PATH", help="a GGUF model file run in process ('smollm2': the packaged one)")
-    p.add_argument("--llm-key-env", metavar="VAR", help="environment variable holding the endpoint's API key")
-    p.add_argument("--llm-set", metavar="KEY=VALUE", action="append",
-                   help="any [proposer.llm] setting, value in TOML (repeatable): grammar=gbnf, 'formats=[\"fill\"]'")
+    add_llm_arguments(p)
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("show", help="summary, best score over time, top candidates; or one candidate",

@@ -67,6 +67,13 @@ def add_self_improve_parser(subparsers) -> argparse.ArgumentParser:
                    help="starting improver shipped with rsi: seed (rsi/improvers/seed.py, edited by mutate) or "
                         "composed (rsi/improvers/composed.py, the same policy as a SPEC of components, edited by the "
                         "grammar proposer); default seed")
+    p.add_argument("--memory", metavar="FILE|learn",
+                   help="a memory every inner search hands its improver (ctx.memory): a file from `rsi memory learn "
+                        "--suite train`, or 'learn' to learn it first from the training problems (rsi's seed "
+                        "improver); the run keeps a copy, OUT/memory.json (default: none)")
+    from ..cli import add_llm_arguments
+
+    add_llm_arguments(p)  # a language model also writes candidate improvers (rewrites of the improver's code)
     p.add_argument("--proposers", metavar="NAMES",
                    help="comma-separated proposers of candidate improvers (default: grammar for a composed "
                         "starting improver, mutate otherwise; grammar,mutate adds libcst edits)")
@@ -79,11 +86,17 @@ def cmd_self_improve(args: argparse.Namespace) -> int:
 
     from ..errors import RsiError
     from ..interrupts import interrupts_stop
-    from .selfimprove import BEST_FILE, SelfImproveConfig, SelfImproveRun
+    from .selfimprove import BEST_FILE, MEMORY_FILE, SelfImproveConfig, SelfImproveRun
 
     if args.address and args.executor == "local":
         raise RsiError("--address is the Ray cluster's, for --executor ray")
     if args.resume:
+        if args.memory:
+            raise RsiError("--memory is given to a new run; a resumed run keeps the memory it recorded "
+                           "(OUT/memory.json)")
+        if _llm(args):
+            raise RsiError("--llm-* choose the proposers of a new run; a resumed run keeps its own "
+                           "(OUT/selfimprove.json)")
         run = SelfImproveRun.reopen(args.resume, args.generations)
     else:
         config = SelfImproveConfig(
@@ -93,6 +106,9 @@ def cmd_self_improve(args: argparse.Namespace) -> int:
             challengers=args.challengers, workers=args.workers, approval=args.approval, level=args.level,
             seed=args.seed, report_test=args.test_seeds > 0,
             proposers=[name.strip() for name in args.proposers.split(",") if name.strip()] if args.proposers else None,
+            llm=_llm(args),
+            memory=None if args.memory in (None, "none") else
+            args.memory if args.memory == "learn" else str(Path(args.memory).resolve()),
         )
         out = Path(args.out) if args.out else Path("runs") / f"self-improve-{time.strftime('%Y%m%d-%H%M%S')}"
         run = SelfImproveRun.start(out, config, starting_improver(args.improver, args.start))
@@ -111,7 +127,18 @@ def cmd_self_improve(args: argparse.Namespace) -> int:
     if summary.stop_reason not in ("all generations done",):
         print(f"continue with: rsi self-improve --resume {run.out}")
     print(f"adopted improver: {run.out / BEST_FILE} (#{run.incumbent_id}); curves: {run.out / 'curves.svg'}")
+    if run.memory is not None:
+        print(f"its memory: {run.out / MEMORY_FILE} (use both: rsi run PROBLEM --improver {run.out / BEST_FILE} "
+              f"--memory {run.out / MEMORY_FILE})")
     return 0
+
+
+def _llm(args: argparse.Namespace) -> dict | None:
+    """The ``[proposer.llm]`` table the --llm-* flags give (a model also writes candidate improvers), or None."""
+    from ..cli import llm_table
+
+    data: dict = {}
+    return data["proposer"]["llm"] if llm_table(args, data) else None
 
 
 def starting_improver(improver: str | None, start: str | None) -> str | Path | None:

@@ -41,6 +41,12 @@ class SelfImproveConfig:
     isolation: str | None = None  # passed to the evaluator pools (None: their default, full)
     problems: list[str] | None = None  # only these suite problems (quick runs, tests); None: all
     proposers: list[str] | None = None  # of candidate improvers; None: proposers_for(the starting improver)
+    # a memory every inner search hands its improver (ctx.memory): a memory file, "learn" (learned at the
+    # start from searches of the training problems by rsi's seed improver), or None; the run keeps a copy
+    memory: str | None = None
+    # the [proposer.llm] table when a language model also writes candidate improvers (STOP-style
+    # rewrites of the improver's code); None: no model
+    llm: dict[str, Any] | None = None
 
     def suite(self, split: str) -> list[SuiteProblem]:
         found = load_suite(split)
@@ -77,14 +83,39 @@ def improver_problem(folder: Path, improver_source: str, config: SelfImproveConf
     initial = folder / "initial.py"
     if not initial.is_file():
         initial.write_text(with_block(improver_source))
+    readme = folder / "README.md"
+    if not readme.is_file():
+        readme.write_text(IMPROVER_PROBLEM)
     source = initial.read_text()
-    proposers = config.proposers or proposers_for(source)
-    settings = ProblemSettings.model_validate({
+    proposers = list(config.proposers or proposers_for(source))
+    data: dict[str, Any] = {
         "run": {"budget": 1, "seed": config.seed, "workers": config.parallel, "proposers": proposers},
         "archive": {"features": ["code_size"], "bins": 4, "islands": 2, "migration_interval": 8},
         "oversight": {"promote_every": None},  # improvers are adopted by the self-improvement gate
-    })
+    }
+    if config.llm is not None:
+        data["proposer"] = {"llm": dict(config.llm)}
+        proposers += [] if "llm" in proposers else ["llm"]
+    settings = ProblemSettings.model_validate(data)
     return Problem(folder.resolve(), source, PRODUCE, False, settings)
+
+
+IMPROVER_PROBLEM = """\
+# The current improver
+
+The program is an rsi improver: the search policy that drives an rsi search. At each step rsi
+calls its `next_step(ctx)`, which returns a `Step`: the parent program to change, the proposer and
+operator that write the child, the inspirations shown to the proposer. `ctx` holds the search so
+far (the population with scores, islands, the budget left, the improver's own state and settings).
+
+Its score is its meta-utility: the mean normalised gain (0: the problem's initial program, 1: a
+reference program) of short rsi searches it drives on a suite of training problems (regression,
+scheduling, bin packing, caching, sorting and more), re-scored by trusted code. A better improver
+finds better programs within the same number of evaluations: it picks promising parents, spends
+evaluations on operators that pay, and escapes stagnation. It must stay a valid improver: define
+`next_step(ctx)` (and optionally `start(ctx)`, `observe(ctx, step, outcome)`), keep its imports, and not
+read or write anything outside what `ctx` gives it.
+"""
 
 
 def proposers_for(improver_source: str) -> list[str]:

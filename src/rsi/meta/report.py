@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,13 @@ from .metautil import MetaEvaluator, MetaResult
 
 def measure_test(sources: dict[Hashable, str], config, scratch: Path,
                  stop: Callable[[], bool] | None = None, executor: str = "local",
-                 address: str | None = None) -> dict[Hashable, MetaResult]:
-    """Test meta-utility of each improver (reporting only; never passed to a decision)."""
+                 address: str | None = None, memory: Mapping[str, Any] | None = None) -> dict[Hashable, MetaResult]:
+    """Test meta-utility of each improver (reporting only; never passed to a decision), given the
+    run's memory if it has one (learned on training problems only)."""
     try:
         with MetaEvaluator(config.suite("test"), config.budget, config.workers, config.limits, scratch,
-                           allow_test=True, isolation=config.isolation, executor=executor, address=address) as meta:
+                           allow_test=True, isolation=config.isolation, executor=executor, address=address,
+                           memory=memory) as meta:
             return meta.measure(sources, meta.units("test", config.seeds_of("test")), stop=stop)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

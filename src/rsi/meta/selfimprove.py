@@ -36,6 +36,14 @@ to ``<out>/improvers/`` and ``<out>/best_improver.py`` (usable at once with ``rs
 --improver``), and drive the rest of the run: the only way untrusted code leaves the sandbox is
 through this gate.
 
+Memory (``memory``: a file, or ``"learn"``): every inner search, of every split, hands its improver
+the same memory (``ctx.memory``, what paid in earlier searches: ``rsi.memory``), fixed for the whole
+run so that the incumbent and its challengers are measured alike. ``"learn"`` learns it before
+generation 0 from searches of the training problems (training seeds and budget) by rsi's own seed
+improver (never by a candidate: its counts could be forged), so the test problems stay unseen. The
+run keeps it as ``<out>/memory.json``; the adopted improver is used with it (``rsi run --improver
+<out>/best_improver.py --memory <out>/memory.json``).
+
 Test problems never reach a decision: the decisions' meta-evaluator is built from the training and
 validation splits only (it refuses test problems), and the test meta-utility of each incumbent is
 measured afterwards, by a separate evaluator, for the report (``generations.md``, ``curves.svg``).
@@ -53,6 +61,7 @@ from typing import Any
 
 from ..errors import RsiError, RunError
 from ..improvers import SEED_IMPROVER, ImproverFailed
+from ..memory import load_memory, save_memory
 from ..oversight import audit
 from ..oversight.gate import compare_paired
 from ..oversight.review import review
@@ -71,6 +80,7 @@ from .metautil import MetaEvaluator, MetaResult
 CONFIG_FILE = "selfimprove.json"
 PROBLEM_DIR = "problem"
 BEST_FILE = "best_improver.py"
+MEMORY_FILE = "memory.json"
 DECISION_SPLITS = ("train", "validation")
 # What an improver has no business naming: its own evaluator (the meta-utility's two sides and their
 # hooks) and the suite's answers. (rsi's program-level list also protects "score", which every
@@ -167,6 +177,7 @@ class SelfImproveRun:
         self.executor = "local"
         self.address: str | None = None
         self._generation_driver: int | None = None
+        self.memory = None  # the inner searches' memory (execute loads it)
         (self.out / "improvers").mkdir(exist_ok=True)
         (self.out / "measurements").mkdir(exist_ok=True)
         self.measurements: dict[tuple[int, str], MetaResult] = {}
@@ -191,6 +202,7 @@ class SelfImproveRun:
         if (out / "rsi.db").exists():
             raise RunError(f"{out}: already holds a self-improvement run; continue it with "
                            f"`rsi self-improve --resume {out}` or pass another --out")
+        given = load_memory(config.memory) if config.memory not in (None, "learn") else None
         starting = open_improver(improver_path)  # in its sandboxed host, unless it is the seed
         source = starting.source
         problem = improver_problem(out / PROBLEM_DIR, source, config)
@@ -200,7 +212,10 @@ class SelfImproveRun:
         search.store.log("selfimprove.started", {"config": config.to_json(),
                                                  "improver": str(improver_path or SEED_IMPROVER),
                                                  "improver_sha256": _sha(source)})
-        return cls(search, config)
+        run = cls(search, config)
+        if given is not None:
+            run._keep_memory(given, f"file {config.memory}")
+        return run
 
     @classmethod
     def reopen(cls, out: str | Path, generations: int | None = None) -> SelfImproveRun:
@@ -256,14 +271,42 @@ class SelfImproveRun:
             path.write_text(source)
         return path
 
+    # --- the memory -----------------------------------------------------------------------
+    def _keep_memory(self, mem, source: str) -> None:
+        path = save_memory(mem, self.out / MEMORY_FILE)
+        self.store.log("selfimprove.memory", {"source": source, "sha256": _sha(path.read_text()),
+                                              "searches": mem.get("searches", 0), "arms": len(mem.get("arms", {}))})
+
+    def _load_memory(self):
+        """The run's memory (None without one), learned first if the run was started with "learn"."""
+        if self.config.memory is None:
+            return None
+        path = self.out / MEMORY_FILE
+        if not path.is_file():
+            if self.config.memory != "learn":
+                raise RunError(f"{path}: this run's copy of its memory is missing; restore it, or start a new run")
+            from .memory import learn_from_suite
+
+            seeds = self.config.seeds_of("train")
+            self.log(f"learning the memory: rsi's seed improver on the training problems x {len(seeds)} seeds")
+            learned = learn_from_suite("train", seeds, self.config.budget, self.config.workers,
+                                       names=self.config.problems,
+                                       limits=self.config.limits, scratch=self.out / "scratch-memory",
+                                       isolation=self.config.isolation, executor=self.executor, address=self.address)
+            shutil.rmtree(self.out / "scratch-memory", ignore_errors=True)
+            self._keep_memory(learned, "learned from the training problems by the seed improver")
+        return load_memory(path)
+
     # --- the generations ------------------------------------------------------------------
     def execute(self) -> Summary:
         """Run the remaining generations (stop early with ``search.stop``; resumable)."""
         config = self.config
         problems = [p for split in DECISION_SPLITS for p in config.suite(split)]
+        self.memory = self._load_memory()
         try:
             with MetaEvaluator(problems, config.budget, config.workers, config.limits, self.out / "scratch",
-                               isolation=config.isolation, executor=self.executor, address=self.address) as meta:
+                               isolation=config.isolation, executor=self.executor, address=self.address,
+                               memory=self.memory) as meta:
                 self.meta = meta
                 executor = ImproverExecutor(meta, meta.units("train", config.seeds_of("train")), config.parallel,
                                             self._on_measured, self._parent_measurement, config.neutral_after)
@@ -518,7 +561,7 @@ class SelfImproveRun:
         if cached is None or not cached.ok:  # a failed report is measured again
             found = report.measure_test({(cid, "test"): self.search.source(cid)}, self.config,
                                         self.out / "scratch-test", stop=self._halt,
-                                        executor=self.executor, address=self.address)
+                                        executor=self.executor, address=self.address, memory=self.memory)
             if (cid, "test") not in found:
                 return None
             self._save(cid, "test", found[(cid, "test")])

@@ -3,7 +3,7 @@
 An improver is a program the engine follows at every step; one that the machine wrote (an adopted
 ``best_improver.py``, a candidate, any file a person has not vouched for) is untrusted code, so it
 never runs in the engine's process. ``open_improver(path)`` starts a *host*
-(``python -m rsi.sandbox.improver_host``): one long-lived process per improver, which
+(``python -m rsi.sandbox.improver_host_process``): one long-lived process per improver, which
 
 1. reads the improver's source and its limits from the engine (it never opens the file itself);
 2. isolates itself the way an evaluation child is isolated (``isolation.prepare`` /
@@ -39,7 +39,6 @@ engine's process, and so does any improver when a person opts out (``rsi run --i
 
 from __future__ import annotations
 
-import errno
 import json
 import math
 import os
@@ -50,13 +49,14 @@ import subprocess
 import sys
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from types import MappingProxyType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
 
 from ..errors import ProposalFailed, RsiError
 from ..improvers import SEED_IMPROVER, Improver, ImproverContext, ImproverFailed, Outcome, Step, load_improver
+from .improver_host_process import _rng_data, _step_data
 from .protocol import HEADER, encode
 
 REPLY_BYTES = 32 << 20  # the most one answer of the host may take
@@ -185,7 +185,7 @@ class HostedImprover(Improver):
         env["PYTHONPATH"] = os.pathsep.join([src, *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]])
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "rsi.sandbox.improver_host", "--req", str(req_r), "--resp", str(resp_w)],
+                [sys.executable, "-m", "rsi.sandbox.improver_host_process", "--req", str(req_r), "--resp", str(resp_w)],
                 pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, env=env, start_new_session=True, cwd="/")
         finally:
@@ -373,23 +373,6 @@ def _archive_data(archive: Any) -> dict[str, Any]:
                        for cell, e in sorted(pool.items())] for pool in archive.cells]}
 
 
-def _rng_data(rng: random.Random) -> list[Any]:
-    version, internal, gauss = rng.getstate()
-    return [version, list(internal), gauss]
-
-
-def _rng_from(data: list[Any]) -> random.Random:
-    rng = random.Random()
-    rng.setstate((data[0], tuple(data[1]), data[2]))
-    return rng
-
-
-def _step_data(step: Step) -> dict[str, Any]:
-    return {"parent": step.parent, "inspirations": list(step.inspirations), "island": step.island,
-            "proposer": step.proposer, "operator": step.operator, "children": step.children,
-            "options": dict(step.options)}
-
-
 def _outcome_data(outcome: Outcome) -> dict[str, Any]:
     return {"candidate_id": outcome.candidate_id, "status": str(outcome.status), "score": outcome.score,
             "parent_score": outcome.parent_score, "best_before": outcome.best_before, "tokens": outcome.tokens,
@@ -505,174 +488,3 @@ def _reaped(proc: subprocess.Popen) -> bool:
         return True
     except subprocess.TimeoutExpired:
         return False
-
-
-# ---------------------------------------------------------------- the host process
-
-
-def _confine(scratch: str, memory_mb: int, enabled: bool) -> list[str]:
-    """Isolate this process before the improver's module runs (the module docstring, point 2);
-    what is in force."""
-    import resource
-
-    from . import isolation
-    from .procs import vm_size_mb
-    from .types import Limits
-
-    limits = Limits(memory_mb=memory_mb, scratch_bytes=16 << 20, processes=1)
-    marker = os.path.join(scratch, "improver.py")  # no evaluator: a name in its own empty scratch folder
-    plan = isolation.prepare(scratch, limits, enabled, marker)
-    isolation.finish(plan, marker, [], set())
-    if plan.uid is not None:
-        os.chown(scratch, plan.uid, plan.uid)
-    isolation.enter(plan, scratch, "improver", os.getppid())
-    isolation.settle(scratch)
-    on = [p["name"] for p in plan.protections if p["on"]]
-    if enabled and plan.filter is not None and "seccomp" not in isolation.disabled_mechanisms():
-        from ..proposers.improver_ops import no_fork_program
-        from .seccomp import Filter
-
-        program = no_fork_program()
-        if program:
-            Filter(program, plan.libc).install()
-            on.append("no new processes")
-    for which, value in ((resource.RLIMIT_AS, int((vm_size_mb() + memory_mb) * (1 << 20))),
-                         (resource.RLIMIT_FSIZE, 1 << 20), (resource.RLIMIT_NOFILE, 64), (resource.RLIMIT_CORE, 0)):
-        _, hard = resource.getrlimit(which)
-        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        resource.setrlimit(which, (value, value))
-    return on + ["rlimits"]
-
-
-def _module(source: str, path: str):
-    import types
-
-    name = f"rsi_hosted_improver_{abs(hash(path))}"
-    module = types.ModuleType(name)
-    module.__file__ = path
-    sys.modules[name] = module
-    exec(compile(source, path, "exec"), module.__dict__)  # noqa: S102 - the sandboxed host's one job
-    return module
-
-
-def _serve(req: int, resp: int) -> int:
-    from ..archive import Archive
-    from ..improvers import ImproverContext
-    from ..proposers import bandit, improver_ops  # noqa: F401 - imported before the sandbox closes
-    from .protocol import recv, send
-
-    init = recv(req)
-    if init is None or init.get("op") != "init":
-        return 2
-    try:
-        protections = _confine(init["scratch"], int(init["memory_mb"]), init.get("isolation") != "none")
-    except Exception as exc:  # noqa: BLE001 - the sandbox could not be set up: say so, run nothing
-        send(resp, {"op": "error", "error": f"the improver host could not isolate itself: {exc}"})
-        return 3
-    path = init["path"]
-    try:
-        improver = Improver(_module(init["source"], path), Path(path))
-        operators = improver_ops.operators_of(improver)
-        json.dumps(improver.defaults)
-    except BaseException as exc:  # noqa: BLE001 - the improver's own failure, reported
-        send(resp, {"op": "error", "error": f"failed to import: {type(exc).__name__}: {str(exc)[:2000]}"})
-        return 4
-    send(resp, {"op": "ready", "defaults": improver.defaults, "operators": sorted(operators),
-                "protections": protections})
-    while True:
-        msg = recv(req)
-        if msg is None:
-            return 0
-        try:
-            if msg.get("op") == "operate":
-                reply = _operate(operators, improver, msg)
-            else:
-                reply = _hook(improver, msg, Archive, ImproverContext)
-            data = json.dumps(reply)
-        except BaseException as exc:  # noqa: BLE001 - the improver's failure (SystemExit too) is an answer
-            data = json.dumps({"error": f"the improver {path} failed: {type(exc).__name__}: {str(exc)[:1000]}"})
-        from .protocol import write_all
-
-        body = data.encode()
-        write_all(resp, HEADER.pack(len(body)) + body)
-
-
-def _hook(improver: Improver, msg: dict, archive_type: Any, context_type: Any) -> dict[str, Any]:
-    data = msg["ctx"]
-    rng = _rng_from(data["rng"])
-    ctx = context_type(
-        archive=archive_type.from_json(data["archive"]), rng=rng, state=data["state"],
-        operators=MappingProxyType({k: tuple(v) for k, v in data["operators"].items()}),
-        settings=MappingProxyType(data["settings"]), budget=data["budget"], evaluations=data["evaluations"],
-        population=_population(data["population"], data["population_from"]), **_memory_of(data.get("memory")))
-    hook = msg["hook"]
-    try:
-        if hook == "start":
-            improver.start(ctx)
-            step_data = None
-        elif hook == "next_step":
-            step_data = _step_data(improver.next_step(ctx))
-        else:
-            outcome = dict(msg["outcome"])
-            improver.observe(ctx, Step(**msg["step"]), Outcome(**outcome))
-            step_data = None
-    except ImproverFailed as exc:
-        return {"error": str(exc)}
-    return {"state": ctx.state, "rng": _rng_data(ctx.rng), "step": step_data}
-
-
-def _memory_of(data: Any) -> dict[str, Any]:
-    if not data:
-        return {}
-    from ..memory import check
-
-    return {"memory": check(data, "the run's memory")}
-
-
-_POPULATION: list[tuple[int, float]] = []  # the host's copy of ctx.population, extended call by call
-
-
-def _population(tail: list, start: int) -> tuple[tuple[int, float], ...]:
-    if start != (len(_POPULATION) if start else 0):
-        raise RsiError(f"the engine sent the population from {start}, the host holds {len(_POPULATION)}")
-    if not start:
-        _POPULATION.clear()
-    _POPULATION.extend((int(i), float(s)) for i, s in tail)
-    return tuple(_POPULATION)
-
-
-def _operate(operators: Mapping[str, Any], improver: Improver, msg: dict) -> dict[str, Any]:
-    from .. import toolkit
-    from ..proposers.improver_ops import OperatorContext, as_program, call_operator
-
-    name = msg["name"]
-    if name not in operators:
-        return {"error": f"has no operator {name!r}"}
-    ctx = OperatorContext(
-        name=name, parent=as_program(msg["parent"]), rng=_rng_from(msg["rng"]), state=msg["state"],
-        settings=MappingProxyType({**improver.defaults, **msg["settings"]}), parent_id=msg["parent_id"],
-        parent_score=msg["parent_score"], parent_metrics=MappingProxyType(msg["parent_metrics"]),
-        inspirations=tuple(as_program(s) for s in msg["inspirations"]),
-        inspiration_ids=tuple(msg["inspiration_ids"]), inspiration_scores=tuple(msg["inspiration_scores"]),
-        options=MappingProxyType(msg["options"]), feedback=tuple(msg["feedback"]), problem=msg["problem"],
-        toolkit=toolkit)
-    return call_operator(operators[name], ctx)
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m rsi.sandbox.improver_host")
-    parser.add_argument("--req", type=int, required=True, help="fd to read requests from")
-    parser.add_argument("--resp", type=int, required=True, help="fd to write replies to")
-    args = parser.parse_args(argv)
-    try:
-        return _serve(args.req, args.resp)
-    except BrokenPipeError:
-        return 0
-    except OSError as exc:
-        return 5 if exc.errno != errno.EPIPE else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,5 +1,7 @@
 """LLM benchmark: mutate alone, a language model alone, and both under the seed improver's bandit,
-on bin packing, with the same wall time per run.
+on bin packing, with the same wall time per run. "both" resolves the model's proposals as they are
+written (``[run] proposal_order = "written"``: a slow call holds nothing up); "both-chosen" (not run
+by default) resolves them in the order they were chosen (the same seed, the same run), for comparison.
 
 For each configuration and seed: the best training score, the FunSearch Weibull 5k test excess of
 the best program (reporting only), and for the model: its proposals, the share that became valid,
@@ -13,7 +15,9 @@ any OpenAI-compatible endpoint works too.
     OPENAI_API_KEY=... .venv/bin/python benchmarks/llm.py --url https://api.openai.com/v1 \\
         --model gpt-4o-mini --key-env OPENAI_API_KEY --formats diff,rewrite   # a hosted model
 
-Runs go one at a time (the model and the evaluations share the machine's cores).
+Runs go one at a time (the model and the evaluations share the machine's cores); the load average
+at the end of each run is reported with its figures, and a second table pairs the configurations by
+seed.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib.util
+import os
 import statistics
 import sys
 import tempfile
@@ -33,7 +38,7 @@ sys.path.insert(0, str(ROOT / "src"))
 import rsi  # noqa: E402
 from rsi.settings import ProblemSettings  # noqa: E402
 
-CONFIGS = {"mutate": ["mutate"], "llm": ["llm"], "both": ["mutate", "llm"]}
+CONFIGS = {"mutate": ["mutate"], "llm": ["llm"], "both": ["mutate", "llm"], "both-chosen": ["mutate", "llm"]}
 EVALUATED = ("ok", "error", "timeout")
 
 
@@ -45,22 +50,26 @@ def _holdout(problem: Path):
     return module.evaluate_holdout
 
 
-def _problem(folder: Path, proposers: list[str], llm: dict) -> rsi.Problem:
+def _problem(folder: Path, proposers: list[str], llm: dict, order: str) -> rsi.Problem:
     """The problem with its proposers (and [proposer.llm]) replaced, the gate off (held-out
     checks are this script's, at the end)."""
     problem = rsi.load_problem(folder)
     data = problem.settings.model_dump(exclude_unset=True)
     data.setdefault("run", {})["proposers"] = proposers
+    data["run"]["proposal_order"] = order
     data["proposer"] = {"llm": llm} if "llm" in proposers else {}
     data.setdefault("oversight", {})["promote_every"] = None
     return dataclasses.replace(problem, settings=ProblemSettings.model_validate(data))
 
 
-def _run(folder: Path, config: str, seed: int, seconds: float, llm: dict, out: Path, reuse: bool = False) -> dict:
+def _run(folder: Path, config: str, seed: int, seconds: float, llm: dict, out: Path, order: str,
+         reuse: bool = False) -> dict:
     started = time.monotonic()
+    load = None
     if not (reuse and (out / "best.py").is_file()):  # --reuse: a finished run of an earlier invocation counts
-        problem = _problem(folder, CONFIGS[config], llm)
+        problem = _problem(folder, CONFIGS[config], llm, "chosen" if config == "both-chosen" else order)
         rsi.improve(problem, out=out, time=seconds, budget=1_000_000, seed=seed, workers=2)
+        load = os.getloadavg()[0]
     wall = time.monotonic() - started
     with rsi.open_run(out) as results:
         cands = results.candidates()
@@ -69,6 +78,7 @@ def _run(folder: Path, config: str, seed: int, seconds: float, llm: dict, out: P
     model = [c for c in cands if c.proposer == "llm"]
     valid = [c for c in model if c.status == "ok"]
     model_seconds = sum(c.propose_seconds or 0.0 for c in model)
+    t0 = min((c.proposed_at for c in cands), default=0.0)
     tokens = sum(c.tokens or 0 for c in model)
     reasons: dict[str, int] = {}
     for c in model:
@@ -81,7 +91,9 @@ def _run(folder: Path, config: str, seed: int, seconds: float, llm: dict, out: P
         "proposals": len(model), "valid": len(valid),
         "improved": sum(1 for c in valid if c.score is not None and _parent_score(cands, c) is not None
                         and c.score > _parent_score(cands, c)),
-        "tokens": tokens, "model_seconds": model_seconds, "reasons": reasons,
+        "tokens": tokens, "model_seconds": model_seconds, "reasons": reasons, "load": load,
+        # model proposals stored in the first 30 s (before the bandit knows what the model costs)
+        "early": sum(1 for c in model if c.proposed_at - t0 < 30),
     }
 
 
@@ -96,6 +108,8 @@ def main() -> None:
     parser.add_argument("--time", type=float, default=120, help="wall seconds per run")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--configs", default="mutate,llm,both", help="subset of: " + ", ".join(CONFIGS))
+    parser.add_argument("--order", default="written", choices=["written", "chosen"],
+                        help="[run] proposal_order of the llm and both runs (both-chosen: always chosen)")
     parser.add_argument("--gguf", default="smollm2", help="a GGUF file run in process (default: SmolLM2-135M)")
     parser.add_argument("--url", help="an OpenAI-compatible endpoint instead of --gguf")
     parser.add_argument("--model", help="the endpoint's model name")
@@ -127,7 +141,7 @@ def main() -> None:
     print(f"{len(configs) * args.seeds} runs of {args.time:.0f} s in {work}", file=sys.stderr)
     for seed in range(1, args.seeds + 1):
         for config in configs:
-            row = _run(folder, config, seed, args.time, llm, work / f"{config}-{seed}", args.reuse)
+            row = _run(folder, config, seed, args.time, llm, work / f"{config}-{seed}", args.order, args.reuse)
             if row["source"]:
                 with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
                     handle.write(row["source"])
@@ -142,10 +156,10 @@ def main() -> None:
 
     model = llm.get("model") or Path(str(llm.get("gguf"))).name
     print(f"\nbin packing, {args.time:.0f} s per run, {args.seeds} seeds; model {model}; "
-          f"formats {args.formats}: median [min..max]\n")
+          f"formats {args.formats}; proposal order {args.order}: median [min..max]\n")
     print("| configuration | evaluations | best train score | Weibull 5k test excess % | model proposals "
-          "| valid, evaluated, new | improved parent | tokens/s |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| in the first 30 s | valid, evaluated, new | improved parent | tokens/s | model seconds | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for config in configs:
         mine = [r for r in rows if r["config"] == config]
 
@@ -161,8 +175,30 @@ def main() -> None:
         model_seconds = sum(r["model_seconds"] for r in mine)
         rate = f"{sum(r['tokens'] for r in mine) / model_seconds:.0f}" if model_seconds else "-"
         share = f"{valid}/{proposals} ({valid / proposals:.0%})" if proposals else "-"
+        early = sum(r["early"] for r in mine)
         print(f"| {config} | {spread('evaluations', '.0f')} | {spread('best', '.4f')} | {spread('test', '.2f')} "
-              f"| {proposals} | {share} | {improved if proposals else '-'} | {rate} |")
+              f"| {proposals} | {early if proposals else '-'} | {share} | {improved if proposals else '-'} | {rate} "
+              f"| {spread('model_seconds', '.0f') if proposals else '-'} | {spread('load', '.1f')} |")
+
+    print("\nPaired by seed: Weibull 5k test excess % (evaluations)\n")
+    print("| seed | " + " | ".join(configs) + " |")
+    print("|---|" + "---|" * len(configs))
+    for seed in range(1, args.seeds + 1):
+        cells = []
+        for config in configs:
+            row = next((r for r in rows if r["config"] == config and r["seed"] == seed), None)
+            cells.append(f"{row.get('test', float('nan')):.2f} ({row['evaluations']})" if row else "-")
+        print(f"| {seed} | " + " | ".join(cells) + " |")
+    if "mutate" in configs:
+        for config in (c for c in configs if c != "mutate"):
+            pairs = [(m.get("test"), o.get("test")) for m in rows if m["config"] == "mutate"
+                     for o in rows if o["config"] == config and o["seed"] == m["seed"]]
+            pairs = [(m, o) for m, o in pairs if m is not None and o is not None]
+            if pairs:
+                better = sum(o < m for m, o in pairs)
+                equal = sum(o == m for m, o in pairs)
+                print(f"\n{config} vs mutate: better on {better}, equal on {equal}, worse on "
+                      f"{len(pairs) - better - equal} of {len(pairs)} seeds")
 
 
 if __name__ == "__main__":

@@ -99,6 +99,7 @@ class TimedExecutor:
         self.inner = inner
         self.started: dict[int, float] = {}
         self.intervals: list[tuple[float, float]] = []
+        self.evaluated: list[tuple[int, float, float]] = []  # (candidate id, submitted, collected)
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
@@ -114,7 +115,10 @@ class TimedExecutor:
     def collect(self, timeout: float):
         results = self.inner.collect(timeout)
         now = time.time()
-        self.intervals += [(self.started.pop(r.ticket), now) for r in results]
+        for r in results:
+            start = self.started.pop(r.ticket)
+            self.intervals.append((start, now))
+            self.evaluated.append((r.candidate_id, start, now))
         return results
 
 

@@ -374,6 +374,9 @@ def test_bad_settings_and_templates_are_errors_at_start(tmp_path, gguf):
         LLMProposer(model="m")
     with pytest.raises(RsiError, match="no model file"):
         LLMProposer(gguf="missing.gguf")
+    (tmp_path / "broken.gguf").write_bytes(b"GGUF but not a model" * 10)
+    with pytest.raises(RsiError, match="cannot load"):  # loaded when the proposer is built: at start
+        LLMProposer(gguf=str(tmp_path / "broken.gguf"))
     (tmp_path / "bad.txt").write_text("[user]\n{{parent}} {{nonsense}}\n")
     with pytest.raises(RsiError, match="unknown placeholders"):
         LLMProposer(url="http://127.0.0.1:9/v1", model="m", template="bad.txt", problem_dir=tmp_path)
@@ -560,6 +563,178 @@ def test_a_run_with_the_model_writing_ahead_is_a_function_of_its_replies(server,
                          for c in results.candidates()])
     assert rows[0] == rows[1]
     assert sum(1 for c in rows[0] if c[5]) >= 5  # the model wrote them
+
+
+# --- proposals resolved as they are written ([run] proposal_order = "written"), against the real server ----
+EVERY_FOURTH = '''
+from rsi.improvers import Step
+
+
+def next_step(ctx):
+    ctx.state["n"] = ctx.state.get("n", 0) + 1
+    best = ctx.archive.best()
+    if ctx.state["n"] % 4 == 2:  # proposals 2, 6, 10...: the model; the others: mutate
+        return Step(parent=best.id, proposer="llm", operator="fill")
+    return Step(parent=best.id, proposer="mutate")
+'''
+
+
+def _mixed_problem(tmp_path: Path, url: str, order: str) -> Path:
+    toml = f"""
+    [run]
+    proposers = ["mutate", "llm"]
+    proposal_order = "{order}"
+    max_attempts_factor = 4
+    [oversight]
+    promote_every = false
+    [proposer.llm]
+    url = "{url}"
+    model = "{ALIAS}"
+    grammar = "gbnf"
+    formats = ["fill"]
+    max_tokens = 48
+    timeout = 60
+    """
+    (tmp_path / "every4.py").write_text(EVERY_FOURTH)
+    return write_problem(tmp_path / f"problem-{order}", toml=toml)
+
+
+def _replayed(folder: Path, run: Path):
+    import dataclasses
+
+    import rsi
+    from rsi.settings import ProblemSettings
+
+    problem = rsi.load_problem(folder)
+    data = problem.settings.model_dump(exclude_unset=True)
+    data["proposer"]["llm"] = {"replay": str(run), "formats": ["fill"], "max_tokens": 48}
+    return dataclasses.replace(problem, settings=ProblemSettings.model_validate(data))
+
+
+def _rows(run: Path) -> list[tuple]:
+    import rsi
+
+    with rsi.open_run(run) as results:
+        return [(c.id, c.parent_id, c.proposer, c.status, c.fingerprint, c.score, c.reply, c.propose_seed,
+                 c.resolved_after) for c in results.candidates()]
+
+
+@pytest.mark.slow
+def test_written_order_a_slow_model_call_does_not_hold_up_mutates_children(proxy, tmp_path):
+    """One worker, mutate and SmolLM2 (proposal 2, then every fourth), each model call held 6 s by
+    the proxy. Resolved in the order they were chosen, the children chosen after a model proposal
+    wait for its call: none is evaluated while it runs, and a replay with no delay makes the same
+    run (the order does not depend on timing). Resolved as written, mutate's children are written
+    and evaluated while the call runs (timestamps of the proxy and of the executor), and the
+    model's children join the run later."""
+    proxy.script.extend([("delay", 6.0)] * 50)
+    during: dict[str, list[int]] = {}
+    for order in ("chosen", "written"):
+        folder = _mixed_problem(tmp_path, proxy.url, order)
+        proxy.calls.clear()
+        executor = _drive_timed(folder, tmp_path / order, tmp_path / "every4.py", budget=10, workers=1, seed=2)
+        rows = _rows(tmp_path / order)
+        model = [r for r in rows if r[2] == "llm"]
+        assert model and all(r[6] for r in model)  # the model wrote them
+        first_call = min(proxy.calls)
+        # mutate's children chosen after proposal 2 (the model's): chosen order, candidate k + 1 is
+        # proposal k; written, a mutation is resolved as soon as it is chosen (resolved_after = k)
+        later = {r[0] for r in rows if r[2] == "mutate" and (r[0] - 1 if order == "chosen" else r[8]) > 2}
+        start, end = first_call
+        during[order] = [cid for cid, s, e in executor.evaluated if cid in later and start < s and e < end]
+        if order == "chosen":
+            import rsi
+
+            rsi.improve(_replayed(folder, tmp_path / order), tmp_path / "replay", budget=10, workers=1, seed=2,
+                        improver=tmp_path / "every4.py")
+            assert _rows(tmp_path / "replay") == rows
+    assert during["chosen"] == [], during
+    assert len(during["written"]) >= 3, (during, proxy.calls)
+
+
+@pytest.mark.slow
+def test_a_run_resolved_as_written_is_stored_with_its_order_and_replays_offline(proxy, tmp_path):
+    """Two workers, model calls held 2 s: which model proposals were written by each choice is a
+    matter of timing, and stored (resolved_after); replaying the stored replies (no model, no delay)
+    resolves each where the first run did and makes the same candidates."""
+    import rsi
+
+    proxy.script.extend([("delay", 2.0)] * 50)
+    folder = _mixed_problem(tmp_path, proxy.url, "written")
+    rsi.improve(rsi.load_problem(folder), tmp_path / "live", budget=14, workers=2, seed=4,
+                improver=tmp_path / "every4.py")
+    live = _rows(tmp_path / "live")
+    model = [r for r in live if r[2] == "llm"]
+    assert len(model) >= 2 and all(r[6] for r in model)
+    # stored out of the chosen order: mutations chosen after proposal 2 (the model's first) were resolved
+    # (a mutation as soon as it is chosen: resolved_after is its index) before any reply of the model
+    assert any(r[2] == "mutate" and r[8] > 2 and r[0] < model[0][0] for r in live), live
+    rsi.improve(_replayed(folder, tmp_path / "live"), tmp_path / "replay", budget=14, workers=2, seed=4,
+                improver=tmp_path / "every4.py")
+    assert _rows(tmp_path / "replay") == live
+
+
+def _stored_model_rows(out: Path) -> int:
+    """The model's candidates stored so far, read without writing (the run is writing)."""
+    import sqlite3
+
+    if not (out / "rsi.db").exists():
+        return 0
+    try:
+        conn = sqlite3.connect(f"file:{out / 'rsi.db'}?mode=ro", uri=True)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM candidates WHERE proposer = 'llm'").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+@pytest.mark.slow
+def test_kill_9_during_a_run_resolved_as_written_loses_nothing_stored(proxy, tmp_path):
+    """`rsi run` with mutate and the model (calls held 1.5 s), proposals resolved as written, killed
+    with SIGKILL while calls are in flight: every stored row is still there after `--resume`, which
+    evaluates the stored pending children and never asks the model again for a stored proposal."""
+    import signal
+
+    from rsi.storage import Store
+
+    proxy.script.extend([("delay", 1.5)] * 200)
+    folder = _mixed_problem(tmp_path, proxy.url, "written")
+    out = tmp_path / "r"
+    rsi_cli = [sys.executable, "-c", "import sys; from rsi.cli import main; sys.exit(main(sys.argv[1:]))"]
+    log = tmp_path / "run.log"
+    with open(log, "w") as sink:  # a file: a pipe nobody reads could fill and stop the run
+        proc = subprocess.Popen([*rsi_cli, "run", str(folder), "--out", str(out), "--seed", "3", "--budget", "200",
+                                 "--improver", str(tmp_path / "every4.py"), "--workers", "1"],
+                                stdout=sink, stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    while True:
+        assert proc.poll() is None and time.time() < deadline, log.read_text()[-3000:]
+        if _stored_model_rows(out) >= 2 and proxy.in_flight:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = {c.id: (c.status, c.score, c.reply, c.resolved_after) for c in Store.open(out).candidates()}
+    done = subprocess.run([*rsi_cli, "run", "--resume", str(out), "--budget",
+                           str(sum(1 for v in before.values() if v[0] in ("ok", "error", "timeout")) + 3)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    after = Store.open(out).candidates()
+    kept = {c.id: (c.status, c.score, c.reply, c.resolved_after) for c in after if c.id in before}
+    for cid, (status, score, reply, resolved) in before.items():
+        if status == "pending":  # evaluated now, not proposed again
+            assert kept[cid][0] in ("ok", "error", "timeout") and kept[cid][2:] == (reply, resolved)
+        else:
+            assert kept[cid] == (status, score, reply, resolved)
+    assert not [c for c in after if c.status == "pending"]
+    import rsi
+
+    with rsi.open_run(out) as results:
+        assert results.verify_audit().ok
+    seeds = [c.propose_seed for c in after if c.proposer == "llm"]
+    assert len(set(seeds)) == len(seeds)  # a call of the resumed run is a new proposal, none asked again
 
 
 # --- the edit formats, on hand-written replies -----------------------------------------------------------

@@ -48,7 +48,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise RsiError(f"--lookahead {args.lookahead}: give 0 (no proposal written ahead) to 64")
     overrides = Overrides(budget=args.budget, time=args.time, seed=args.seed, workers=args.workers,
                           memory=args.memory, executor=args.executor or ("ray" if args.address else None),
-                          address=args.address, lookahead=args.lookahead)
+                          address=args.address, lookahead=args.lookahead, proposal_order=args.proposal_order)
     if args.resume:
         if args.problem_dir:
             raise RsiError("give either PROBLEM_DIR or --resume RUN_DIR, not both")
@@ -369,6 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lookahead", type=int, metavar="N",
                    help="proposals a model writes ahead while the workers evaluate (0: none; default: the "
                         "model proposers' concurrency)")
+    p.add_argument("--proposal-order", choices=["chosen", "written"],
+                   help="proposals written ahead join the run in the order they were chosen (the default: the same "
+                        "seed, the same run) or as soon as they are written (a slow model holds nothing up)")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder to create (default runs/<problem>-<time>)")
     p.add_argument("--improver", metavar="FILE", help="search policy module (default: rsi's seed improver); "
                    "runs in a sandboxed process of its own")

@@ -29,21 +29,13 @@ worker may idle while a slow evaluation before its next task finishes (``benchma
 measured 8% of throughput with evaluations of 20-200 ms). ``[run] ordered = false`` applies
 results as they arrive instead: a little faster, not repeatable.
 
-**Proposals written ahead** (``[run] lookahead`` = ``n`` > 0; by default the concurrency of a model
-proposer): up to ``n + 1`` proposals are chosen and not yet resolved; a proposer that calls out (it
-has a ``concurrency``) writes them in threads while ``ask`` answers None and the driver goes on
-telling results. The search's own order of events stays fixed: proposal ``p`` is chosen right
-after proposal ``p - n - 1`` is resolved, proposals are resolved in the order they were chosen, and
-results are applied only just before a proposal is chosen, up to child ``T + 1 - parallel``
-(``T``: children handed out by then). So the same seed still gives the same candidates; each
-proposal is chosen without the outcomes of the ``n`` before it. ``writing`` counts the proposals
-in flight, ``wait_for_proposal`` blocks on the oldest. A stop ends the choosing. At a spent token
-or money budget (or STUCK) the proposals in flight are awaited and stored, their tokens counted and
-a valid child left pending (evaluated first when the run is resumed): the same seed gives the same
-run, and what was paid for is kept. At a time or CPU limit, ``rsi stop``, a changed evaluator or
-an interrupt the run is not held up by a model: proposals already written are stored so, those
-still being written are dropped unstored (the calls finish unread in their threads; their tokens
-are not counted).
+**Proposals written ahead** (``[run] lookahead`` > 0; by default the concurrency of a model
+proposer): a model writes the next children in threads while ``ask`` answers None and the driver
+goes on telling results; in the order they were chosen (``[run] proposal_order = "chosen"``, the
+same seed gives the same run) or as soon as they are written (``"written"``: a slow model call
+holds up nothing, the run depends on timing and replays from its stored order). ``rsi.pipeline``
+holds the pending proposals and decides the order of events; ``writing`` counts the proposals in
+flight, ``wait_for_proposal`` blocks until one is written.
 
 **Budgets** are engine state: evaluations, proposals, wall time, CPU seconds of evaluations, LLM
 tokens and money are counted here, where no improver or proposer can reach them; the improver sees
@@ -62,11 +54,9 @@ import hashlib
 import inspect
 import json
 import random
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -79,9 +69,10 @@ from .memory import check as check_memory
 from .memory import load_memory
 from .memory import plain as plain_memory
 from .oversight.adoption import review_candidate
+from .pipeline import Drained, Pending, Pipeline, begin, default_lookahead, replay_schedule
 from .problem import Problem, load_problem
 from .program import code_size, edit_violation, fingerprint, syntax_error, unified_diff
-from .proposers.base import Program, Proposal, ProposalRequest, Proposer
+from .proposers.base import Program, ProposalRequest, Proposer
 from .proposers.improver_ops import improver_operators
 from .registry import ALWAYS_AVAILABLE
 from .registry import proposers as proposer_registry
@@ -96,9 +87,6 @@ from .version import __version__
 __all__ = ["SEED_ID", "BaseHook", "Hook", "Overrides", "Search", "Snapshot", "Summary", "Usage", "eval_seed"]
 
 SEED_ID = 1
-# stops that wait for the proposals being written (spent budgets, which a seed reproduces: what was
-# paid for is stored and counted); at any other stop they are dropped from the first unwritten one on
-AWAITED_AT_STOP = (StopReason.TOKENS, StopReason.COST, StopReason.STUCK)
 FEEDBACK_KEPT = 3  # failure reasons of a proposer's recent children, shown in its next requests
 ARTIFACT_CHARS = 64_000  # the most of a candidate's artifacts (as JSON) kept in the run database
 ABANDONS = (StopReason.INTERRUPTED, StopReason.IMPROVER_FAILED)  # stops that leave what is in flight pending
@@ -117,51 +105,6 @@ class _Child:
     cost: float = 0.0
     seconds: float = 0.0
     key: str | None = None  # the proposer's name for it (Proposal.key), handed back to its observe
-
-
-@dataclass
-class _Pending:
-    """A proposal chosen (its step and request made) and not yet resolved into a task or a record:
-    written at once (``written``), or being written in a thread (``future``)."""
-
-    step: Step
-    parent: Candidate
-    seed: int  # the request's
-    future: Future[Proposal | ProposalFailed] | None = None
-    written: Proposal | ProposalFailed | None = None
-
-    @property
-    def ready(self) -> bool:
-        return self.future is None or self.future.done()
-
-    def outcome(self) -> Proposal | ProposalFailed:
-        if self.future is not None:
-            return self.future.result()  # a proposer's bug raises here, in the search's thread
-        assert self.written is not None
-        return self.written
-
-
-def _write(proposer: Proposer, request: ProposalRequest) -> Proposal | ProposalFailed:
-    try:
-        return proposer.propose(request)
-    except ProposalFailed as exc:
-        return exc
-
-
-def _write_in_thread(proposer: Proposer, request: ProposalRequest) -> Future[Proposal | ProposalFailed]:
-    """``_write`` in a daemon thread of its own (at most ``lookahead + 1`` at once): a model call
-    still running when the program exits (Ctrl-C) does not hold the exit up."""
-    future: Future[Proposal | ProposalFailed] = Future()
-
-    def run() -> None:
-        if future.set_running_or_notify_cancel():
-            try:
-                future.set_result(_write(proposer, request))
-            except BaseException as exc:  # a proposer's bug: raised by outcome(), in the search's thread
-                future.set_exception(exc)
-
-    threading.Thread(target=run, name="rsi-propose", daemon=True).start()
-    return future
 
 
 class Search:
@@ -192,7 +135,8 @@ class Search:
         self.proposers.update(improver_operators(improver, settings.improver, lambda: self._improver_state))
         self.parallel = settings.run.workers
         self.ordered = settings.run.ordered
-        self.lookahead = _lookahead(settings.run.lookahead, self.proposers)
+        self.lookahead = default_lookahead(settings.run.lookahead, self.proposers)
+        self.written = settings.run.proposal_order == "written"  # proposals resolved as they are written
         self._clock = clock
         self._rng = random.Random(settings.run.seed)
         self._archive = Archive(settings.archive.features, settings.archive.bins, settings.archive.islands,
@@ -223,9 +167,9 @@ class Search:
         self._finished = False
         self.hooks: list[Hook] = list(hooks)
         self._failures: dict[str, deque[str]] = {}  # proposer -> why its recent children failed
-        # proposals written ahead (lookahead > 0): chosen, not yet resolved, oldest first
-        self._pending: deque[_Pending] = deque()
-        self._choose_due = True  # the next step of _ask_ahead's fixed order is choosing a proposal
+        # proposals written ahead (lookahead > 0): chosen, not yet resolved; replaying a run whose
+        # proposals resolved as written, where it resolved each model proposal
+        self._pipeline = Pipeline(self.lookahead, self.written, replay_schedule(self.proposers) if self.written else {})
         self._description = problem.description
         self._memory = check_memory(memory, "the run's memory") if memory else None
 
@@ -401,24 +345,19 @@ class Search:
         if self._stop in ABANDONS:
             return True
         return (self._stop is not None and self._ended and not self._children and not self._requested
-                and not self._requests and not self._pending)
+                and not self._requests and not self._pipeline.pending)
 
     @property
     def writing(self) -> int:
-        """Proposals written ahead and not resolved yet (``[run] lookahead``); while the oldest is
-        being written, ``ask`` answers None and a driver with nothing to collect calls
-        ``wait_for_proposal``."""
-        return len(self._pending)
+        """Proposals written ahead and not resolved yet (``[run] lookahead``); while ``ask`` waits for
+        one, a driver with nothing to collect calls ``wait_for_proposal``."""
+        return len(self._pipeline)
 
     def wait_for_proposal(self, timeout: float) -> bool:
-        """Block up to ``timeout`` seconds until the oldest proposal written ahead is ready. False if
-        it was ready already (``ask`` has something to do, or waits for a result instead)."""
-        if not self._pending or self._pending[0].ready:
-            return False
-        future = self._pending[0].future
-        assert future is not None
-        wait([future], timeout=timeout)
-        return True
+        """Block up to ``timeout`` seconds until the proposal ``ask`` waits for is written (the
+        oldest; resolved as written: any). False if there is none (``ask`` has something to do, or
+        waits for a result instead)."""
+        return self._pipeline.wait(timeout)
 
     def source(self, candidate_id: int) -> str:
         """The program of a stored candidate ('' for one that has none)."""
@@ -511,7 +450,7 @@ class Search:
             self._requested[ticketed.ticket] = hook
             return ticketed
         if self._stop is not None:
-            return self._ask_ahead() if self._pending else None
+            return self._ask_pipelined() if self._pipeline.pending else None
         if self._seed_state == "none":
             return self._ask_seed()
         if self._seed_state == "asked":
@@ -519,7 +458,7 @@ class Search:
         if self._resubmit:
             return self._child_task(self._resubmit.popleft())
         if self.lookahead:
-            return self._ask_ahead()
+            return self._ask_pipelined()
         self._apply_due()
         if self._check_budgets():
             self._apply_due()
@@ -538,47 +477,22 @@ class Search:
         self._maybe_end()
         return self.ask() if self._requests else None
 
-    def _ask_ahead(self) -> EvalTask | None:
-        """``ask`` with proposals written ahead: up to ``lookahead + 1`` proposals are chosen and
-        not resolved, models write them in threads, and the driver keeps telling results meanwhile.
-
-        The search's own order of events is fixed, whatever the timing: proposal ``p`` is chosen
-        (C) right after proposal ``p - lookahead - 1`` is resolved (R: recorded, and handed out if it
-        is a child to evaluate), proposals are resolved in the order they were chosen, and results
-        are applied (A) only just before a C, in ticket order, exactly up to child ``T + 1 -
-        parallel`` (``T``: children handed out so far), as without lookahead. A result told early
-        waits; a C waits for the result it must know; an R waits for its proposal to be written.
-        Unordered: results apply as they arrive and C does not wait for them.
-        """
-        window = self.lookahead + 1
-        while True:
-            if not self._pending:
-                self._choose_due = True
-            if self._choose_due and self._stop is None:
-                if self.ordered and not self._apply_through(self._seq + 1 - self.parallel):
-                    return None  # an earlier result is due before the next proposal may be chosen
-                if self._check_budgets(reserved=len(self._pending)):
-                    self._choose_due = False  # stopped, or the evaluation budget is all in flight
-                else:
-                    self._pending.append(self._choose(ahead=True))
-                    self._choose_due = len(self._pending) < window
-                    continue
-            if not self._pending:
-                break
-            if not self._pending[0].ready:
-                if self._stop is None and self._out_of_time():
-                    continue
-                if self._stop is not None and self._stop not in AWAITED_AT_STOP:
-                    self._pending.clear()  # a limit of time or a person's stop: not held up by a model
-                    continue
-                return None  # being written; results are told meanwhile
-            self._choose_due = True
-            task = self._resolve(self._pending.popleft(), hand_out=self._stop is None)
-            if task is not None:
-                return task
+    def _ask_pipelined(self) -> EvalTask | None:
+        """``ask`` with proposals written ahead: ``rsi.pipeline`` orders the events."""
+        answer = self._pipeline.ask(self)
+        if not isinstance(answer, Drained):
+            return answer
         self._apply_due()
         self._maybe_end()
         return self.ask() if self._requests else None
+
+    def _chosen(self) -> int:
+        return self._proposals
+
+    def _may_choose(self) -> bool:
+        """Whether the next proposal may be chosen: ordered, every result it must know (up to child
+        ``T + 1 - parallel``) is applied now."""
+        return not self.ordered or self._apply_through(self._seq + 1 - self.parallel)
 
     def _out_of_time(self) -> bool:
         """The time limit, checked while a model writes (a stop then, not after its call)."""
@@ -601,9 +515,7 @@ class Search:
         return True
 
     def _discard_pending(self) -> None:
-        """An interrupt: proposals being written are dropped (not stored, their tokens not counted;
-        a model call under way finishes in its thread, unread)."""
-        self._pending.clear()
+        self._pipeline.clear()
 
     def _ticketed(self, task: EvalTask) -> EvalTask:
         self._tickets += 1
@@ -698,20 +610,15 @@ class Search:
         rejected or duplicate, and told to the improver)."""
         return self._resolve(self._choose())
 
-    def _choose(self, ahead: bool = False) -> _Pending:
+    def _choose(self, ahead: bool = False) -> Pending:
         """The improver's step and the proposer's request; the proposal is written now, or, ahead
-        and by a proposer that calls out (``concurrency``), in a thread with its own rng."""
+        and by a proposer that calls out (``concurrency``), in a thread (``rsi.pipeline.begin``)."""
         self._proposals += 1
         step = self._next_step()
         parent = self.store.get(step.parent)
-        proposer = self.proposers[step.proposer]
-        request = self._request(step, parent)
-        if ahead and _is_int(getattr(proposer, "concurrency", None)):
-            request = dataclasses.replace(request, rng=random.Random(request.seed))
-            return _Pending(step, parent, request.seed, future=_write_in_thread(proposer, request))
-        return _Pending(step, parent, request.seed, written=_write(proposer, request))
+        return begin(step, parent, self.proposers[step.proposer], self._request(step, parent), ahead)
 
-    def _resolve(self, pending: _Pending, hand_out: bool = True) -> EvalTask | None:
+    def _resolve(self, pending: Pending, hand_out: bool = True) -> EvalTask | None:
         """A written proposal: a task for a child worth evaluating, or None (recorded as invalid,
         rejected or duplicate, and told to the improver; ``hand_out`` False, after a stop: a valid
         child is stored pending, evaluated when the run is resumed)."""
@@ -719,7 +626,7 @@ class Search:
         parent_source = parent.source or ""
         base: dict[str, Any] = {"parent_id": parent.id, "inspiration_ids": list(step.inspirations),
                                 "island": step.island, "proposer": step.proposer, "operator": step.operator,
-                                "propose_seed": pending.seed}
+                                "propose_seed": pending.seed, "resolved_after": self._proposals}
         proposal = pending.outcome()
         if isinstance(proposal, ProposalFailed):
             exc = proposal
@@ -971,7 +878,7 @@ class Search:
     # --- the end --------------------------------------------------------------------------------------
     def _maybe_end(self) -> None:
         """Once stopped with every child in, let the hooks make their final requests (once)."""
-        if (self._stop is None or self._ended or self._children or self._pending
+        if (self._stop is None or self._ended or self._children or self._pipeline.pending
                 or self._stop in ABANDONS):
             return
         self._ended = True
@@ -1021,14 +928,6 @@ def stored_artifacts(data: object) -> object:
         return data
     return {"rsi_cut": f"artifacts of {len(text)} characters as JSON; the first {ARTIFACT_CHARS} kept",
             "head": text[:ARTIFACT_CHARS]}
-
-
-def _lookahead(setting: int | None, proposers: Mapping[str, Proposer]) -> int:
-    """``[run] lookahead``, or by default the largest ``concurrency`` of the proposers that have one."""
-    if setting is not None:
-        return setting
-    found = [getattr(p, "concurrency", None) for p in proposers.values()]
-    return max([c for c in found if isinstance(c, int) and not isinstance(c, bool)], default=0)
 
 
 def _is_int(value: object) -> bool:

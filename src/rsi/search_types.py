@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .errors import RsiError
 from .settings import ProblemSettings
 from .status import StopReason
 from .storage import Candidate
@@ -39,9 +40,13 @@ class Overrides:
     executor: str | None = None
     address: str | None = None  # [ray] address
     lookahead: int | None = None
+    proposal_order: str | None = None  # "chosen" or "written" ([run] proposal_order)
     max_tokens: int | None = None
 
     def apply(self, settings: ProblemSettings) -> ProblemSettings:
+        if self.proposal_order not in (None, "chosen", "written"):
+            raise RsiError(f"proposal_order {self.proposal_order!r}: give 'chosen' (the same seed, the same run) or "
+                           "'written' (a slow model never holds up other children; the run depends on timing)")
         given = self.given()
         address = given.pop("address", None)
         if self.memory is not None:

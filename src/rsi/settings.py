@@ -44,8 +44,15 @@ class RunSettings(_Strict):
     lookahead: int | None = Field(
         None, ge=0, le=64, description="proposals written ahead while evaluations run: a model writes the next "
         "children while the workers evaluate, each one chosen before the outcomes of the `lookahead` proposals "
-        "before it are known (the same seed still gives the same run); 0: a proposal is written when a worker "
+        "before it are known (in the chosen order, the same seed still gives the same run; see proposal_order); "
+        "0: a proposal is written when a worker "
         "asks for it; default: the largest concurrency of the run's model proposers, 0 without one",
+    )
+    proposal_order: Literal["chosen", "written"] = Field(
+        "chosen", description="with proposals written ahead: 'chosen' resolves them in the order they were chosen "
+        "(the same seed gives the same run, but a slow model call holds up the children chosen after it); "
+        "'written': each joins the run as soon as it is written, so a model call never holds up other proposers' "
+        "children (the run then depends on timing; its order is stored, so it replays offline)",
     )
 
 

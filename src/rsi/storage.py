@@ -64,7 +64,8 @@ CREATE TABLE IF NOT EXISTS candidates (
     artifacts TEXT,
     prompt_tokens INTEGER,
     completion_tokens INTEGER,
-    propose_seed INTEGER
+    propose_seed INTEGER,
+    resolved_after INTEGER
 );
 CREATE INDEX IF NOT EXISTS candidates_status ON candidates(status);
 CREATE INDEX IF NOT EXISTS candidates_fingerprint ON candidates(fingerprint);
@@ -125,6 +126,7 @@ class Candidate:
     prompt_tokens: int | None = None  # of ``tokens``: what the model read ...
     completion_tokens: int | None = None  # ... and what it wrote
     propose_seed: int | None = None  # the seed its proposer was given (a model call's seed)
+    resolved_after: int | None = None  # proposals chosen when it was resolved (its place in the run's order)
 
     @property
     def ok(self) -> bool:

@@ -151,6 +151,12 @@ class LLMProposer:
         threads, while evaluations run (``[run] lookahead``)."""
         return self.settings.concurrency
 
+    @property
+    def schedule(self) -> dict[int, tuple[int, int]] | None:
+        """Replaying a run (backend "replay"): where that run resolved each of this proposer's
+        proposals, for a search that resolves them as written (``[run] proposal_order``)."""
+        return getattr(self.backend, "schedule", None)
+
     def close(self) -> None:
         self.backend.close()
 

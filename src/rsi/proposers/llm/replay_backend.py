@@ -6,7 +6,10 @@ before seeds were: the k-th time a prompt comes, the k-th reply it got), whateve
 calls written ahead arrive, with the same token count, and a stored failure
 (connection refused, timeout...) fails again with its reason. With the same problem, settings, seed
 and workers, the new run proposes exactly what the first one did, with no model running:
-``[proposer.llm] replay = "runs/bp1"`` (or ``--llm-set replay=runs/bp1``).
+``[proposer.llm] replay = "runs/bp1"`` (or ``--llm-set replay=runs/bp1``). A run whose proposals
+were resolved as they were written (``[run] proposal_order = "written"``) depends on timing; its
+``schedule`` (where each model proposal was resolved) lets the replaying search resolve each one
+at the same point, so that run is reproduced too.
 """
 
 from __future__ import annotations
@@ -35,11 +38,15 @@ class ReplayBackend:
         self.model = f"replay of {run_dir}"
         self._answers: dict[tuple[str, int | None], deque[tuple[str | None, int, str | None]]] = {}
         self._lock = threading.Lock()
+        # the proposal's seed -> (proposals chosen when the run resolved it, its candidate id)
+        self.schedule: dict[int, tuple[int, int]] = {}
         with open_run(run_dir) as results:
             for cand in results.candidates():
                 if cand.proposer == "llm" and cand.prompt is not None:
                     self._answers.setdefault((cand.prompt, cand.propose_seed), deque()).append(
                         (cand.reply, cand.tokens or 0, cand.error))
+                if cand.proposer == "llm" and cand.propose_seed is not None and cand.resolved_after is not None:
+                    self.schedule[cand.propose_seed] = (cand.resolved_after, cand.id)
 
     def complete(self, messages: Sequence[Message], sampling: Sampling) -> Reply:
         prompt = render_prompt(list(messages))

@@ -56,7 +56,7 @@ demo: $(STAMP)
 	$(BIN)/rsi run examples/binpack
 
 ## test: install, lint, the whole suite (slow end-to-end checks included, on small budgets), then
-## the whole suite again with numpy's SIMD dispatch narrowed (test-narrow). 8 to 10 minutes a pass on 2 cores (measured: a fresh clone, 18.6 min for lint and both passes).
+## the whole suite again with numpy's SIMD dispatch narrowed (test-narrow). 10 to 14 minutes a pass on 2 cores (measured: a fresh clone, 25.4 min for lint and both passes: 1,226 then 1,188 tests).
 test: lint
 	RSI_REQUIRE_LLM=1 RSI_REQUIRE_RAY=1 $(BIN)/python -m pytest -q
 	@$(MAKE) --no-print-directory test-narrow
@@ -64,7 +64,7 @@ test: lint
 ## test-narrow: the whole suite with numpy's dispatch narrowed to its baseline (NPY_DISABLE_CPU_FEATURES set
 ## to every feature found beyond it, worked out from numpy on this machine), so floating results that depend
 ## on the CPU's SIMD paths show up here rather than only on another machine. The sandbox passes NPY_* on to
-## the evaluation workers. The whole suite, not a numeric subset: both passes together take 17 to 19 minutes.
+## the evaluation workers. The whole suite, not a numeric subset: both passes together take about 24 minutes.
 ## Less the language-model tests (marker llm, ~2 minutes): numpy's dispatch does not reach llama.cpp; and less
 ## the Ray cluster tests (marker ray, 2 to 4 minutes): they check where evaluations run, not what they compute.
 test-narrow: $(LLM_STAMP) $(RAY_STAMP)

@@ -58,7 +58,7 @@ demo: $(STAMP)
 ## test: install, lint, the whole suite (slow end-to-end checks included, on small budgets), then
 ## the whole suite again with numpy's SIMD dispatch narrowed (test-narrow). 10 to 14 minutes a pass on 2 cores (measured: a fresh clone, 25.4 min for lint and both passes: 1,226 then 1,188 tests).
 test: lint
-	RSI_REQUIRE_LLM=1 RSI_REQUIRE_RAY=1 $(BIN)/python -m pytest -q
+	RSI_REQUIRE_LLM=1 RSI_REQUIRE_RAY=1 RSI_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
 	@$(MAKE) --no-print-directory test-narrow
 
 ## test-narrow: the whole suite with numpy's dispatch narrowed to its baseline (NPY_DISABLE_CPU_FEATURES set
@@ -74,7 +74,7 @@ test-narrow: $(LLM_STAMP) $(RAY_STAMP)
 
 ## test-fast: the suite without the slow end-to-end group
 test-fast: $(LLM_STAMP) $(RAY_STAMP)
-	RSI_REQUIRE_LLM=1 RSI_REQUIRE_RAY=1 $(BIN)/python -m pytest -q -m "not slow"
+	RSI_REQUIRE_LLM=1 RSI_REQUIRE_RAY=1 RSI_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q -m "not slow"
 
 ## lint: ruff and mypy, both run whatever the other finds; the files they check are set in pyproject.toml
 ## ([tool.ruff] include, [tool.mypy] files)

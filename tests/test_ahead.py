@@ -345,3 +345,30 @@ def test_written_order_rsi_stop_stores_what_is_written_and_drops_the_rest(tmp_pa
     search.close()
     with rsi.open_run(tmp_path / "r") as stored:
         assert [c.id for c in stored.candidates()] == [1] and stored.verify_audit().ok
+
+
+WATCHER = '''from rsi.improvers import Step
+
+def next_step(ctx):
+    ctx.state.setdefault("writing", []).append([list(w) for w in ctx.writing])
+    return Step(parent=ctx.archive.best().id, proposer="writer", operator=ctx.operators["writer"][0])
+'''
+
+
+@pytest.mark.parametrize("order", ["chosen", "written"])
+def test_the_improver_sees_the_proposals_being_written(tmp_path, writer, order):
+    """ctx.writing: the (proposer, operator) of each proposal chosen and not resolved yet, as the
+    improver sees it in its sandboxed host; none without lookahead."""
+    problem = _problem(tmp_path, "")
+    improver = tmp_path / "watcher.py"
+    improver.write_text(WATCHER)
+    op = MutateProposer().operators[0]
+    seen = {}
+    for lookahead in (0, 2):
+        out = tmp_path / f"{order}-{lookahead}"
+        _drive(problem, out, lookahead=lookahead, budget=10, improver=improver, order=order)
+        with rsi.open_run(out) as results:
+            seen[lookahead] = results.store.load_state()["improver"]["writing"]
+    assert seen[0] and all(w == [] for w in seen[0])
+    assert max(len(w) for w in seen[2]) >= 2, seen[2]
+    assert all(entry == ["writer", op] for w in seen[2] for entry in w)

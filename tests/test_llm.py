@@ -816,3 +816,64 @@ def test_the_seed_improver_gives_a_costly_useless_model_few_tries():
     late = picks[300:]
     assert late.count("llm:fill") / len(late) < 0.02  # 21 evaluations' cost, no credit: ~1% of the tries
     assert state["arm_cost"]["llm:fill"] == pytest.approx(21.0) and state["arm_cost"]["mutate:a"] == 1.0
+
+
+def _model_choices_before_its_first_outcome(seed: int, tell_writing: bool, choices: int = 40) -> tuple[int, dict]:
+    """A slow model whose calls do not return within ``choices`` choices; mutate's children are
+    observed at once (a fifth improve). The model's choices pile up in ctx.writing, as in a run
+    that writes ahead; ``tell_writing`` False hides them from the improver."""
+    import random
+
+    from rsi.archive import Archive
+    from rsi.improvers import Outcome, Step, snapshot
+    from rsi.improvers import seed as policy
+
+    operators = {"mutate": ["a", "b", "c", "d"], "llm": ["fill"]}
+    rng, state = random.Random(seed), {}
+    policy.start(snapshot(Archive(["code_size"], 4, 1), rng, state, operators, {}, 1000, 0, []))
+    archive = Archive(["code_size"], 4, 1)
+    archive.add(1, 0, 1.0, (10.0,), 10)
+    writing: list[tuple[str, str]] = []
+    evaluations = 0
+    for _ in range(choices):
+        ctx = snapshot(archive, rng, state, operators, {}, 1000, evaluations, [(1, 1.0)],
+                       writing=tuple(writing) if tell_writing else ())
+        step = policy.next_step(ctx)
+        if step.proposer == "llm":
+            writing.append((step.proposer, step.operator))
+            continue
+        evaluations += 1
+        score = 1.0 if rng.random() < 0.2 else 0.0
+        policy.observe(ctx, step, Outcome(evaluations + 1, "ok", score, 0.5, 2.0))
+    return len(writing), state
+
+
+def test_the_seed_improver_counts_a_model_call_under_way_as_a_try_that_earned_nothing():
+    """Before a slow model's first outcome, each of its calls under way counts as a try that earned
+    nothing, costing at least the evaluations made since the model's first call began: in 40
+    choices it is chosen far less often than when its calls under way are hidden (as before
+    ctx.writing), and nothing of that provisional count is saved in the improver's state."""
+    told = [_model_choices_before_its_first_outcome(seed, True) for seed in range(20)]
+    hidden = [_model_choices_before_its_first_outcome(seed, False)[0] for seed in range(20)]
+    counts = [n for n, _ in told]
+    assert sum(counts) < 0.4 * sum(hidden), (counts, hidden)
+    assert max(counts) <= 7 and min(hidden) >= 7, (counts, hidden)
+    for n, state in told:
+        assert state["bandit"]["tries"]["llm:fill"] == 0.0  # no outcome yet: the saved bandit never saw it
+        assert "llm:fill" in state["first_chosen"] and "llm:fill" not in state["arm_cost"]
+
+
+def test_a_child_counts_as_many_tries_as_it_cost():
+    """One model child that cost 15 evaluations and earned nothing brings its arm's rate from the
+    optimistic prior to a sixteenth of it at once (before: half of it, as one try)."""
+    from rsi.proposers.bandit import CreditBandit
+
+    bandit = CreditBandit(["mutate:a", "llm:fill"], decay=1.0)
+    assert bandit.rate("llm:fill") == pytest.approx(0.5)
+    bandit.update("llm:fill", 0.0, spent=15.0)
+    assert bandit.rate("llm:fill") == pytest.approx(0.5 / 16)
+    bandit.update("mutate:a", 1.0)
+    assert bandit.rate("mutate:a") == pytest.approx(1.5 / 2)
+    probe = CreditBandit.from_json(bandit.to_json())
+    probe.expect("mutate:a", 3.0)  # a provisional count on a copy: the original is untouched
+    assert probe.rate("mutate:a") == pytest.approx(1.5 / 5) and bandit.rate("mutate:a") == pytest.approx(0.75)

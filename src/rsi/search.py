@@ -304,7 +304,8 @@ class Search:
         return snapshot(self._archive, self._rng, self._improver_state,
                         {name: p.operators for name, p in self.proposers.items()
                          if name in self._offered or name not in ALWAYS_AVAILABLE}, self.settings.improver,
-                        self.settings.run.budget, self._evaluations, self._population, self._memory)
+                        self.settings.run.budget, self._evaluations, self._population, self._memory,
+                        writing=tuple((p.step.proposer, p.step.operator) for p in self._pipeline.pending))
 
     # --- read-only state ---------------------------------------------------------------------------
     @property

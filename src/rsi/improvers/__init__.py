@@ -88,6 +88,9 @@ class ImproverContext:
     population: tuple[tuple[int, float], ...] = ()  # every valid (id, score), oldest first
     # what paid in earlier searches (rsi.memory), or empty
     memory: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # (proposer, operator) of each proposal chosen and not resolved yet, oldest first: written ahead
+    # ([run] lookahead), e.g. a model's call under way; its outcome is not known yet
+    writing: tuple[tuple[str, str | None], ...] = ()
 
 
 class ImproverFailed(RsiError):
@@ -151,13 +154,15 @@ class Improver:
 
 def snapshot(archive: Archive, rng: random.Random, state: dict[str, Any], operators: Mapping[str, list[str]],
              settings: Mapping[str, Any], budget: int, evaluations: int,
-             population: list[tuple[int, float]], memory: Mapping[str, Any] | None = None) -> ImproverContext:
+             population: list[tuple[int, float]], memory: Mapping[str, Any] | None = None,
+             writing: tuple[tuple[str, str | None], ...] = ()) -> ImproverContext:
     """A fresh read-only context: nothing the improver does to it reaches the search."""
     return ImproverContext(
         archive=archive.copy(), rng=rng, state=state,
         operators=MappingProxyType({name: tuple(ops) for name, ops in operators.items()}),
         settings=MappingProxyType(dict(settings)), budget=budget, evaluations=evaluations,
         population=tuple(population), memory=memory if memory is not None else MappingProxyType({}),
+        writing=tuple((str(proposer), operator) for proposer, operator in writing),
     )
 
 

@@ -431,9 +431,9 @@ def _arms(ctx: ImproverContext) -> list[str]:
 
 class Bandit(OperatorRule):
     """The credit bandit (``rsi.proposers.bandit``): an operator's chance follows its decayed credit
-    per try, mixed with a uniform ``floor``. Credit: ``improved`` for a child better than its
-    parent, ``new_best`` for a new best, divided by the child's cost in evaluations (1, plus model
-    tokens / ``tokens_per_evaluation`` and dollars x ``evaluations_per_dollar``)."""
+    per unit of cost, mixed with a uniform ``floor``. Credit: ``improved`` for a child better than its
+    parent, ``new_best`` for a new best; a child counts as as many tries as it cost evaluations (1,
+    plus model tokens / ``tokens_per_evaluation`` and dollars x ``evaluations_per_dollar``)."""
 
     name = "bandit"
     params = (
@@ -467,7 +467,7 @@ class Bandit(OperatorRule):
         cost = (1.0 + outcome.tokens / self.p["tokens_per_evaluation"]
                 + outcome.cost * self.p["evaluations_per_dollar"])
         bandit = CreditBandit.from_json(ctx.state["bandit"])
-        bandit.update(f"{step.proposer}:{step.operator}", credit / cost)
+        bandit.update(f"{step.proposer}:{step.operator}", credit, spent=cost)
         ctx.state["bandit"] = bandit.to_json()
 
 

@@ -13,11 +13,15 @@ Read top to bottom; every decision the search makes is here.
 - Operator (and proposer): chosen by a credit bandit, where credit is improvement per unit of
   cost, so operators that pay are used more and the mix adapts as the search moves on. A child
   costs one evaluation, plus its model tokens and dollars converted to evaluations
-  (``tokens_per_evaluation``, ``evaluations_per_dollar``). Credit is divided by the cost, and
-  choices are weighted by one over each arm's typical cost: a model call that takes ten
-  evaluations' time gets a tenth of the tries, and must improve ten times as often to earn more,
-  so mixing a slow model in does not lose to mutate alone. Tokens, not measured seconds, so that
-  a seed still gives the same run (and a run without a model is exactly as before).
+  (``tokens_per_evaluation``, ``evaluations_per_dollar``). An arm's rate is its credit per
+  evaluation spent (a child that cost ten evaluations counts as ten tries, so one failed model
+  call outweighs the arm's optimistic prior at once), and choices are weighted by one over each
+  arm's typical cost: a model call that takes ten evaluations' time gets a tenth of the tries, and
+  must improve ten times as often to earn more, so mixing a slow model in does not lose to mutate
+  alone. A choice still being written (``ctx.writing``: a model call under way) counts as a try
+  that earned nothing until its outcome is known, so a slow first call is not chosen again and
+  again meanwhile. Tokens, not measured seconds, so that a seed still gives the same run (and a
+  run without a model is exactly as before).
 """
 
 from __future__ import annotations
@@ -88,6 +92,8 @@ def next_step(ctx: ImproverContext) -> Step:
         inspirations.append(best.id)
 
     arm = _choose_arm(ctx)
+    if arm not in ctx.state.get("arm_cost", {}):  # when its first call began (see _choose_arm)
+        ctx.state.setdefault("first_chosen", {}).setdefault(arm, ctx.evaluations)
     proposer, operator = arm.split(":", 1)
     return Step(parent=parent.id, inspirations=inspirations, island=island, proposer=proposer, operator=operator)
 
@@ -98,6 +104,11 @@ def _choose_arm(ctx: ImproverContext) -> str:
     1 (no model in the run), exactly the bandit's own draw."""
     bandit = _bandit(ctx)
     costs = ctx.state.get("arm_cost", {})
+    first = ctx.state.get("first_chosen", {})
+    for proposer, operator in ctx.writing:  # chosen, outcome unknown: for now, a try that earned nothing,
+        arm = f"{proposer}:{operator}"  # costing what the arm's children cost, or (none known yet) at least
+        bandit.expect(arm, costs.get(arm, max(1.0, ctx.evaluations - first.get(arm, ctx.evaluations))))
+        # the evaluations made since its first call began
     if all(c == 1.0 for c in costs.values()):
         return bandit.choose(ctx.rng)
     weights = {a: p / costs.get(a, 1.0) for a, p in bandit.probabilities().items()}
@@ -123,7 +134,7 @@ def observe(ctx: ImproverContext, step: Step, outcome: Outcome) -> None:
     costs = ctx.state.setdefault("arm_cost", {})
     costs[arm] = cost if arm not in costs else 0.8 * costs[arm] + 0.2 * cost
     bandit = _bandit(ctx)
-    bandit.update(arm, credit / cost)
+    bandit.update(arm, credit, spent=cost)
     ctx.state["bandit"] = bandit.to_json()
 
 

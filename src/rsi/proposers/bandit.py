@@ -1,6 +1,6 @@
 """Credit assignment for choices (operators, proposers): improvement per try, decayed.
 
-Each arm keeps a decayed count of tries and of credit. Choice is proportional to the estimated
+Each arm keeps a decayed count of tries (in units of cost) and of credit. Choice is proportional to the estimated
 credit rate (with a prior so untried arms are tried), mixed with a uniform floor so no arm starves.
 Plain JSON state, so it lives in the loop state and survives a resume.
 """
@@ -45,15 +45,24 @@ class CreditBandit:
                 return arm
         return next(reversed(probs))
 
-    def update(self, arm: str, credit: float) -> None:
+    def update(self, arm: str, credit: float, spent: float = 1.0) -> None:
+        """One outcome of ``arm``: ``credit`` earned for ``spent`` tries' worth of cost (a child that
+        cost ten evaluations counts as ten tries, so one that earned nothing outweighs the prior at
+        once; the arm's rate is then credit per unit spent)."""
         if arm not in self.tries:  # an arm added later (e.g. a new operator)
             self.arms.append(arm)
             self.tries[arm] = self.credit[arm] = 0.0
         for a in self.arms:
             self.tries[a] *= self.decay
             self.credit[a] *= self.decay
-        self.tries[arm] += 1.0
+        self.tries[arm] += spent
         self.credit[arm] += credit
+
+    def expect(self, arm: str, spent: float) -> None:
+        """Count ``spent`` tries of ``arm`` whose outcome is not known yet as if they earned nothing
+        (a choice still being written); apply to a copy used for one choice, not to the saved state."""
+        if arm in self.tries:
+            self.tries[arm] += spent
 
     def prime(self, rates: dict[str, float], weight: float) -> None:
         """Start each arm in ``rates`` with ``weight`` pseudo-tries at that credit rate (a prior from

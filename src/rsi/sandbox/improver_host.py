@@ -353,7 +353,8 @@ class _RemoteOperator:
 def _context_data(ctx: ImproverContext) -> dict[str, Any]:
     return {"archive": _archive_data(ctx.archive), "rng": rng_as_data(ctx.rng), "state": ctx.state,
             "operators": {k: list(v) for k, v in ctx.operators.items()}, "settings": dict(ctx.settings),
-            "budget": ctx.budget, "evaluations": ctx.evaluations, "memory": _memory_data(ctx)}
+            "budget": ctx.budget, "evaluations": ctx.evaluations, "memory": _memory_data(ctx),
+            "writing": [list(w) for w in getattr(ctx, "writing", ())]}
 
 
 def _memory_data(ctx: ImproverContext) -> dict[str, Any] | None:

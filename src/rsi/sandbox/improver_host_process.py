@@ -142,7 +142,8 @@ def _hook(improver: Improver, msg: dict, archive_type: Any, context_type: Any) -
         archive=archive_type.from_json(data["archive"]), rng=rng, state=data["state"],
         operators=MappingProxyType({k: tuple(v) for k, v in data["operators"].items()}),
         settings=MappingProxyType(data["settings"]), budget=data["budget"], evaluations=data["evaluations"],
-        population=_population(data["population"], data["population_from"]), **_memory_of(data.get("memory")))
+        population=_population(data["population"], data["population_from"]), **_memory_of(data.get("memory")),
+        writing=_writing(data.get("writing")))
     hook = msg["hook"]
     try:
         if hook == "start":
@@ -157,6 +158,13 @@ def _hook(improver: Improver, msg: dict, archive_type: Any, context_type: Any) -
     except ImproverFailed as exc:
         return {"error": str(exc)}
     return {"state": ctx.state, "rng": rng_as_data(ctx.rng), "step": step_data}
+
+
+def _writing(data: Any) -> tuple[tuple[str, str | None], ...]:
+    if not isinstance(data, list):
+        return ()
+    return tuple((str(w[0]), None if w[1] is None else str(w[1])) for w in data
+                 if isinstance(w, list) and len(w) == 2)
 
 
 def _memory_of(data: Any) -> dict[str, Any]:

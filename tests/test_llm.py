@@ -825,7 +825,7 @@ def _model_choices_before_its_first_outcome(seed: int, tell_writing: bool, choic
     import random
 
     from rsi.archive import Archive
-    from rsi.improvers import Outcome, Step, snapshot
+    from rsi.improvers import Outcome, snapshot
     from rsi.improvers import seed as policy
 
     operators = {"mutate": ["a", "b", "c", "d"], "llm": ["fill"]}
@@ -858,7 +858,7 @@ def test_the_seed_improver_counts_a_model_call_under_way_as_a_try_that_earned_no
     counts = [n for n, _ in told]
     assert sum(counts) < 0.4 * sum(hidden), (counts, hidden)
     assert max(counts) <= 7 and min(hidden) >= 7, (counts, hidden)
-    for n, state in told:
+    for _, state in told:
         assert state["bandit"]["tries"]["llm:fill"] == 0.0  # no outcome yet: the saved bandit never saw it
         assert "llm:fill" in state["first_chosen"] and "llm:fill" not in state["arm_cost"]
 

@@ -525,6 +525,40 @@ def test_without_a_memory_the_inner_searches_get_none(tmp_path):
     assert run.store.get(2).status != "ok" and not (run.out / selfimprove.MEMORY_FILE).exists()
 
 
+# the seed improver, asserting that its searches hand it a memory exactly when it carries one (MEMORY)
+CARRIES_CHECKED = SEED.replace("def next_step(ctx: ImproverContext) -> Step:\n",
+                               "def _carries():\n    try:\n        MEMORY\n    except NameError:\n"
+                               "        return False\n    return True\n\n\n"
+                               "def next_step(ctx: ImproverContext) -> Step:\n"
+                               "    assert bool(ctx.memory) == _carries(), 'memory: ' + str(bool(ctx.memory))\n")
+
+
+@pytest.mark.slow
+def test_an_offered_memory_is_a_candidate_part_of_the_improver(tmp_path):
+    """--memory offer: learned at the start, handed to no search; the generation's first candidate
+    is the incumbent carrying it (the remember move), whose searches use it, while the incumbent's
+    searches have none; an adopted improver would carry it into best_improver.py."""
+    improver = tmp_path / "starting_improver.py"
+    improver.write_text(CARRIES_CHECKED)
+    run = SelfImproveRun.start(tmp_path / "si", config(memory="offer", validation_seeds=1,
+                                                       problems=TRAIN + VALIDATION), improver)
+    run.log = lambda line: None
+    assert "remember" in run.proposers
+    run.execute()
+    kept = json.loads((run.out / selfimprove.MEMORY_FILE).read_text())
+    assert kept["searches"] == len(TRAIN)
+    assert run.memory is None  # the inner searches get none from the run
+    start, offered = run.store.get(1), run.store.get(2)
+    assert start.status == "ok", start.error  # its searches had no memory (it carries none)
+    assert offered.proposer == "remember" and offered.parent_id == 1
+    assert offered.status == "ok", offered.error  # its searches had the one it carries
+    from rsi.memory import carried
+
+    assert dict(carried(offered.source, "#2")["arms"]).keys() == kept["arms"].keys()
+    best = (run.out / BEST_FILE).read_text()
+    assert ("MEMORY = " in best) == (run.incumbent_id == 2)
+
+
 # ----------------------------------------------------------------------------- a language model writes improvers
 
 from test_llm import gguf  # noqa: E402,F401 - the packaged SmolLM2 model file (a session fixture)

@@ -296,8 +296,15 @@ def _cmd_memory(args: argparse.Namespace) -> int:
 
     if args.action == "show":
         if len(args.sources) != 1:
-            raise RsiError("rsi memory show FILE: one memory file")
-        print(memory.describe(memory.load_memory(args.sources[0]), top=args.top))
+            raise RsiError("rsi memory show FILE: one memory file (or an improver .py that carries one)")
+        source = Path(args.sources[0])
+        if source.suffix == ".py" and source.is_file():
+            found = memory.carried(source.read_text(), str(source))
+            if found is None:
+                raise RsiError(f"{source}: this improver carries no memory (no MEMORY at module level)")
+        else:
+            found = memory.load_memory(source)
+        print(memory.describe(found, top=args.top))
         return 0
     if not args.out:
         raise RsiError("rsi memory learn needs --out FILE (the memory file to write)")
@@ -467,9 +474,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "the improver as a prior for choosing operators.\n\nexamples:\n"
                        "  rsi memory learn runs/bp1 runs/bp2 --out memory.json     # from stored runs\n"
                        "  rsi memory learn --suite train --seeds 3 --out memory.json  # the suite's training problems\n"
-                       "  rsi memory show memory.json", formatter_class=raw)
+                       "  rsi memory show memory.json\n"
+                       "  rsi memory show runs/si/best_improver.py                   # the memory an improver carries",
+                       formatter_class=raw)
     p.add_argument("action", choices=["learn", "show"])
-    p.add_argument("sources", nargs="*", metavar="RUN_DIR", help="run folders to learn from (show: the memory file)")
+    p.add_argument("sources", nargs="*", metavar="RUN_DIR",
+                   help="run folders to learn from (show: the memory file, or an improver that carries one)")
     p.add_argument("--suite", choices=["train", "validation"], help="learn from fresh searches of the "
                    "self-improvement suite's problems of this split (never test)")
     p.add_argument("--seeds", type=int, default=3, help="with --suite: seeds per problem (default 3)")

@@ -12,7 +12,11 @@ best of their search. ``rsi memory learn RUN_DIR...`` builds one from stored run
 problems (so that its effect can be measured on the test problems, which it never saw).
 
 A run given a memory (``rsi run --memory FILE`` or ``[run] memory``) hands it to its improver as
-``ctx.memory``, read-only, and records it in the run (a resumed run uses the recorded copy). The
+``ctx.memory``, read-only, and records it in the run (a resumed run uses the recorded copy). An
+improver may also carry its own: a module-level ``MEMORY`` holding the same JSON in a triple-quoted
+string (a string, so that code edits of the improver's numbers leave it alone; a dict literal works too),
+read without running the improver (``carried``) and used when the run gives none (``carry``
+writes one into an improver's source: the self-improvement loop's ``remember`` move). The
 seed improver (and the composed one's ``bandit``) turn it into a prior: every arm starts with
 ``memory_weight`` pseudo-tries at its remembered credit rate instead of none, so the operators
 that paid before are tried more from the first child on; an arm the memory never saw starts as
@@ -27,6 +31,7 @@ advisory (a bandit prior) and never reaches a score.
 
 from __future__ import annotations
 
+import ast
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -166,3 +171,63 @@ def describe(mem: Mapping[str, Any], top: int = 15) -> str:
         lines.append(f"{arm:40s} {c['tries']:7d} {c['improved']:9d} {c['new_best']:9d} {rates[arm]:10.3f}")
     return "\n".join(lines)
 
+
+
+CARRIED = "MEMORY"  # the module-level name of an improver's own memory
+
+
+def _carried_node(tree: ast.Module) -> ast.Assign | None:
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == CARRIED for t in node.targets):
+            return node
+    return None
+
+
+def carried(source: str, where: str) -> Mapping[str, Any] | None:
+    """The memory an improver's source carries (``MEMORY = "<json>"`` or a dict literal at module
+    level), read without running it; None if it carries none; RsiError naming what is wrong."""
+    try:
+        node = _carried_node(ast.parse(source))
+    except SyntaxError:
+        return None  # loading the improver names that error
+    if node is None:
+        return None
+    fix = f"make {CARRIED} a memory (rsi memory learn) as a JSON string or a dict literal, or remove it"
+    try:
+        value = ast.literal_eval(node.value)
+        data = json.loads(value) if isinstance(value, str) else value
+    except (ValueError, TypeError, SyntaxError, RecursionError, json.JSONDecodeError) as exc:
+        raise RsiError(f"{where}: {CARRIED} (line {node.lineno}) is not a literal memory ({exc}); {fix}") from None
+    return check(data, f"{where}: {CARRIED} (line {node.lineno})")
+
+
+def carry(source: str, mem: Mapping[str, Any]) -> str:
+    """``source`` with its ``MEMORY`` set to ``mem`` (replaced where it is; else inserted at the start
+    of the first EVOLVE-BLOCK, or after the imports): one arm a line, as a JSON string."""
+    from .program import BLOCK_START
+
+    data = plain(check(mem, "the memory to carry"))
+    head = {k: v for k, v in data.items() if k != "arms"}
+    arms = ",\n".join(f"  {json.dumps(arm)}: {json.dumps(counts)}" for arm, counts in data["arms"].items())
+    text = json.dumps(head)[:-1] + ', "arms": {\n' + arms + "\n}}"
+    block = ('# what paid in earlier searches (rsi.memory): the bandit\'s prior when a run gives no memory\n'
+             f'{CARRIED} = """\n{text}\n"""\n')
+    lines = source.splitlines(keepends=True)
+    tree = ast.parse(source)
+    node = _carried_node(tree)
+    if node is not None:
+        start, end = node.lineno - 1, node.end_lineno or node.lineno
+        if start > 0 and lines[start - 1].startswith("# what paid in earlier searches"):
+            start -= 1
+        return "".join(lines[:start]) + block + "".join(lines[end:])
+    at = next((i + 1 for i, line in enumerate(lines) if line.strip() == BLOCK_START), None)
+    if at is None:
+        at = 0
+        for stmt in tree.body:
+            is_doc = isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and at == 0
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)) or is_doc:
+                at = stmt.end_lineno or at
+            else:
+                break
+    before = "".join(lines[:at])
+    return before + ("\n" if before and not before.endswith("\n") else "") + block + "".join(lines[at:])

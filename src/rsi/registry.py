@@ -96,6 +96,7 @@ proposers = Registry("proposer", "rsi.proposers", {
     "grammar": "rsi.meta.grammar:GrammarProposer",  # SPEC edits of a composed improver (self-improvement)
     "tune": "rsi.proposers.tune:TuneProposer",  # CMA-ES over a program's constants: a multi-evaluation move
     "nudge": "rsi.proposers.nudge:NudgeProposer",  # one small move of one named setting (NAME = ... at module level)
+    "remember": "rsi.proposers.remember:RememberProposer",  # a child improver carrying a memory (MEMORY = ...)
 })
 # Proposers every search has, so that any improver may use them (``Step(proposer="tune")``); they are
 # offered among ``ctx.operators`` (the seed improver's bandit arms) only when ``[run] proposers`` lists them.

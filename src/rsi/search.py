@@ -65,6 +65,7 @@ from typing import Any
 from .archive import Archive
 from .errors import ProposalFailed, RsiError, RunError, SearchError
 from .improvers import MAX_CHILDREN, Improver, ImproverFailed, Outcome, Step, snapshot
+from .memory import carried as carried_memory
 from .memory import check as check_memory
 from .memory import load_memory
 from .memory import plain as plain_memory
@@ -179,11 +180,13 @@ class Search:
                overrides: Overrides | None = None, improver: Improver | str | Path | None = None,
                *, hooks: Iterable[Hook] = (), proposers: Mapping[str, Proposer] | None = None,
                meta: Mapping[str, Any] | None = None, memory: Mapping[str, Any] | None = None,
-               trust_improver: bool = False) -> Search:
+               trust_improver: bool = False, improver_memory: bool = True) -> Search:
         """A new search of ``problem`` (a ``Problem`` or a problem folder) in the run folder ``out``
         (default ``runs/<problem>-<time>``), which must not hold a run yet. An improver given as a
         file runs in a sandboxed host (``rsi.sandbox.improver_host``) unless it is one shipped with
-        rsi or ``trust_improver`` (recorded in the audit trail as ``improver.trusted``)."""
+        rsi or ``trust_improver`` (recorded in the audit trail as ``improver.trusted``). The run's
+        memory: ``memory``, else ``[run] memory``, else the one the improver carries (its ``MEMORY``,
+        ``rsi.memory.carried``; not with ``improver_memory`` False)."""
         problem = problem if isinstance(problem, Problem) else load_problem(problem)
         settings = (overrides or Overrides()).apply(problem.settings)
         improver = improver if isinstance(improver, Improver) else open_improver(improver, trusted=trust_improver)
@@ -193,9 +196,15 @@ class Search:
             close_improver(improver)
             raise
         hosted = bool(getattr(improver, "hosted", False))
-        if memory is None and settings.run.memory:
-            file = Path(settings.run.memory)
-            memory = load_memory(file if file.is_absolute() else problem.root / file)
+        try:
+            if memory is None and settings.run.memory:
+                file = Path(settings.run.memory)
+                memory = load_memory(file if file.is_absolute() else problem.root / file)
+            if memory is None and improver_memory:
+                memory = carried_memory(improver.source, f"the improver {improver.path}")
+        except RsiError:
+            close_improver(improver)
+            raise
         run_dir = Path(out) if out else Path("runs") / f"{problem.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         record = {
             "problem_dir": str(problem.root),
@@ -419,6 +428,13 @@ class Search:
         if self._stop is StopReason.BUDGET:
             self._stop = None
             self._ended = False
+
+    def enqueue(self, step: Step) -> None:
+        """A step decided outside the improver (the self-improvement run's own move), taken before
+        the improver is asked for its next; checked as the improver's are. Not saved: a run resumed
+        before taking it does not take it unless it is enqueued again."""
+        self._check_step(step)
+        self._steps.append(step)
 
     def use_improver(self, improver: Improver, *, reset: bool = True) -> None:
         """Let ``improver`` make the next steps (self-improvement adopts improvers this way);

@@ -67,10 +67,12 @@ def add_self_improve_parser(subparsers) -> argparse.ArgumentParser:
                    help="starting improver shipped with rsi: seed (rsi/improvers/seed.py, edited by mutate) or "
                         "composed (rsi/improvers/composed.py, the same policy as a SPEC of components, edited by the "
                         "grammar proposer); default seed")
-    p.add_argument("--memory", metavar="FILE|learn",
+    p.add_argument("--memory", metavar="FILE|learn|offer",
                    help="a memory every inner search hands its improver (ctx.memory): a file from `rsi memory learn "
                         "--suite train`, or 'learn' to learn it first from the training problems (rsi's seed "
-                        "improver); the run keeps a copy, OUT/memory.json (default: none)")
+                        "improver); the run keeps a copy, OUT/memory.json. 'offer': learned so, but handed to no "
+                        "search: the remember move writes it into candidate improvers (MEMORY), and the gate "
+                        "adopts one that carries it only if it beats the incumbent (default: none)")
     from ..llm_flags import add_llm_arguments
 
     add_llm_arguments(p)  # a language model also writes candidate improvers (rewrites of the improver's code)
@@ -108,7 +110,7 @@ def cmd_self_improve(args: argparse.Namespace) -> int:
             proposers=[name.strip() for name in args.proposers.split(",") if name.strip()] if args.proposers else None,
             llm=_llm(args),
             memory=None if args.memory in (None, "none") else
-            args.memory if args.memory == "learn" else str(Path(args.memory).resolve()),
+            args.memory if args.memory in ("learn", "offer") else str(Path(args.memory).resolve()),
         )
         out = Path(args.out) if args.out else Path("runs") / f"self-improve-{time.strftime('%Y%m%d-%H%M%S')}"
         run = SelfImproveRun.start(out, config, starting_improver(args.improver, args.start))
@@ -127,6 +129,8 @@ def cmd_self_improve(args: argparse.Namespace) -> int:
     if summary.stop_reason not in ("all generations done",):
         print(f"continue with: rsi self-improve --resume {run.out}")
     print(f"adopted improver: {run.out / BEST_FILE} (#{run.incumbent_id}); curves: {run.out / 'curves.svg'}")
+    if "MEMORY =" in (run.out / BEST_FILE).read_text():
+        print("it carries its memory (MEMORY): rsi run PROBLEM --improver ... uses it unless given another")
     if run.memory is not None:
         print(f"its memory: {run.out / MEMORY_FILE} (use both: rsi run PROBLEM --improver {run.out / BEST_FILE} "
               f"--memory {run.out / MEMORY_FILE})")

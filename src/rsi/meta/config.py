@@ -42,7 +42,8 @@ class SelfImproveConfig:
     problems: list[str] | None = None  # only these suite problems (quick runs, tests); None: all
     proposers: list[str] | None = None  # of candidate improvers; None: proposers_for(the starting improver)
     # a memory every inner search hands its improver (ctx.memory): a memory file, "learn" (learned at the
-    # start from searches of the training problems by rsi's seed improver), or None; the run keeps a copy
+    # start from searches of the training problems by rsi's seed improver), or None; the run keeps a copy.
+    # "offer": learned so, handed to no search, and written into candidate improvers by the remember move
     memory: str | None = None
     # the [proposer.llm] table when a language model also writes candidate improvers (STOP-style
     # rewrites of the improver's code); None: no model
@@ -94,8 +95,11 @@ def improver_problem(folder: Path, improver_source: str, config: SelfImproveConf
         "oversight": {"promote_every": None},  # improvers are adopted by the self-improvement gate
     }
     if config.llm is not None:
-        data["proposer"] = {"llm": dict(config.llm)}
+        data.setdefault("proposer", {})["llm"] = dict(config.llm)
         proposers += [] if "llm" in proposers else ["llm"]
+    if config.memory == "offer":  # the run's memory file (learned at its start) as a move on candidate improvers
+        data.setdefault("proposer", {})["remember"] = {"memory": "../memory.json"}  # OUT/memory.json
+        proposers += [] if "remember" in proposers else ["remember"]
     settings = ProblemSettings.model_validate(data)
     return Problem(folder.resolve(), source, PRODUCE, False, settings)
 

@@ -36,13 +36,20 @@ to ``<out>/improvers/`` and ``<out>/best_improver.py`` (usable at once with ``rs
 --improver``), and drive the rest of the run: the only way untrusted code leaves the sandbox is
 through this gate.
 
-Memory (``memory``: a file, or ``"learn"``): every inner search, of every split, hands its improver
-the same memory (``ctx.memory``, what paid in earlier searches: ``rsi.memory``), fixed for the whole
-run so that the incumbent and its challengers are measured alike. ``"learn"`` learns it before
-generation 0 from searches of the training problems (training seeds and budget) by rsi's own seed
-improver (never by a candidate: its counts could be forged), so the test problems stay unseen. The
-run keeps it as ``<out>/memory.json``; the adopted improver is used with it (``rsi run --improver
-<out>/best_improver.py --memory <out>/memory.json``).
+Memory (``memory``: a file, ``"learn"`` or ``"offer"``): with a file or ``"learn"``, every inner
+search, of every split, hands its improver the same memory (``ctx.memory``, what paid in earlier
+searches: ``rsi.memory``), fixed for the whole run so that the incumbent and its challengers are
+measured alike. ``"learn"`` learns it before generation 0 from searches of the training problems
+(training seeds and budget) by rsi's own seed improver (never by a candidate: its counts could be
+forged), so the test problems stay unseen. The run keeps it as ``<out>/memory.json``; the adopted
+improver is used with it (``rsi run --improver <out>/best_improver.py --memory <out>/memory.json``).
+``"offer"`` learns it the same way but hands it to no search: it becomes a candidate part of the
+improver. The ``remember`` move (``rsi.proposers.remember``) writes it into a candidate improver
+(its ``MEMORY``, which a search uses when it is given none), and the gate measures that candidate
+against the incumbent, which carries none, like any other edit; an adopted improver carries its
+memory wherever it is used. Each generation's first candidate is the incumbent carrying the memory
+(unless it carries it already, or that candidate was made before); later ones are the driving
+improver's choices, which may take the move again on other parents.
 
 Test problems never reach a decision: the decisions' meta-evaluator is built from the training and
 validation splits only (it refuses test problems), and the test meta-utility of each incumbent is
@@ -202,12 +209,14 @@ class SelfImproveRun:
         if (out / "rsi.db").exists():
             raise RunError(f"{out}: already holds a self-improvement run; continue it with "
                            f"`rsi self-improve --resume {out}` or pass another --out")
-        given = load_memory(config.memory) if config.memory not in (None, "learn") else None
+        given = load_memory(config.memory) if config.memory not in (None, "learn", "offer") else None
         starting = open_improver(improver_path)  # in its sandboxed host, unless it is the seed
         source = starting.source
         problem = improver_problem(out / PROBLEM_DIR, source, config)
-        # the starting improver drives the run until an improver is adopted
-        search = Search.create(problem, out, Overrides(seed=config.seed, budget=1), improver=starting)
+        # the starting improver drives the run until an improver is adopted (the memory it may carry is
+        # about inner searches, not this one's)
+        search = Search.create(problem, out, Overrides(seed=config.seed, budget=1), improver=starting,
+                               improver_memory=False)
         (out / CONFIG_FILE).write_text(json.dumps(config.to_json(), indent=2) + "\n")
         search.store.log("selfimprove.started", {"config": config.to_json(),
                                                  "improver": str(improver_path or SEED_IMPROVER),
@@ -278,12 +287,13 @@ class SelfImproveRun:
                                               "searches": mem.get("searches", 0), "arms": len(mem.get("arms", {}))})
 
     def _load_memory(self):
-        """The run's memory (None without one), learned first if the run was started with "learn"."""
+        """The inner searches' memory (None without one, or when it is offered as a part of candidate
+        improvers), learned first if the run was started with "learn" or "offer"."""
         if self.config.memory is None:
             return None
         path = self.out / MEMORY_FILE
         if not path.is_file():
-            if self.config.memory != "learn":
+            if self.config.memory not in ("learn", "offer"):
                 raise RunError(f"{path}: this run's copy of its memory is missing; restore it, or start a new run")
             from .memory import learn_from_suite
 
@@ -295,7 +305,28 @@ class SelfImproveRun:
                                        isolation=self.config.isolation, executor=self.executor, address=self.address)
             shutil.rmtree(self.out / "scratch-memory", ignore_errors=True)
             self._keep_memory(learned, "learned from the training problems by the seed improver")
-        return load_memory(path)
+        found = load_memory(path)
+        return None if self.config.memory == "offer" else found
+
+    def _offer_memory(self) -> None:
+        """With ``memory="offer"``: the incumbent carrying the run's memory is the next candidate,
+        unless it carries it already or that candidate exists (``rsi.proposers.remember``)."""
+        if self.config.memory != "offer":
+            return
+        from ..improvers import Step
+        from ..memory import carried
+
+        incumbent = self.store.get(self.incumbent_id)
+        learned = load_memory(self.out / MEMORY_FILE)
+        try:
+            held = carried(incumbent.source or "", f"improver #{incumbent.id}")
+        except RsiError:
+            held = None
+        made = any(c.proposer == "remember" and c.parent_id == incumbent.id for c in self.store.candidates())
+        if made or (held is not None and dict(held["arms"]) == dict(learned["arms"])):
+            return
+        self.log(f"  the next candidate: improver #{incumbent.id} carrying the memory ({MEMORY_FILE})")
+        self.search.enqueue(Step(parent=incumbent.id, proposer="remember", operator="learned"))
 
     # --- the generations ------------------------------------------------------------------
     def execute(self) -> Summary:
@@ -322,6 +353,7 @@ class SelfImproveRun:
                     self.log(f"generation {generation}: {config.meta_budget} candidate improvers, "
                              f"driven by {self._label(self.driver_id)}")
                     self._generation_driver = self.driver_id
+                    self._offer_memory()
                     self._generation(executor, 1 + generation * config.meta_budget)
                     if self._stopping():
                         break

@@ -29,7 +29,7 @@ class RememberProposer:
     name = "remember"
     operators = ["learned"]
 
-    def __init__(self, memory: str, problem_dir: Path | None = None):
+    def __init__(self, memory: object = None, problem_dir: Path | None = None):
         if not isinstance(memory, str) or not memory:
             raise RsiError("[proposer.remember] memory: the memory file to carry (rsi memory learn --out FILE)")
         file = Path(memory)

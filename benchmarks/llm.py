@@ -108,6 +108,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--time", type=float, default=120, help="wall seconds per run")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=1, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--configs", default="mutate,llm,both", help="subset of: " + ", ".join(CONFIGS))
     parser.add_argument("--order", default="written", choices=["written", "chosen"],
                         help="[run] proposal_order of the llm and both runs (both-chosen: always chosen)")
@@ -140,7 +141,7 @@ def main() -> None:
     configs = [c for c in args.configs.split(",") if c in CONFIGS]
     rows = []
     print(f"{len(configs) * args.seeds} runs of {args.time:.0f} s in {work}", file=sys.stderr)
-    for seed in range(1, args.seeds + 1):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for config in configs:
             row = _run(folder, config, seed, args.time, llm, work / f"{config}-{seed}", args.order, args.reuse)
             if row["source"]:
@@ -189,7 +190,7 @@ def main() -> None:
     print("\nPaired by seed: Weibull 5k test excess % (evaluations)\n")
     print("| seed | " + " | ".join(configs) + " |")
     print("|---|" + "---|" * len(configs))
-    for seed in range(1, args.seeds + 1):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         cells = []
         for config in configs:
             row = next((r for r in rows if r["config"] == config and r["seed"] == seed), None)

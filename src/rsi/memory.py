@@ -201,6 +201,12 @@ def carried(source: str, where: str) -> Mapping[str, Any] | None:
     return check(data, f"{where}: {CARRIED} (line {node.lineno})")
 
 
+def carries(source: str, mem: Mapping[str, Any], where: str) -> bool:
+    """Whether ``source`` carries a memory with the same counts as ``mem`` (RsiError if its own is broken)."""
+    held = carried(source, where)
+    return held is not None and plain(held)["arms"] == plain(mem)["arms"]
+
+
 def carry(source: str, mem: Mapping[str, Any]) -> str:
     """``source`` with its ``MEMORY`` set to ``mem`` (replaced where it is; else inserted at the start
     of the first EVOLVE-BLOCK, or after the imports): one arm a line, as a JSON string."""

@@ -88,6 +88,7 @@ def cmd_self_improve(args: argparse.Namespace) -> int:
 
     from ..errors import RsiError
     from ..interrupts import interrupts_stop
+    from ..memory import carried
     from .selfimprove import BEST_FILE, MEMORY_FILE, SelfImproveConfig, SelfImproveRun
 
     if args.address and args.executor == "local":
@@ -129,7 +130,7 @@ def cmd_self_improve(args: argparse.Namespace) -> int:
     if summary.stop_reason not in ("all generations done",):
         print(f"continue with: rsi self-improve --resume {run.out}")
     print(f"adopted improver: {run.out / BEST_FILE} (#{run.incumbent_id}); curves: {run.out / 'curves.svg'}")
-    if "MEMORY =" in (run.out / BEST_FILE).read_text():
+    if carried((run.out / BEST_FILE).read_text(), str(run.out / BEST_FILE)) is not None:
         print("it carries its memory (MEMORY): rsi run PROBLEM --improver ... uses it unless given another")
     if run.memory is not None:
         print(f"its memory: {run.out / MEMORY_FILE} (use both: rsi run PROBLEM --improver {run.out / BEST_FILE} "

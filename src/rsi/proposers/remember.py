@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ProposalFailed, RsiError
-from ..memory import carried, carry, load_memory
+from ..memory import carried, carries, carry, load_memory
 from .base import Proposal, ProposalRequest
 
 
@@ -36,15 +36,15 @@ class RememberProposer:
         self.file = file if file.is_absolute() or problem_dir is None else Path(problem_dir) / file
 
     def propose(self, request: ProposalRequest) -> Proposal:
+        parent = request.parent.source
         try:
             mem = load_memory(self.file)
-            already = carried(request.parent.source, "the parent improver")
+            if carries(parent, mem, "the parent improver"):
+                raise ProposalFailed("remember: the parent already carries this memory")
+            what = "replaces the memory it carried with" if carried(parent, "the parent") else "now carries"
         except RsiError as exc:
             raise ProposalFailed(f"remember: {exc}") from None
-        if already is not None and dict(already["arms"]) == dict(mem["arms"]):
-            raise ProposalFailed("remember: the parent already carries this memory")
-        child = carry(request.parent.source, mem)
-        what = "replaces the memory it carried with" if already is not None else "now carries"
+        child = carry(parent, mem)
         return Proposal(source=child, operator="learned",
                         rationale=f"remember: the improver {what} the memory of {mem.get('searches', 0)} searches "
                                   f"({len(mem['arms'])} arms, {self.file.name})")

@@ -75,13 +75,12 @@ from ..oversight.review import review
 from ..proposers.base import Proposer
 from ..run import STOP_FILE, drive
 from ..sandbox.improver_host import open_improver
-from ..sandbox.types import EvalResult, EvalTask
-from ..sandbox.types import Status as EvalStatus
 from ..search import SEED_ID, Overrides, Search, Summary
 from ..status import StopReason
 from ..storage import Candidate, Store
 from . import report
 from .config import SelfImproveConfig, improver_problem, with_block  # noqa: F401 - with_block: part of this API
+from .improver_executor import ImproverExecutor
 from .metautil import MetaEvaluator, MetaResult
 
 CONFIG_FILE = "selfimprove.json"
@@ -110,64 +109,6 @@ def test_level(run_level: float, test_number: int) -> float:
 
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-class ImproverExecutor:
-    """An ``Executor`` over a MetaEvaluator: a task is a candidate improver, its result the
-    training meta-utility (status error/timeout when one of its searches failed)."""
-
-    score_mode = "split"  # the inner searches' programs are re-scored by trusted code
-    sandbox_level = "full"
-
-    def __init__(self, meta: MetaEvaluator, units, workers: int, on_measured: Callable[[int, MetaResult], None],
-                 reference: Callable[[int], MetaResult | None] = lambda cid: None, neutral_after: int = 0):
-        self.meta = meta
-        self.units_ = units
-        self._workers = workers
-        self.on_measured = on_measured
-        self.reference = reference
-        self.neutral_after = neutral_after
-        self._in_flight: dict[int, int] = {}  # candidate id -> ticket
-
-    @property
-    def workers(self) -> int:
-        return self._workers
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._in_flight)
-
-    def submit(self, task: EvalTask) -> None:
-        self.meta.submit((task.candidate_id, "train"), task.source, self.units_,
-                         reference=self.reference(task.candidate_id), neutral_after=self.neutral_after)
-        self._in_flight[task.candidate_id] = task.ticket
-
-    def collect(self, timeout: float) -> list[EvalResult]:
-        out = []
-        for result in self.meta.collect(timeout):
-            key = result.key
-            assert isinstance(key, tuple)  # (candidate id, split), as submitted
-            cid = key[0]
-            ticket = self._in_flight.pop(cid, None)
-            if ticket is None:
-                continue  # cancelled
-            self.on_measured(cid, result)
-            status: EvalStatus = "ok" if result.ok else ("timeout" if result.status == "timeout" else "error")
-            out.append(EvalResult(cid, "train", status, metrics=result.metrics() if result.ok else {},
-                                  error=result.error, wall_seconds=result.wall_seconds,
-                                  cpu_seconds=result.cpu_seconds, ticket=ticket))
-        return out
-
-    def verify_evaluator(self) -> str | None:
-        return self.meta.verify_evaluator()
-
-    def cancel(self) -> None:
-        for cid in list(self._in_flight):
-            self.meta.cancel((cid, "train"))
-        self._in_flight.clear()
-
-    def close(self) -> None:
-        self.cancel()
 
 
 class SelfImproveRun:
@@ -314,17 +255,16 @@ class SelfImproveRun:
         if self.config.memory != "offer":
             return
         from ..improvers import Step
-        from ..memory import carried
+        from ..memory import carries
 
         incumbent = self.store.get(self.incumbent_id)
-        learned = load_memory(self.out / MEMORY_FILE)
-        try:
-            held = carried(incumbent.source or "", f"improver #{incumbent.id}")
-        except RsiError:
-            held = None
-        made = any(c.proposer == "remember" and c.parent_id == incumbent.id for c in self.store.candidates())
-        if made or (held is not None and dict(held["arms"]) == dict(learned["arms"])):
+        if any(c.proposer == "remember" and c.parent_id == incumbent.id for c in self.store.candidates()):
             return
+        try:
+            if carries(incumbent.source or "", load_memory(self.out / MEMORY_FILE), f"improver #{incumbent.id}"):
+                return
+        except RsiError:
+            pass  # an adopted improver whose own memory is broken: the move replaces it
         self.log(f"  the next candidate: improver #{incumbent.id} carrying the memory ({MEMORY_FILE})")
         self.search.enqueue(Step(parent=incumbent.id, proposer="remember", operator="learned"))
 

@@ -46,6 +46,8 @@ def test_carry_writes_a_memory_that_reads_back_and_code_edits_of_numbers_leave_a
     node = next(n for n in ast.parse(child).body if isinstance(n, ast.Assign) and n.targets[0].id == "MEMORY")
     sites = {site.line for site in Code(child).constants()}
     assert sites and not any(node.lineno <= line <= node.end_lineno for line in sites)
+    # a program the parser cannot take (nesting too deep) carries none: the engine reading it does not fail
+    assert carried("x = " + "(" * 100_000 + "1" + ")" * 100_000 + "\n", "deep") is None
     # a dict literal is read too
     assert carried("MEMORY = " + repr(MEMORY) + "\n", "dict")["searches"] == 3
 

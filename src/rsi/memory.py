@@ -188,7 +188,7 @@ def carried(source: str, where: str) -> Mapping[str, Any] | None:
     level), read without running it; None if it carries none; RsiError naming what is wrong."""
     try:
         node = _carried_node(ast.parse(source))
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # nesting too deep for the parser too
         return None  # loading the improver names that error
     if node is None:
         return None

@@ -67,8 +67,8 @@ def drive(search: Search, executor: Executor, *, on_progress: Callable[[Snapshot
         if search.done:
             break
         if executor.in_flight == 0:
-            if search.wait_for_proposal(POLL_SECONDS):
-                continue  # a model is writing the next child and nothing is being evaluated
+            if search.wait_for_proposal(POLL_SECONDS) or search.writing:
+                continue  # a model is writing the next child (or finished it since ask) and nothing is evaluated
             raise SearchError("the search waits for results that its executor does not hold; a task from ask() "
                               "was not submitted, or the executor lost it")
         # while proposals are written ahead, look back soon: one may be ready for an idle worker

@@ -102,7 +102,8 @@ def main() -> int:
     parser.add_argument("--budgets", default="100", help="inner budgets, comma-separated (default 100)")
     parser.add_argument("--seeds", type=int, default=10, help="seeds per test problem (default 10)")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--memory", metavar="FILE", help="also the seed improver given this memory file")
+    parser.add_argument("--memory", metavar="FILE", action="append", default=[],
+                        help="also the seed improver given this memory file (repeat: one row per file)")
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=FILE", help="another improver")
     parser.add_argument("--extra-memory", metavar="FILE", help="the memory the --extra improvers are given")
     parser.add_argument("--only", help="comma-separated row names to run (default all; 'none': the seed and --extra)")
@@ -116,8 +117,9 @@ def main() -> int:
     extra = {k: v for k, v in improvers(args.extra).items() if k not in improvers([])}
     # rows measured together share a memory (a meta-evaluator hands the same one to every search)
     groups: list[tuple[Any, dict[str, str]]] = [(None, sources)]
-    if args.memory:
-        groups.append((load_memory(args.memory), {"seed improver + memory": SEED_IMPROVER.read_text()}))
+    for file in args.memory:
+        name = "seed improver + memory" + (f" {Path(file).name}" if len(args.memory) > 1 else "")
+        groups.append((load_memory(file), {name: SEED_IMPROVER.read_text()}))
     if extra:
         groups.append((load_memory(args.extra_memory) if args.extra_memory else None, extra))
     seeds = list(range(7001, 7001 + args.seeds))

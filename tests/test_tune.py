@@ -288,3 +288,12 @@ def test_a_memory_learned_from_the_suites_training_searches(tmp_path):
     from rsi.memory import save_memory
 
     assert load_memory(save_memory(learned, tmp_path / "m.json"))["arms"].keys() == learned["arms"].keys()
+    # the command line learns from the seeds it is given: --first-seed 2 is seed 2's searches, not seed 1's
+    from rsi.cli import main
+
+    assert main(["memory", "learn", "--suite", "train", "--seeds", "1", "--first-seed", "2", "--budget", "15",
+                 "--out", str(tmp_path / "m2.json")]) == 0
+    from_cli = load_memory(tmp_path / "m2.json")
+    assert from_cli["arms"] == load_memory(save_memory(learn_from_suite("train", seeds=[2], budget=15),
+                                                       tmp_path / "direct2.json"))["arms"]
+    assert from_cli["arms"] != load_memory(tmp_path / "m.json")["arms"]

@@ -311,11 +311,11 @@ def _cmd_memory(args: argparse.Namespace) -> int:
     if args.suite:
         if args.sources:
             raise RsiError("give run folders or --suite SPLIT, not both")
-        seeds = range(1, args.seeds + 1)
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
         from .meta.memory import learn_from_suite
 
         learned = learn_from_suite(args.suite, seeds, args.budget, args.workers,
-                                          log=lambda r: print(f"  {r.summary()}", file=sys.stderr))
+                                   log=lambda r: print(f"  {r.summary()}", file=sys.stderr))
     elif args.sources:
         learned = memory.learn(args.sources)
     else:
@@ -483,6 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", choices=["train", "validation"], help="learn from fresh searches of the "
                    "self-improvement suite's problems of this split (never test)")
     p.add_argument("--seeds", type=int, default=3, help="with --suite: seeds per problem (default 3)")
+    p.add_argument("--first-seed", type=int, default=1, help="with --suite: the seeds are first-seed .. "
+                   "first-seed + seeds - 1 (default 1; another range learns from other searches)")
     p.add_argument("--budget", type=int, default=100, help="with --suite: evaluations per search (default 100)")
     p.add_argument("--workers", type=int, default=2, help="with --suite: searches at a time (default 2)")
     p.add_argument("--out", metavar="FILE", help="learn: the memory file to write")

@@ -17,12 +17,17 @@ Then ``[run] proposers = ["mutate", "my-llm"]`` in problem.toml (or ``executor =
 from __future__ import annotations
 
 import importlib
+import inspect
 import threading
 from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .errors import RsiError
+
+if TYPE_CHECKING:
+    from .proposers.base import Proposer
 
 
 class Registry:
@@ -101,6 +106,22 @@ proposers = Registry("proposer", "rsi.proposers", {
 # Proposers every search has, so that any improver may use them (``Step(proposer="tune")``); they are
 # offered among ``ctx.operators`` (the seed improver's bandit arms) only when ``[run] proposers`` lists them.
 ALWAYS_AVAILABLE = ("tune",)
+
+
+def make_proposer(name: str, config: dict[str, Any], problem_dir: Path | None = None) -> Proposer:
+    """The registered proposer ``name``, built with its ``[proposer.NAME]`` settings (and the
+    problem folder, for a factory with a ``problem_dir`` parameter: files its settings name)."""
+    factory = proposers.get(name)
+    try:
+        wants_dir = "problem_dir" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # a callable without a signature
+        wants_dir = False
+    try:
+        return factory(**config, **({"problem_dir": problem_dir} if wants_dir and problem_dir else {}))
+    except TypeError as exc:
+        raise RsiError(f"[proposer.{name}] {exc}: check the keys against the proposer's documentation") from None
+
+
 executors = Registry("executor", "rsi.executors", {
     "local": "rsi.executors:local_executor",
     "fork": "rsi.executors:fork_executor",

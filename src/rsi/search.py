@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
 import json
 import random
 import time
@@ -59,12 +58,12 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from .archive import Archive
+from .budgets import spent
 from .errors import ProposalFailed, RsiError, RunError, SearchError
-from .improvers import MAX_CHILDREN, Improver, ImproverFailed, Outcome, Step, snapshot
+from .improvers import Improver, ImproverFailed, Outcome, Step, snapshot
 from .memory import carried as carried_memory
 from .memory import check as check_memory
 from .memory import load_memory
@@ -72,11 +71,11 @@ from .memory import plain as plain_memory
 from .oversight.adoption import review_candidate
 from .pipeline import Drained, Pending, Pipeline, begin, default_lookahead, replay_schedule
 from .problem import Problem, load_problem
-from .program import code_size, edit_violation, fingerprint, syntax_error, unified_diff
-from .proposers.base import Program, ProposalRequest, Proposer
+from .program import code_size, fingerprint
+from .proposal import check_step, defect, failed_fields, proposal_fields, request_for, request_seed
+from .proposers.base import ProposalRequest, Proposer
 from .proposers.improver_ops import improver_operators
-from .registry import ALWAYS_AVAILABLE
-from .registry import proposers as proposer_registry
+from .registry import ALWAYS_AVAILABLE, make_proposer
 from .sandbox.improver_host import close_improver, open_improver
 from .sandbox.types import EvalResult, EvalTask, Kind
 from .search_types import BaseHook, Hook, Overrides, Snapshot, Summary, Usage, eval_seed
@@ -127,11 +126,11 @@ class Search:
         self.improver = improver
         self.run_dir = store.path.parent
         self.proposers: dict[str, Proposer] = dict(proposers) if proposers is not None else {
-            name: _make_proposer(name, settings.proposer.get(name, {}), problem.root)
+            name: make_proposer(name, settings.proposer.get(name, {}), problem.root)
             for name in settings.run.proposers}
         for name in ALWAYS_AVAILABLE:
             if name not in self.proposers:
-                self.proposers[name] = _make_proposer(name, settings.proposer.get(name, {}), problem.root)
+                self.proposers[name] = make_proposer(name, settings.proposer.get(name, {}), problem.root)
         self._offered = set(self.proposers) - (set(ALWAYS_AVAILABLE) - set(settings.run.proposers))
         self.proposers.update(improver_operators(improver, settings.improver, lambda: self._improver_state))
         self.parallel = settings.run.workers
@@ -219,7 +218,7 @@ class Search:
             **(meta or {}),
         }
         if proposers is None:  # built before the run folder exists: a bad [proposer.X] leaves nothing behind
-            proposers = {name: _make_proposer(name, settings.proposer.get(name, {}), problem.root)
+            proposers = {name: make_proposer(name, settings.proposer.get(name, {}), problem.root)
                          for name in (*settings.run.proposers, *ALWAYS_AVAILABLE)}
         store = Store.create(run_dir, record)
         store.log("run.started", {
@@ -578,25 +577,13 @@ class Search:
                 self._stop = StopReason.BUDGET
                 self.store.log("budget.reached", {"budget": "evaluations", "limit": run.budget})
             return True  # every remaining evaluation is in flight
-        spent = [
-            (run.time is not None and self._clock() - self._started >= run.time, StopReason.TIME,
-             {"budget": "wall_seconds", "limit": run.time}),
-            (run.cpu_seconds is not None and self._usage["cpu_seconds"] >= run.cpu_seconds, StopReason.CPU,
-             {"budget": "cpu_seconds", "limit": run.cpu_seconds, "used": self._usage["cpu_seconds"]}),
-            (run.max_tokens is not None and self._usage["tokens"] >= run.max_tokens, StopReason.TOKENS,
-             {"budget": "tokens", "limit": run.max_tokens, "used": self._usage["tokens"]}),
-            (run.max_cost is not None and self._usage["cost"] >= run.max_cost, StopReason.COST,
-             {"budget": "cost", "limit": run.max_cost, "used": self._usage["cost"]}),
-        ]
-        for reached, reason, payload in spent:
-            if reached:
-                self._stop = reason
-                self.store.log("budget.reached", payload)
-                return True
-        if self._proposals >= run.budget * run.max_attempts_factor:
-            self._stop = StopReason.STUCK
-            return True
-        return False
+        reached = spent(run, elapsed=self._clock() - self._started, usage=self._usage, proposals=self._proposals)
+        if reached is None:
+            return False
+        self._stop, payload = reached
+        if payload is not None:
+            self.store.log("budget.reached", payload)
+        return True
 
     def _next_step(self) -> Step:
         if self._steps:
@@ -607,20 +594,8 @@ class Search:
         return step
 
     def _check_step(self, step: Step) -> None:
-        where = f"the improver {self.improver.path} returned {step}"
-        if not _is_int(step.children) or not 1 <= step.children <= MAX_CHILDREN:
-            raise ImproverFailed(f"{where}: children must be an int from 1 to {MAX_CHILDREN}")
-        if step.proposer not in self.proposers:
-            raise ImproverFailed(f"{where}: no proposer {step.proposer!r} in this run (it has "
-                                 f"{', '.join(sorted(self.proposers))}; add one with [run] proposers)")
-        if step.operator is not None and step.operator not in self.proposers[step.proposer].operators:
-            raise ImproverFailed(f"{where}: the proposer {step.proposer!r} has no operator {step.operator!r}")
-        if not _is_int(step.island) or not 0 <= step.island < self._archive.n_islands:
-            raise ImproverFailed(f"{where}: island must be an int from 0 to {self._archive.n_islands - 1}")
-        for cid in [step.parent, *step.inspirations]:
-            if not _is_int(cid) or not SEED_ID <= cid < self._next_id or not self.source(cid):
-                raise ImproverFailed(f"{where}: candidate {cid!r} is not a stored program with a source "
-                                     "(choose parents and inspirations from ctx.archive or ctx.population)")
+        check_step(step, f"the improver {self.improver.path} returned {step}", self.proposers,
+                   self._archive.n_islands, lambda cid: SEED_ID <= cid < self._next_id and bool(self.source(cid)))
 
     def _propose(self) -> EvalTask | None:
         """One proposal: a task for a child worth evaluating, or None (recorded as invalid,
@@ -646,32 +621,18 @@ class Search:
                                 "propose_seed": pending.seed, "resolved_after": self._proposals}
         proposal = pending.outcome()
         if isinstance(proposal, ProposalFailed):
-            exc = proposal
-            self._spend(exc.tokens, exc.cost)
-            self._remember_failure(step.proposer, f"proposal failed: {exc}")
-            self._settle(step, parent, {**base, "status": Status.INVALID, "error": f"proposal failed: {exc}",
-                                        "prompt": exc.prompt, "reply": exc.reply, "tokens": exc.tokens or None,
-                                        "cost": exc.cost or None, "propose_seconds": exc.seconds or None,
-                                        "prompt_tokens": exc.prompt_tokens or None,
-                                        "completion_tokens": exc.completion_tokens or None})
+            self._spend(proposal.tokens, proposal.cost)
+            self._remember_failure(step.proposer, f"proposal failed: {proposal}")
+            self._settle(step, parent, {**base, **failed_fields(proposal)})
             return None
         self._spend(proposal.tokens, proposal.cost)
-        base.update(operator=proposal.operator, rationale=proposal.rationale, source=proposal.source,
-                    diff=unified_diff(parent_source, proposal.source), fingerprint=fingerprint(proposal.source),
-                    prompt=proposal.prompt, reply=proposal.reply, tokens=proposal.tokens or None,
-                    cost=proposal.cost or None, propose_seconds=proposal.seconds or None,
-                    prompt_tokens=proposal.prompt_tokens or None, completion_tokens=proposal.completion_tokens or None)
-        problem = syntax_error(proposal.source)
-        violation = None if problem else edit_violation(parent_source, proposal.source)
-        if problem or violation:
+        base.update(proposal_fields(proposal, parent_source))
+        found = defect(parent_source, proposal.source)
+        if found is not None:
+            status, error, feedback = found
             self._proposer_observe(step.proposer, proposal.key, None)
-        if problem:
-            self._remember_failure(step.proposer, f"the child does not parse: {problem}")
-            self._settle(step, parent, {**base, "status": Status.INVALID, "error": problem})
-            return None
-        if violation:
-            self._remember_failure(step.proposer, f"the child was rejected: {violation}")
-            self._settle(step, parent, {**base, "status": Status.REJECTED, "error": violation})
+            self._remember_failure(step.proposer, feedback)
+            self._settle(step, parent, {**base, "status": status, "error": error})
             return None
         duplicate_of = self.store.first_with_fingerprint(base["fingerprint"])
         if duplicate_of is not None:
@@ -700,15 +661,9 @@ class Search:
 
     def _request(self, step: Step, parent: Candidate) -> ProposalRequest:
         """What the proposer is shown for this child."""
-        def shown(cand: Candidate) -> Program:
-            return Program(cand.id, cand.source or "", cand.score, dict(cand.metrics), cand.error,
-                           (cand.stderr or "")[-2000:], cand.artifacts)
-
-        seed = (self.settings.run.seed * 1_000_003 + self._proposals * 92_821 + 17) % (2**31 - 1)
-        return ProposalRequest(
-            parent=shown(parent), inspirations=tuple(shown(self.store.get(i)) for i in step.inspirations),
-            operator=step.operator, rng=self._rng, seed=seed, options=MappingProxyType(dict(step.options)),
-            problem=self._description, feedback=tuple(self._failures.get(step.proposer, ())))
+        return request_for(step, parent, [self.store.get(i) for i in step.inspirations], rng=self._rng,
+                           seed=request_seed(self.settings.run.seed, self._proposals), problem=self._description,
+                           feedback=self._failures.get(step.proposer, ()))
 
     def _proposer_observe(self, name: str, key: str | None, score: float | None) -> None:
         """Tell a proposer that learns from its children (``Proposal.key``) what one of them scored."""
@@ -923,20 +878,6 @@ class Search:
         self.store.close()
 
 
-def _make_proposer(name: str, config: dict[str, Any], problem_dir: Path | None = None) -> Proposer:
-    """The registered proposer ``name``, built with its ``[proposer.NAME]`` settings (and the
-    problem folder, for a factory with a ``problem_dir`` parameter: files its settings name)."""
-    factory = proposer_registry.get(name)
-    try:
-        wants_dir = "problem_dir" in inspect.signature(factory).parameters
-    except (TypeError, ValueError):  # a callable without a signature
-        wants_dir = False
-    try:
-        return factory(**config, **({"problem_dir": problem_dir} if wants_dir and problem_dir else {}))
-    except TypeError as exc:
-        raise RsiError(f"[proposer.{name}] {exc}: check the keys against the proposer's documentation") from None
-
-
 def stored_artifacts(data: object) -> object:
     """An evaluation's artifacts as stored with the candidate: as they are, or, when their JSON is
     longer than ``ARTIFACT_CHARS``, its head with a note of the full length."""
@@ -945,11 +886,6 @@ def stored_artifacts(data: object) -> object:
         return data
     return {"rsi_cut": f"artifacts of {len(text)} characters as JSON; the first {ARTIFACT_CHARS} kept",
             "head": text[:ARTIFACT_CHARS]}
-
-
-def _is_int(value: object) -> bool:
-    """An int and not a bool (improvers are untrusted: their Steps are checked at run time)."""
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _sha(text: str) -> str:

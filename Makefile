@@ -71,7 +71,7 @@ demo: $(STAMP)
 	$(BIN)/rsi run examples/binpack
 
 ## test: install, lint, the whole suite (slow end-to-end checks included, on small budgets), then
-## the whole suite again with numpy's SIMD dispatch narrowed (test-narrow). 10 to 14 minutes a pass on 2 cores (measured: a fresh clone, 26.6 min for lint and both passes: 1,244 then 1,204 tests, 15 and 9 min, another job on the cores for part of it).
+## the whole suite again with numpy's SIMD dispatch narrowed (test-narrow). 9 to 15 minutes a pass on 2 cores (measured: a fresh clone, 26.6 min for lint and both passes: 1,244 then 1,204 tests, 15 and 9 min, another job on the cores for part of it).
 test: lint
 	RSI_REQUIRE_LLM=1 RSI_REQUIRE_RAY=1 RSI_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
 	@$(MAKE) --no-print-directory test-narrow
